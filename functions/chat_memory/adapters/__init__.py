@@ -1,0 +1,1 @@
+"""Adapters: DynamoDB, tokenizer. Know nothing of HTTP."""

@@ -1,0 +1,1 @@
+"""DynamoDB adapter: key layout, client and repository."""

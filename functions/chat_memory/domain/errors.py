@@ -1,0 +1,35 @@
+"""Domain errors. The API layer maps each to one HTTP status, in one place."""
+
+from __future__ import annotations
+
+
+class ChatMemoryError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInputError(ChatMemoryError):
+    """The caller sent something we cannot accept (HTTP 400)."""
+
+
+class NotFoundError(ChatMemoryError):
+    """The session, message or user does not exist (HTTP 404)."""
+
+
+class ConflictError(ChatMemoryError):
+    """The thing already exists, or the request collides with the current state (HTTP 409)."""
+
+
+class PayloadTooLargeError(ChatMemoryError):
+    """The request is larger than the documented limits (HTTP 413)."""
+
+
+class StoreUnavailableError(ChatMemoryError):
+    """The store is throttling or unavailable after retries (HTTP 503 with Retry-After)."""
+
+    def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

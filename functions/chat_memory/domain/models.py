@@ -1,0 +1,119 @@
+"""Domain models: plain, immutable values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+JsonObject = dict[str, Any]
+
+
+class RoleType(StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+    SYSTEM = "system"
+    FUNCTION = "function"
+    TOOL = "tool"
+    NOROLE = "norole"
+
+
+class MemoryType(StrEnum):
+    MESSAGE_WINDOW = "message_window"
+    PERPETUAL = "perpetual"
+    SUMMARY_RETRIEVER = "summary_retriever"
+
+
+def rfc3339_from_micros(micros: int) -> str:
+    """`2023-05-16T21:59:11.057919Z`, computed in integers so no float rounding moves a timestamp."""
+    return (_EPOCH + timedelta(microseconds=micros)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message as the caller sent it, validated; `uuid` is the caller's, if any."""
+
+    role: str
+    role_type: RoleType
+    content: str
+    metadata: JsonObject | None = None
+    uuid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    uuid: str
+    ts: int  # microseconds since the epoch; unique and strictly increasing within a session
+    role: str
+    role_type: RoleType
+    content: str
+    token_count: int
+    metadata: JsonObject | None = None
+
+    @property
+    def created_at(self) -> str:
+        return rfc3339_from_micros(self.ts)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    session_id: str
+    uuid: str
+    created_ts: int
+    updated_ts: int
+    user_id: str | None = None
+    metadata: JsonObject = field(default_factory=dict)
+
+    @property
+    def created_at(self) -> str:
+        return rfc3339_from_micros(self.created_ts)
+
+    @property
+    def updated_at(self) -> str:
+        return rfc3339_from_micros(self.updated_ts)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    uuid: str
+    ts: int
+    content: str
+    recent_message_uuid: str
+    token_count: int
+
+    @property
+    def created_at(self) -> str:
+        return rfc3339_from_micros(self.ts)
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    messages: list[StoredMessage]  # oldest first
+    summary: Summary | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddedMessage:
+    uuid: str
+    ts: int
+    token_count: int
+    updated: bool  # True when a caller's uuid already existed and the message was updated in place
+
+    @property
+    def created_at(self) -> str:
+        return rfc3339_from_micros(self.ts)
+
+
+def deep_merge(base: JsonObject, patch: JsonObject) -> JsonObject:
+    """Zep's metadata merge: nested objects merge recursively, other values replace, no key is removed."""
+    merged = dict(base)
+    for key, value in patch.items():
+        current = merged.get(key)
+        if isinstance(current, dict) and isinstance(value, dict):
+            merged[key] = deep_merge(current, value)
+        else:
+            merged[key] = value
+    return merged
