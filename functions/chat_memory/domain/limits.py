@@ -24,3 +24,5 @@ MAX_LASTN: Final = 1_000
 # GET /sessions page size.
 DEFAULT_LIST_LIMIT: Final = 100
 MAX_LIST_LIMIT: Final = 1_000
+# A memory response stays under Lambda's 6 MB response payload: older messages are left out past this.
+MAX_RESPONSE_BYTES: Final = 5_000_000

@@ -30,9 +30,7 @@ class Window:
 class MemoryStore(Protocol):
     def get_session(self, tenant: str, session_id: str) -> Session | None: ...
 
-    def create_session(
-        self, tenant: str, session_id: str, user_id: str | None, metadata: JsonObject
-    ) -> Session: ...
+    def create_session(self, tenant: str, session_id: str, user_id: str | None, metadata: JsonObject) -> Session: ...
 
     def update_session(
         self, tenant: str, session_id: str, user_id: str | None, metadata_patch: JsonObject | None

@@ -1,0 +1,597 @@
+"""DynamoDB implementation of the MemoryStore port.
+
+Writes to a session are serialised by an optimistic version on the session item: every add_memory is one
+TransactWriteItems holding the session item (condition: the version we read) and its messages, so
+- a request's messages land all or none;
+- timestamps are reserved past the session's `last_ts`, so `created_at` strictly increases in commit order,
+  whatever the writers' clocks say;
+- a caller's uuid is resolved against the committed state, so a retried request updates instead of duplicating.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from chat_memory.adapters.dynamodb import keys
+from chat_memory.adapters.dynamodb.client import dynamodb_client
+from chat_memory.domain.errors import ConflictError, NotFoundError, StoreUnavailableError
+from chat_memory.domain.models import (
+    AddedMessage,
+    JsonObject,
+    RoleType,
+    Session,
+    StoredMessage,
+    deep_merge,
+)
+from chat_memory.domain.ports import CountedMessage, Window
+from chat_memory.observability import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        PutTypeDef,
+        TransactWriteItemTypeDef,
+    )
+
+Item = dict[str, "AttributeValueTypeDef"]
+
+# Error codes that mean "try again later", after botocore's own retries ran out.
+_UNAVAILABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ThrottlingException",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "LimitExceededException",
+    }
+)
+# Cancellation reasons of a transaction that mean the same.
+_UNAVAILABLE_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
+# Optimistic-concurrency attempts for one write before answering 503.
+_MAX_WRITE_ATTEMPTS = 12
+_BATCH_WRITE_SIZE = 25
+
+
+def _now_micros() -> int:
+    return time.time_ns() // 1_000
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """Turn DynamoDB throttling/unavailability into the domain's StoreUnavailableError."""
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        reasons = {r.get("Code", "") for r in exc.response.get("CancellationReasons", [])}
+        if code in _UNAVAILABLE_CODES or reasons & _UNAVAILABLE_REASONS:
+            raise StoreUnavailableError("the memory store is busy; retry shortly", retry_after_seconds=1) from exc
+        raise
+
+
+def _s(value: str) -> AttributeValueTypeDef:
+    return {"S": value}
+
+
+def _n(value: int) -> AttributeValueTypeDef:
+    return {"N": str(value)}
+
+
+def _dump_json(value: JsonObject) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _SessionRecord:
+    """The session item, with the bookkeeping the API does not show."""
+
+    session: Session
+    version: int
+    last_ts: int  # newest message timestamp ever reserved in this partition (survives deletion)
+    first_ts: int  # messages older than this belong to a deleted incarnation of the session
+    deleted: bool
+    summary_instruction: str | None
+
+
+def _session_from_item(item: Mapping[str, Any]) -> _SessionRecord:
+    metadata_raw = item.get("metadata", {}).get("S")
+    session = Session(
+        session_id=item["session_id"]["S"],
+        uuid=item["uuid"]["S"],
+        created_ts=int(item["created_ts"]["N"]),
+        updated_ts=int(item["updated_ts"]["N"]),
+        user_id=item["user_id"]["S"] if "user_id" in item else None,
+        metadata=json.loads(metadata_raw) if metadata_raw else {},
+    )
+    return _SessionRecord(
+        session=session,
+        version=int(item["version"]["N"]),
+        last_ts=int(item.get("last_ts", {}).get("N", "0")),
+        first_ts=int(item.get("first_ts", {}).get("N", "0")),
+        deleted=item.get("deleted", {}).get("BOOL", False),
+        summary_instruction=item["summary_instruction"]["S"] if "summary_instruction" in item else None,
+    )
+
+
+def _session_item(tenant: str, record: _SessionRecord) -> Item:
+    s = record.session
+    item: Item = {
+        keys.TABLE_PARTITION_KEY: _s(keys.session_pk(tenant, s.session_id)),
+        keys.TABLE_SORT_KEY: _s(keys.SESSION_SK),
+        "tenant": _s(tenant),
+        "session_id": _s(s.session_id),
+        "uuid": _s(s.uuid),
+        "created_ts": _n(s.created_ts),
+        "updated_ts": _n(s.updated_ts),
+        "version": _n(record.version),
+        "last_ts": _n(record.last_ts),
+        "first_ts": _n(record.first_ts),
+    }
+    if s.metadata:
+        item["metadata"] = _s(_dump_json(s.metadata))
+    if s.user_id is not None:
+        item["user_id"] = _s(s.user_id)
+    if record.summary_instruction is not None:
+        item["summary_instruction"] = _s(record.summary_instruction)
+    if record.deleted:
+        item["deleted"] = {"BOOL": True}
+    else:
+        # Only live sessions are in the listing index (sparse GSI).
+        item[keys.GSI1_PARTITION_KEY] = _s(keys.sessions_gsi_pk(tenant))
+        item[keys.GSI1_SORT_KEY] = _s(keys.sessions_gsi_sk(s.created_ts, s.session_id))
+    return item
+
+
+def _versioned_session_put(table: str, tenant: str, record: _SessionRecord, expected_version: int | None) -> PutTypeDef:
+    """Write the whole session item if nobody changed it since we read `expected_version` (None: new)."""
+    put: PutTypeDef = {"TableName": table, "Item": _session_item(tenant, record)}
+    if expected_version is None:
+        put["ConditionExpression"] = "attribute_not_exists(PK)"
+    else:
+        put["ConditionExpression"] = "version = :v"
+        put["ExpressionAttributeValues"] = {":v": _n(expected_version)}
+    return put
+
+
+def _message_from_item(item: Mapping[str, Any]) -> StoredMessage:
+    metadata_raw = item.get("metadata", {}).get("S")
+    return StoredMessage(
+        uuid=item[keys.MESSAGE_UUID_ATTR]["S"],
+        ts=keys.ts_from_message_sk(item[keys.TABLE_SORT_KEY]["S"]),
+        role=item["role"]["S"],
+        role_type=RoleType(item["role_type"]["S"]),
+        content=item["content"]["S"],
+        token_count=int(item["token_count"]["N"]),
+        metadata=json.loads(metadata_raw) if metadata_raw else None,
+    )
+
+
+def _message_attributes(counted: CountedMessage) -> Item:
+    message = counted.message
+    attributes: Item = {
+        "role": _s(message.role),
+        "role_type": _s(message.role_type.value),
+        "content": _s(message.content),
+        "token_count": _n(counted.token_count),
+    }
+    if message.metadata is not None:
+        attributes["metadata"] = _s(_dump_json(message.metadata))
+    return attributes
+
+
+def _is_version_conflict(exc: ClientError) -> bool:
+    """True when a transaction or conditional write lost a race and may simply be retried."""
+    error = exc.response.get("Error", {})
+    code = error.get("Code", "")
+    if code == "TransactionCanceledException":
+        reasons = exc.response.get("CancellationReasons", [])
+        # Only conflicts are retryable: any other reason (validation, size) is a real error.
+        return all(r.get("Code") in ("None", "ConditionalCheckFailed", "TransactionConflict") for r in reasons)
+    return code in ("ConditionalCheckFailedException", "TransactionConflictException")
+
+
+def _backoff(attempt: int) -> None:
+    # Full jitter: spreads concurrent writers of one session apart.
+    time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))  # noqa: S311 - not cryptographic
+
+
+class DynamoMemoryStore:
+    """MemoryStore on one DynamoDB table (see keys.py for the layout)."""
+
+    def __init__(
+        self,
+        table_name: str,
+        client: DynamoDBClient | None = None,
+        clock: Callable[[], int] = _now_micros,
+    ) -> None:
+        self._table = table_name
+        self._client_override = client
+        self._clock = clock
+
+    @property
+    def _db(self) -> DynamoDBClient:
+        return self._client_override or dynamodb_client()
+
+    # -- sessions -------------------------------------------------------------------------------------
+
+    def _get_record(self, tenant: str, session_id: str) -> _SessionRecord | None:
+        with _store_errors():
+            response = self._db.get_item(
+                TableName=self._table,
+                Key={
+                    keys.TABLE_PARTITION_KEY: _s(keys.session_pk(tenant, session_id)),
+                    keys.TABLE_SORT_KEY: _s(keys.SESSION_SK),
+                },
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        return _session_from_item(item) if item else None
+
+    def get_session(self, tenant: str, session_id: str) -> Session | None:
+        record = self._get_record(tenant, session_id)
+        return None if record is None or record.deleted else record.session
+
+    def _put_record(self, tenant: str, record: _SessionRecord, expected_version: int | None) -> None:
+        with _store_errors():
+            self._db.put_item(**_versioned_session_put(self._table, tenant, record, expected_version))
+
+    def create_session(self, tenant: str, session_id: str, user_id: str | None, metadata: JsonObject) -> Session:
+        for attempt in range(_MAX_WRITE_ATTEMPTS):
+            existing = self._get_record(tenant, session_id)
+            if existing is not None and not existing.deleted:
+                raise ConflictError(f"session {session_id!r} already exists")
+            now = self._clock()
+            record = _SessionRecord(
+                session=Session(
+                    session_id=session_id,
+                    uuid=str(uuid.uuid4()),
+                    created_ts=now,
+                    updated_ts=now,
+                    user_id=user_id,
+                    metadata=metadata,
+                ),
+                version=(existing.version + 1) if existing else 1,
+                last_ts=existing.last_ts if existing else 0,
+                first_ts=(existing.last_ts + 1) if existing else 0,
+                deleted=False,
+                summary_instruction=None,
+            )
+            try:
+                self._put_record(tenant, record, existing.version if existing else None)
+            except ClientError as exc:
+                if not _is_version_conflict(exc):
+                    raise
+                _backoff(attempt)
+                continue
+            return record.session
+        raise StoreUnavailableError("too many concurrent writes to this session; retry shortly")
+
+    def update_session(
+        self, tenant: str, session_id: str, user_id: str | None, metadata_patch: JsonObject | None
+    ) -> Session:
+        for attempt in range(_MAX_WRITE_ATTEMPTS):
+            existing = self._get_record(tenant, session_id)
+            if existing is None or existing.deleted:
+                raise NotFoundError(f"session {session_id!r} not found")
+            old = existing.session
+            session = Session(
+                session_id=old.session_id,
+                uuid=old.uuid,
+                created_ts=old.created_ts,
+                updated_ts=max(self._clock(), old.updated_ts),
+                user_id=user_id if user_id is not None else old.user_id,
+                metadata=deep_merge(old.metadata, metadata_patch) if metadata_patch else old.metadata,
+            )
+            record = _SessionRecord(
+                session=session,
+                version=existing.version + 1,
+                last_ts=existing.last_ts,
+                first_ts=existing.first_ts,
+                deleted=False,
+                summary_instruction=existing.summary_instruction,
+            )
+            try:
+                self._put_record(tenant, record, existing.version)
+            except ClientError as exc:
+                if not _is_version_conflict(exc):
+                    raise
+                _backoff(attempt)
+                continue
+            return session
+        raise StoreUnavailableError("too many concurrent writes to this session; retry shortly")
+
+    def list_sessions(self, tenant: str, offset: int, limit: int) -> list[Session]:
+        """Sessions in creation order. `offset` is Zep's cursor: skipping costs reading the skipped keys."""
+        sessions: list[Session] = []
+        skipped = 0
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": keys.SESSIONS_BY_TENANT_INDEX,
+            "KeyConditionExpression": "GSI1PK = :pk",
+            "ExpressionAttributeValues": {":pk": _s(keys.sessions_gsi_pk(tenant))},
+        }
+        while len(sessions) < limit:
+            with _store_errors():
+                page = self._db.query(**query)
+            for item in page.get("Items", []):
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                sessions.append(_session_from_item(item).session)
+                if len(sessions) == limit:
+                    break
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sessions
+
+    # -- messages -------------------------------------------------------------------------------------
+
+    def _existing_message_sks(
+        self, tenant: str, session_id: str, message_uuids: Sequence[str], first_ts: int
+    ) -> dict[str, str]:
+        """uuid -> sort key, for the callers' uuids already stored in this incarnation of the session."""
+        found: dict[str, str] = {}
+        pk = keys.session_pk(tenant, session_id)
+        for message_uuid in message_uuids:
+            with _store_errors():
+                page = self._db.query(
+                    TableName=self._table,
+                    IndexName=keys.MESSAGE_UUID_INDEX,
+                    KeyConditionExpression="PK = :pk AND MsgUuid = :u",
+                    ExpressionAttributeValues={":pk": _s(pk), ":u": _s(message_uuid)},
+                    ConsistentRead=True,  # an LSI reads its own writes
+                )
+            for item in page.get("Items", []):
+                sk = item[keys.TABLE_SORT_KEY]["S"]
+                if keys.ts_from_message_sk(sk) >= first_ts:
+                    found[message_uuid] = sk
+        return found
+
+    def append_messages(
+        self,
+        tenant: str,
+        session_id: str,
+        messages: Sequence[CountedMessage],
+        metadata_patch: JsonObject | None,
+        summary_instruction: str | None,
+    ) -> list[AddedMessage]:
+        pk = keys.session_pk(tenant, session_id)
+        caller_uuids = [m.message.uuid for m in messages if m.message.uuid is not None]
+        for attempt in range(_MAX_WRITE_ATTEMPTS):
+            existing = self._get_record(tenant, session_id)
+            now = self._clock()
+            if existing is None or existing.deleted:
+                # Sessions are created by their first add_memory (Zep's semantics); a deleted one starts afresh
+                # past its old timestamps, so leftovers of the old incarnation can never mix in.
+                first_ts = (existing.last_ts + 1) if existing else 0
+                session = Session(
+                    session_id=session_id,
+                    uuid=str(uuid.uuid4()),
+                    created_ts=now,
+                    updated_ts=now,
+                    metadata=metadata_patch or {},
+                )
+                last_ts = existing.last_ts if existing else 0
+                instruction = summary_instruction
+            else:
+                first_ts = existing.first_ts
+                old = existing.session
+                session = Session(
+                    session_id=old.session_id,
+                    uuid=old.uuid,
+                    created_ts=old.created_ts,
+                    updated_ts=max(now, old.updated_ts),
+                    user_id=old.user_id,
+                    metadata=deep_merge(old.metadata, metadata_patch) if metadata_patch else old.metadata,
+                )
+                last_ts = existing.last_ts
+                instruction = summary_instruction or existing.summary_instruction
+
+            known = self._existing_message_sks(tenant, session_id, caller_uuids, first_ts) if caller_uuids else {}
+            next_ts = max(now, last_ts + 1)
+            actions: list[TransactWriteItemTypeDef] = []
+            added: list[AddedMessage] = []
+            for counted in messages:
+                caller_uuid = counted.message.uuid
+                attributes = _message_attributes(counted)
+                if caller_uuid is not None and caller_uuid in known:
+                    sk = known[caller_uuid]
+                    actions.append(_update_message_action(self._table, pk, sk, caller_uuid, attributes))
+                    added.append(
+                        AddedMessage(caller_uuid, keys.ts_from_message_sk(sk), counted.token_count, updated=True)
+                    )
+                    continue
+                message_uuid = caller_uuid or str(uuid.uuid4())
+                ts = next_ts
+                next_ts += 1
+                item: Item = {
+                    keys.TABLE_PARTITION_KEY: _s(pk),
+                    keys.TABLE_SORT_KEY: _s(keys.message_sk(ts)),
+                    keys.MESSAGE_UUID_ATTR: _s(message_uuid),
+                    **attributes,
+                }
+                actions.append(
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": item,
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    }
+                )
+                added.append(AddedMessage(message_uuid, ts, counted.token_count, updated=False))
+
+            record = _SessionRecord(
+                session=session,
+                version=(existing.version + 1) if existing else 1,
+                last_ts=max(last_ts, next_ts - 1),
+                first_ts=first_ts,
+                deleted=False,
+                summary_instruction=instruction,
+            )
+            session_put = _versioned_session_put(self._table, tenant, record, existing.version if existing else None)
+            try:
+                with _store_errors():
+                    self._db.transact_write_items(TransactItems=[{"Put": session_put}, *actions])
+            except ClientError as exc:
+                if not _is_version_conflict(exc):
+                    raise
+                logger.debug("add_memory lost a race; retrying", extra={"attempt": attempt})
+                _backoff(attempt)
+                continue
+            return added
+        raise StoreUnavailableError("too many concurrent writes to this session; retry shortly")
+
+    def read_window(self, tenant: str, session_id: str, limit: int) -> Window | None:
+        """The session and its newest `limit` messages in one strongly consistent, descending Query.
+
+        'MSG#...' < 'SESSION', so the first item is the session and the rest are messages, newest first:
+        the cost is that of the items returned, whatever the length of the history.
+        """
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":pk": _s(keys.session_pk(tenant, session_id)),
+                ":lo": _s(keys.MESSAGE_SK_PREFIX),
+                ":hi": _s(keys.SESSION_SK),
+            },
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+        }
+        items: list[Mapping[str, Any]] = []
+        wanted = limit + 1
+        while len(items) < wanted:
+            query["Limit"] = wanted - len(items)
+            with _store_errors():
+                page = self._db.query(**query)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:  # a 1 MB page can stop short of Limit
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if not items or items[0][keys.TABLE_SORT_KEY]["S"] != keys.SESSION_SK:
+            return None
+        record = _session_from_item(items[0])
+        if record.deleted:
+            return None
+        newest_first = [_message_from_item(i) for i in items[1:]]
+        # Leftovers of a deleted incarnation are all older than first_ts: they can only trail the list.
+        live = [m for m in newest_first if m.ts >= record.first_ts]
+        live.reverse()
+        return Window(session=record.session, messages=live)
+
+    # -- deletion -------------------------------------------------------------------------------------
+
+    def delete_session(self, tenant: str, session_id: str) -> bool:
+        """Delete a session with its messages. Returns False when there was no such session.
+
+        A tombstone makes the session unreadable at once and keeps `last_ts`, so a writer that recreates the
+        session meanwhile gets timestamps past everything being purged.
+        """
+        for attempt in range(_MAX_WRITE_ATTEMPTS):
+            existing = self._get_record(tenant, session_id)
+            if existing is None or existing.deleted:
+                return False
+            tombstone = _SessionRecord(
+                session=existing.session,
+                version=existing.version + 1,
+                last_ts=existing.last_ts,
+                first_ts=existing.first_ts,
+                deleted=True,
+                summary_instruction=None,
+            )
+            try:
+                self._put_record(tenant, tombstone, existing.version)
+            except ClientError as exc:
+                if not _is_version_conflict(exc):
+                    raise
+                _backoff(attempt)
+                continue
+            self._purge(tenant, session_id, up_to_ts=tombstone.last_ts)
+            self._drop_tombstone(tenant, session_id, tombstone.version)
+            return True
+        raise StoreUnavailableError("too many concurrent writes to this session; retry shortly")
+
+    def _purge(self, tenant: str, session_id: str, up_to_ts: int) -> None:
+        """Delete every message item at or before `up_to_ts` (keys only, batched)."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":pk": _s(keys.session_pk(tenant, session_id)),
+                ":lo": _s(keys.MESSAGE_SK_PREFIX),
+                ":hi": _s(keys.message_sk(up_to_ts)),
+            },
+            "ProjectionExpression": "PK, SK",
+            "ConsistentRead": True,
+        }
+        while True:
+            with _store_errors():
+                page = self._db.query(**query)
+            item_keys = [{"PK": i["PK"], "SK": i["SK"]} for i in page.get("Items", [])]
+            for start in range(0, len(item_keys), _BATCH_WRITE_SIZE):
+                self._batch_delete(item_keys[start : start + _BATCH_WRITE_SIZE])
+            if "LastEvaluatedKey" not in page:
+                return
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _batch_delete(self, item_keys: list[Item]) -> None:
+        requests: list[Any] = [{"DeleteRequest": {"Key": k}} for k in item_keys]
+        for attempt in range(_MAX_WRITE_ATTEMPTS):
+            with _store_errors():
+                response = self._db.batch_write_item(RequestItems={self._table: requests})
+            requests = list(response.get("UnprocessedItems", {}).get(self._table, []))
+            if not requests:
+                return
+            _backoff(attempt)
+        raise StoreUnavailableError("the memory store is busy; the deletion will finish when retried")
+
+    def _drop_tombstone(self, tenant: str, session_id: str, version: int) -> None:
+        """Remove the tombstone unless a writer has recreated the session meanwhile."""
+        try:
+            with _store_errors():
+                self._db.delete_item(
+                    TableName=self._table,
+                    Key={
+                        keys.TABLE_PARTITION_KEY: _s(keys.session_pk(tenant, session_id)),
+                        keys.TABLE_SORT_KEY: _s(keys.SESSION_SK),
+                    },
+                    ConditionExpression="version = :v",
+                    ExpressionAttributeValues={":v": _n(version)},
+                )
+        except ClientError as exc:
+            if not _is_version_conflict(exc):
+                raise
+
+
+def _update_message_action(
+    table: str, pk: str, sk: str, message_uuid: str, attributes: Item
+) -> TransactWriteItemTypeDef:
+    """Update a message in place (its position and created_at stay) when the caller re-sends its uuid."""
+    names = {f"#a{i}": name for i, name in enumerate(attributes)}
+    values: dict[str, AttributeValueTypeDef] = {f":a{i}": value for i, value in enumerate(attributes.values())}
+    values[":u"] = _s(message_uuid)
+    set_clause = ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes)))
+    remove_clause = "" if "metadata" in attributes else " REMOVE metadata"
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": {keys.TABLE_PARTITION_KEY: _s(pk), keys.TABLE_SORT_KEY: _s(sk)},
+            "UpdateExpression": f"SET {set_clause}{remove_clause}",
+            "ConditionExpression": "MsgUuid = :u",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+    }

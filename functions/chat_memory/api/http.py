@@ -1,0 +1,135 @@
+"""The resolver every HTTP function uses: validation at the edge and domain errors -> HTTP in one place."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from chat_memory.api.schemas import valid_id
+from chat_memory.domain import limits
+from chat_memory.domain.errors import (
+    ChatMemoryError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PayloadTooLargeError,
+    StoreUnavailableError,
+)
+from chat_memory.domain.models import MemoryType
+from chat_memory.observability import logger
+from chat_memory.settings import get_settings
+
+JSON = "application/json"
+
+_STATUS: dict[type[ChatMemoryError], int] = {
+    InvalidInputError: 400,
+    NotFoundError: 404,
+    ConflictError: 409,
+    PayloadTooLargeError: 413,
+    StoreUnavailableError: 503,
+}
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=JSON,
+        body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        headers=headers,
+    )
+
+
+def _error(status: int, message: str, **extra: Any) -> Response[str]:
+    return json_response(status, {"message": message, **extra})
+
+
+def _location(loc: Any) -> str:
+    return ".".join(str(part) for part in loc) or "request"
+
+
+def build_resolver() -> APIGatewayHttpResolver:
+    """A resolver with request validation and the project's error mapping registered."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+
+    @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+    def _invalid_request(exc: RequestValidationError) -> Response[str]:
+        errors = [
+            {"location": _location(e.get("loc", ())), "message": str(e.get("msg", "invalid value"))}
+            for e in exc.errors()
+        ]
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return _error(400, "the request body is not valid JSON", errors=errors)
+        summary = "; ".join(f"{e['location']}: {e['message']}" for e in errors[:3])
+        return _error(400, f"invalid request: {summary}", errors=errors)
+
+    @app.exception_handler(UnicodeDecodeError)  # type: ignore[untyped-decorator]
+    def _not_utf8(_: UnicodeDecodeError) -> Response[str]:
+        return _error(400, "the request body must be UTF-8 encoded JSON")
+
+    @app.exception_handler(ChatMemoryError)  # type: ignore[untyped-decorator]
+    def _domain_error(exc: ChatMemoryError) -> Response[str]:
+        status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
+        if isinstance(exc, StoreUnavailableError):
+            logger.warning("store unavailable", extra={"reason": exc.message})
+            return json_response(
+                status, {"message": exc.message}, headers={"Retry-After": str(exc.retry_after_seconds)}
+            )
+        return _error(status, exc.message)
+
+    @app.not_found
+    def _no_route(_: Exception) -> Response[str]:
+        return _error(404, f"no route for {app.current_event.http_method} {app.current_event.path}")
+
+    return app
+
+
+def current_tenant() -> str:
+    """The caller's tenant. Until API keys exist, every caller is the configured default tenant."""
+    return get_settings().default_tenant
+
+
+def path_id(raw: str, what: str = "session id") -> str:
+    """Decode an id taken from the raw path with `unquote_plus`, so every id zep-python sends round-trips."""
+    decoded = unquote_plus(raw)
+    try:
+        return valid_id(decoded)
+    except ValueError as exc:
+        raise InvalidInputError(f"{what} {exc}") from exc
+
+
+def _blank(value: str | None) -> bool:
+    # Zep clients send empty query parameters (`?limit=&cursor=`) to mean "absent".
+    return value is None or value == ""
+
+
+def int_param(name: str, value: str | None, *, minimum: int, maximum: int) -> int | None:
+    if _blank(value):
+        return None
+    assert value is not None
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or not minimum <= number <= maximum:
+        raise InvalidInputError(f"{name} must be an integer from {minimum} to {maximum} (got {value!r})")
+    return number
+
+
+def memory_type_param(value: str | None) -> MemoryType:
+    if _blank(value):
+        return MemoryType.PERPETUAL
+    assert value is not None
+    name = value.removeprefix("MemoryType.")
+    try:
+        return MemoryType(name)
+    except ValueError:
+        allowed = ", ".join(t.value for t in MemoryType)
+        raise InvalidInputError(f"memoryType must be one of {allowed} (got {value!r})") from None
+
+
+def lastn_param(value: str | None) -> int | None:
+    return int_param("lastn", value, minimum=1, maximum=limits.MAX_LASTN)

@@ -1,0 +1,155 @@
+"""Request bodies (validated at the edge with pydantic) and the JSON shapes of responses."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from chat_memory.domain import limits
+from chat_memory.domain.models import (
+    JsonObject,
+    Memory,
+    NewMessage,
+    RoleType,
+    Session,
+    StoredMessage,
+    Summary,
+)
+
+
+def _check_json_value(value: Any, depth: int) -> None:
+    if depth > limits.MAX_METADATA_DEPTH:
+        raise ValueError(f"metadata is nested deeper than {limits.MAX_METADATA_DEPTH} levels")
+    if isinstance(value, dict):
+        for item in value.values():
+            _check_json_value(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json_value(item, depth + 1)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("metadata numbers must be finite (no NaN or Infinity)")
+
+
+def _valid_metadata(value: JsonObject | None) -> JsonObject | None:
+    if value is None:
+        return None
+    _check_json_value(value, 1)
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > limits.MAX_METADATA_BYTES:
+        raise ValueError(f"metadata is {size} bytes as JSON; the limit is {limits.MAX_METADATA_BYTES}")
+    return value
+
+
+def valid_id(value: str) -> str:
+    """Session and user ids: 1 to 256 characters, no control characters."""
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > limits.MAX_ID_CHARS:
+        raise ValueError(f"must be at most {limits.MAX_ID_CHARS} characters")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _valid_content(value: str) -> str:
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > limits.MAX_CONTENT_BYTES:
+        raise ValueError(f"content is {size} bytes; the limit is {limits.MAX_CONTENT_BYTES} (UTF-8)")
+    if "\x00" in value:
+        raise ValueError("content must not contain NUL characters")
+    return value
+
+
+Metadata = Annotated[JsonObject | None, AfterValidator(_valid_metadata)]
+Identifier = Annotated[str, AfterValidator(valid_id)]
+
+
+class _Request(BaseModel):
+    # Zep clients send read-only fields back (created_at, token_count, ...): they are ignored, not errors.
+    model_config = ConfigDict(extra="ignore")
+
+
+class MessageRequest(_Request):
+    role: str = Field(default="", max_length=limits.MAX_ROLE_CHARS)
+    role_type: RoleType | None = Field(default=None, description="Absent or null: stored as `norole`.")
+    content: Annotated[str, AfterValidator(_valid_content)]
+    uuid: UUID | None = Field(default=None, description="A uuid already in the session updates that message.")
+    metadata: Metadata = None
+
+    def to_domain(self) -> NewMessage:
+        return NewMessage(
+            role=self.role,
+            role_type=self.role_type or RoleType.NOROLE,
+            content=self.content,
+            metadata=self.metadata,
+            uuid=str(self.uuid) if self.uuid is not None else None,
+        )
+
+
+class AddMemoryRequest(_Request):
+    messages: list[MessageRequest] = Field(default_factory=list)
+    metadata: Metadata = None
+    summary_instruction: str | None = Field(default=None, max_length=limits.MAX_SUMMARY_INSTRUCTION_CHARS)
+
+
+class CreateSessionRequest(_Request):
+    session_id: Identifier
+    user_id: Identifier | None = None
+    metadata: Metadata = None
+
+
+class UpdateSessionRequest(_Request):
+    session_id: str | None = None
+    user_id: Identifier | None = None
+    metadata: Metadata = None
+
+
+# -- responses -------------------------------------------------------------------------------------------
+
+
+def message_json(message: StoredMessage) -> JsonObject:
+    body: JsonObject = {
+        "uuid": message.uuid,
+        "created_at": message.created_at,
+        "role": message.role,
+        "role_type": message.role_type.value,
+        "content": message.content,
+        "token_count": message.token_count,
+    }
+    if message.metadata is not None:
+        body["metadata"] = message.metadata
+    return body
+
+
+def summary_json(summary: Summary) -> JsonObject:
+    return {
+        "uuid": summary.uuid,
+        "created_at": summary.created_at,
+        "content": summary.content,
+        "recent_message_uuid": summary.recent_message_uuid,
+        "token_count": summary.token_count,
+    }
+
+
+def memory_json(memory: Memory) -> JsonObject:
+    return {
+        "messages": [message_json(m) for m in memory.messages],
+        "summary": summary_json(memory.summary) if memory.summary else None,
+    }
+
+
+def session_json(session: Session) -> JsonObject:
+    body: JsonObject = {
+        "session_id": session.session_id,
+        "uuid": session.uuid,
+        "created_at": session.created_at,
+        "updated_at": session.updated_at,
+        "metadata": session.metadata,
+    }
+    if session.user_id is not None:
+        body["user_id"] = session.user_id
+    return body

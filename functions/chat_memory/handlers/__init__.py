@@ -1,0 +1,1 @@
+"""One module per Lambda function: a resolver with its routes and `lambda_handler`."""

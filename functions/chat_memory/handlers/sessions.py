@@ -1,0 +1,48 @@
+"""Session writes without the tokenizer: create, update, and delete a session's memory."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chat_memory import wiring
+from chat_memory.api.http import build_resolver, current_tenant, json_response, path_id
+from chat_memory.api.schemas import CreateSessionRequest, UpdateSessionRequest, session_json
+from chat_memory.domain.errors import InvalidInputError
+from chat_memory.observability import logger, metrics, tracer
+
+app = build_resolver()
+
+
+@app.post("/api/v2/sessions")
+@tracer.capture_method(capture_response=False)
+def create_session(body: Annotated[CreateSessionRequest, Body()]) -> Response[str]:
+    session = wiring.sessions().create(current_tenant(), body.session_id, body.user_id, body.metadata)
+    return json_response(201, session_json(session))
+
+
+@app.patch("/api/v2/sessions/<session_id>")
+@tracer.capture_method(capture_response=False)
+def update_session(session_id: str, body: Annotated[UpdateSessionRequest, Body()]) -> Response[str]:
+    sid = path_id(session_id)
+    if body.session_id is not None and body.session_id != sid:
+        raise InvalidInputError("session_id in the body differs from the session id in the path")
+    session = wiring.sessions().update(current_tenant(), sid, body.user_id, body.metadata)
+    return json_response(200, session_json(session))
+
+
+@app.delete("/api/v2/sessions/<session_id>/memory")
+@tracer.capture_method(capture_response=False)
+def delete_memory(session_id: str) -> Response[str]:
+    wiring.delete_memory()(current_tenant(), path_id(session_id))
+    metrics.add_metric(name="SessionsDeleted", unit="Count", value=1)
+    return json_response(200, {"message": "OK"})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

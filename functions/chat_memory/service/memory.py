@@ -1,0 +1,95 @@
+"""Use cases of memory: add messages, read the window, delete a session's memory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chat_memory.domain import limits
+from chat_memory.domain.errors import InvalidInputError, NotFoundError, PayloadTooLargeError
+from chat_memory.domain.models import (
+    AddedMessage,
+    JsonObject,
+    Memory,
+    MemoryType,
+    NewMessage,
+    StoredMessage,
+)
+from chat_memory.domain.ports import CountedMessage, MemoryStore, TokenCounter
+
+
+def token_text(message: NewMessage) -> str:
+    """Zep's formula: tokens of "{role_type}: {content}"."""
+    return f"{message.role_type.value}: {message.content}"
+
+
+@dataclass(frozen=True, slots=True)
+class AddMemory:
+    store: MemoryStore
+    tokens: TokenCounter
+
+    def __call__(
+        self,
+        tenant: str,
+        session_id: str,
+        messages: Sequence[NewMessage],
+        metadata: JsonObject | None = None,
+        summary_instruction: str | None = None,
+    ) -> list[AddedMessage]:
+        if not messages and metadata is None and summary_instruction is None:
+            raise InvalidInputError("memory must contain at least one message")
+        if len(messages) > limits.MAX_MESSAGES_PER_REQUEST:
+            raise PayloadTooLargeError(
+                f"at most {limits.MAX_MESSAGES_PER_REQUEST} messages per request "
+                f"(got {len(messages)}); send them in several requests"
+            )
+        uuids = [m.uuid for m in messages if m.uuid is not None]
+        if len(set(uuids)) != len(uuids):
+            raise InvalidInputError("two messages of one request carry the same uuid")
+        total = sum(len(m.content.encode()) + len(m.role.encode()) for m in messages)
+        if total > limits.MAX_REQUEST_MESSAGE_BYTES:
+            raise PayloadTooLargeError(
+                f"the messages of one request may hold at most {limits.MAX_REQUEST_MESSAGE_BYTES} bytes "
+                f"of content (got {total}); send them in several requests"
+            )
+        counted = [CountedMessage(m, self.tokens.count(token_text(m))) for m in messages]
+        return self.store.append_messages(tenant, session_id, counted, metadata, summary_instruction)
+
+
+def _approximate_json_bytes(message: StoredMessage) -> int:
+    metadata = json.dumps(message.metadata, ensure_ascii=False) if message.metadata else ""
+    return len(message.content.encode()) + len(message.role.encode()) + len(metadata.encode()) + 256
+
+
+def _newest_that_fit(messages: list[StoredMessage]) -> list[StoredMessage]:
+    """Drop the oldest messages of a window that would not fit in one Lambda response."""
+    total = 0
+    for index in range(len(messages) - 1, -1, -1):
+        total += _approximate_json_bytes(messages[index])
+        if total > limits.MAX_RESPONSE_BYTES:
+            return messages[index + 1 :]
+    return messages
+
+
+@dataclass(frozen=True, slots=True)
+class GetMemory:
+    store: MemoryStore
+    default_window: int
+
+    def __call__(self, tenant: str, session_id: str, memory_type: MemoryType, lastn: int | None) -> Memory:
+        # Every type reads the same window until summaries exist: with no summary, perpetual and
+        # summary_retriever are the newest lastn/W messages, exactly like message_window.
+        window = self.store.read_window(tenant, session_id, lastn or self.default_window)
+        if window is None:
+            raise NotFoundError(f"session {session_id!r} not found")
+        return Memory(messages=_newest_that_fit(window.messages), summary=None)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMemory:
+    store: MemoryStore
+
+    def __call__(self, tenant: str, session_id: str) -> None:
+        if not self.store.delete_session(tenant, session_id):
+            raise NotFoundError(f"session {session_id!r} not found")
