@@ -35,3 +35,37 @@ lint: install ## ruff (lint and format check) and mypy
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli
+	@touch $@
+
+template: install $(SAM_VENV)/.installed ## Validate template.yaml (sam validate --lint, cfn-lint)
+	$(SAM) validate --lint --template template.yaml
+	$(BIN)/cfn-lint template.yaml
+
+requirements: install ## Regenerate functions/requirements.txt from pyproject.toml
+	$(BIN)/python -m chat_memory_dev.requirements
+
+check-generated: install ## Fail if functions/requirements.txt is out of date
+	$(BIN)/python -m chat_memory_dev.requirements --check
+
+# sam build needs the Python of the template's Runtime (python3.13; python3.12 if the template says so) on PATH.
+# pyenv's shims don't count (they refuse unselected versions), so look under $(pyenv root)/versions too.
+LAMBDA_PYTHON = $(or $(shell sed -n 's/^ *Runtime: *\(python3\.[0-9]*\).*/\1/p' template.yaml | head -n 1),python3.13)
+LAMBDA_PYTHON_DIR = $(shell \
+	p=$$(command -v $(LAMBDA_PYTHON) 2>/dev/null) && "$$p" -c '' >/dev/null 2>&1 && { dirname "$$p"; exit 0; }; \
+	if command -v pyenv >/dev/null 2>&1; then \
+		for d in "$$(pyenv root)"/versions/$(LAMBDA_PYTHON:python%=%)*/bin; do \
+			[ -x "$$d/$(LAMBDA_PYTHON)" ] && "$$d/$(LAMBDA_PYTHON)" -c '' >/dev/null 2>&1 && { echo "$$d"; exit 0; }; \
+		done; \
+	fi)
+
+build: install $(SAM_VENV)/.installed ## sam build (needs the runtime's Python, e.g. python3.13, on PATH or under pyenv)
+	@if [ -z "$(LAMBDA_PYTHON_DIR)" ]; then \
+		echo "sam build needs $(LAMBDA_PYTHON) (template.yaml's Runtime): put it on PATH or install it with pyenv" >&2; \
+		exit 1; \
+	fi
+	PATH="$(LAMBDA_PYTHON_DIR):$$PATH" $(SAM) build

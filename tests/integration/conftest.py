@@ -1,0 +1,151 @@
+"""moto-backed fixtures: the real handlers against an in-process DynamoDB built from template.yaml."""
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from chat_memory_dev.local_dynamodb import create_table_from_template
+from moto import mock_aws
+
+from chat_memory import wiring
+from chat_memory.adapters.dynamodb.client import dynamodb_client
+from chat_memory.settings import get_settings
+
+TABLE = "chat-memory-test"
+
+
+def _clear_caches() -> None:
+    for cached in (
+        dynamodb_client,
+        get_settings,
+        wiring.memory_store,
+        wiring.add_memory,
+        wiring.get_memory,
+        wiring.delete_memory,
+        wiring.sessions,
+    ):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def ddb() -> Iterator[Any]:
+    """A fresh moto DynamoDB with the table of template.yaml; the handlers' cached clients are reset."""
+    _clear_caches()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_table_from_template(client, TABLE)
+        yield client
+    _clear_caches()
+
+
+@dataclass
+class CallLog:
+    """DynamoDB calls made through the handlers' client, recorded with botocore's event hooks."""
+
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def named(self, operation: str) -> list[dict[str, Any]]:
+        return [params for op, params in self.calls if op == operation]
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+
+@pytest.fixture
+def calls(ddb: Any) -> CallLog:
+    log = CallLog()
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        log.calls.append((model.name, params))
+
+    dynamodb_client().meta.events.register("provide-client-params.dynamodb.*", record)
+    return log
+
+
+class FakeContext:
+    function_name = "chat-memory-test"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:chat-memory-test"
+
+    def __init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def http_event(
+    method: str, raw_path: str, body: Any = None, query: str = "", raw_body: str | None = None
+) -> dict[str, Any]:
+    """A minimal API Gateway HTTP API (payload 2.0) event."""
+    params: dict[str, str] = {}
+    for pair in filter(None, query.split("&")):
+        key, _, value = pair.partition("=")
+        params[key] = value
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": raw_path,
+        "rawQueryString": query,
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+        },
+        "isBase64Encoded": False,
+    }
+    if params:
+        event["queryStringParameters"] = params
+    if raw_body is not None:
+        event["body"] = raw_body
+    elif body is not None:
+        event["body"] = json.dumps(body)
+    return event
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+Invoke = Callable[..., Reply]
+
+
+@pytest.fixture
+def api(ddb: Any) -> Invoke:
+    """Call the right handler for a method and path, as API Gateway would route it."""
+    from chat_memory.handlers import read_memory, sessions, write_memory
+
+    def invoke(
+        method: str, raw_path: str, body: Any = None, query: str = "", raw_body: str | None = None
+    ) -> Reply:
+        if method == "POST" and raw_path.endswith("/memory"):
+            handler = write_memory.lambda_handler
+        elif method == "GET":
+            handler = read_memory.lambda_handler
+        else:
+            handler = sessions.lambda_handler
+        result = handler(http_event(method, raw_path, body, query, raw_body), FakeContext())
+        text = result.get("body") or ""
+        return Reply(result["statusCode"], result.get("headers", {}), json.loads(text) if text else None)
+
+    return invoke
+
+
+def all_items(client: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": TABLE}
+    while True:
+        page = client.scan(**kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
