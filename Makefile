@@ -39,7 +39,7 @@ format: install ## Apply ruff's fixes and formatting
 $(SAM_VENV)/.installed:
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli
+	$(SAM_VENV)/bin/python -m pip install --quiet "aws-sam-cli~=1.170"
 	@touch $@
 
 template: install $(SAM_VENV)/.installed ## Validate template.yaml (sam validate --lint, cfn-lint)
@@ -69,3 +69,10 @@ build: install $(SAM_VENV)/.installed ## sam build (needs the runtime's Python, 
 		exit 1; \
 	fi
 	PATH="$(LAMBDA_PYTHON_DIR):$$PATH" $(SAM) build
+
+pytest: install ## Run the test suite (unit, integration, infrastructure, compat)
+	@$(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; exit 1; fi; \
+	exit $$rc
+
+test: lint template check-generated pytest ## Every check: lint, types, template, generated files, tests

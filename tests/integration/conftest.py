@@ -8,12 +8,12 @@ from typing import Any
 
 import boto3
 import pytest
-from chat_memory_dev.local_dynamodb import create_table_from_template
 from moto import mock_aws
 
 from chat_memory import wiring
 from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.settings import get_settings
+from chat_memory_dev.local_dynamodb import create_table_from_template
 
 TABLE = "chat-memory-test"
 
@@ -124,9 +124,7 @@ def api(ddb: Any) -> Invoke:
     """Call the right handler for a method and path, as API Gateway would route it."""
     from chat_memory.handlers import read_memory, sessions, write_memory
 
-    def invoke(
-        method: str, raw_path: str, body: Any = None, query: str = "", raw_body: str | None = None
-    ) -> Reply:
+    def invoke(method: str, raw_path: str, body: Any = None, query: str = "", raw_body: str | None = None) -> Reply:
         if method == "POST" and raw_path.endswith("/memory"):
             handler = write_memory.lambda_handler
         elif method == "GET":

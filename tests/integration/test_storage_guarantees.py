@@ -126,9 +126,7 @@ def test_one_requests_messages_land_all_or_none(api: Invoke, ddb: Any) -> None:
     before = all_items(ddb)
 
     def fail(**_: Any) -> None:
-        raise ClientError(
-            {"Error": {"Code": "ValidationException", "Message": "injected"}}, "TransactWriteItems"
-        )
+        raise ClientError({"Error": {"Code": "ValidationException", "Message": "injected"}}, "TransactWriteItems")
 
     events = dynamodb_client().meta.events
     events.register("before-call.dynamodb.TransactWriteItems", fail, unique_id="fail")
@@ -167,7 +165,15 @@ def test_a_callers_uuid_already_in_the_session_updates_that_message(api: Invoke)
     second = _add(
         api,
         "upsert",
-        [{"uuid": known.upper(), "role": "Jane", "role_type": "assistant", "content": "version two", "metadata": {"k": 1}}],
+        [
+            {
+                "uuid": known.upper(),
+                "role": "Jane",
+                "role_type": "assistant",
+                "content": "version two",
+                "metadata": {"k": 1},
+            }
+        ],
     )
     assert second[0]["uuid"] == known and second[0]["created_at"] == first[0]["created_at"]
     window = _window(api, "upsert")
