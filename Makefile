@@ -76,3 +76,9 @@ pytest: install ## Run the test suite (unit, integration, infrastructure, compat
 	exit $$rc
 
 test: lint template check-generated pytest ## Every check: lint, types, template, generated files, tests
+
+lambda-python: ## Print the Python the Lambda runtime needs (from template.yaml)
+	@echo $(LAMBDA_PYTHON)
+
+lambda-python-dir: ## Print where that Python was found (empty when it is missing)
+	@echo $(LAMBDA_PYTHON_DIR)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from chat_memory.adapters.dynamodb import keys
 from chat_memory_dev import requirements
 from chat_memory_dev.template import REPO_ROOT, TEMPLATE_PATH, load_template
