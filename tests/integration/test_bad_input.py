@@ -76,7 +76,7 @@ BAD_WRITES: list[tuple[str, str, str, dict[str, Any] | None, str | None, int, st
      "finite"),
     ("NUL in content", "POST", MEMORY, {"messages": [_msg(content="a\x00b")]}, None, 400, "NUL"),
     ("empty request", "POST", MEMORY, {}, None, 400, "at least one message"),
-    ("control character in the session id", "POST", "/api/v2/sessions/a%0Ab/memory", {"messages": [_msg()]}, None, 400,
+    ("control character in the session id", "POST", "/api/v2/sessions/a\nb/memory", {"messages": [_msg()]}, None, 400,
      "control characters"),
     ("session id too long", "POST", f"/api/v2/sessions/{'x' * 257}/memory", {"messages": [_msg()]}, None, 400,
      "at most 256"),

@@ -2,7 +2,7 @@
 
 import math
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote
 
 import pytest
 from pydantic import ValidationError
@@ -13,20 +13,34 @@ from chat_memory.domain import limits
 from chat_memory.domain.errors import InvalidInputError
 from chat_memory.domain.models import MemoryType, RoleType
 
-ODD_IDS = ["plain", "with space", "a+b", "100%", "a/b", "naïve-ünïcode", "emoji-🦜🧠", "?&=#", "  padded  "]
+ODD_IDS = ["plain", "with space", "100%", "%41 literal", "naïve-ünïcode", "emoji-🦜🧠", "&=;,", "  padded  "]
+
+
+def _as_api_gateway_delivers(segment: str) -> str:
+    """HTTP APIs percent-decode the path before it reaches the function."""
+    return unquote(segment)
 
 
 @pytest.mark.parametrize("session_id", ODD_IDS)
 def test_every_id_the_client_encodes_round_trips(session_id: str) -> None:
-    assert path_id(quote_plus(session_id)) == session_id  # most client calls
-    if "+" not in session_id:  # update_session uses quote(); a literal '+' reads as a space there
-        assert path_id(quote(session_id, safe="")) == session_id
+    assert path_id(_as_api_gateway_delivers(quote_plus(session_id))) == session_id  # most client calls
+    assert path_id(_as_api_gateway_delivers(quote(session_id, safe=""))) == session_id  # update_session
 
 
-@pytest.mark.parametrize("raw", ["", "%00", "a%0Ab", "x" * (limits.MAX_ID_CHARS + 1)])
+def test_a_plus_in_the_path_is_a_space() -> None:
+    assert path_id("a+b") == "a b"
+
+
+@pytest.mark.parametrize("raw", ["", "%00", "a%0Ab", "x" * (limits.MAX_ID_CHARS + 1), "a?b", "a#b"])
 def test_empty_or_invalid_ids_are_refused(raw: str) -> None:
     with pytest.raises(InvalidInputError):
-        path_id(raw)
+        path_id(_as_api_gateway_delivers(raw))
+
+
+@pytest.mark.parametrize("session_id", ["a/b", "a+b", "what?", "#tag"])
+def test_ids_that_cannot_travel_in_a_path_are_refused_at_creation(session_id: str) -> None:
+    with pytest.raises(ValidationError, match="cannot be used in URL paths"):
+        CreateSessionRequest.model_validate({"session_id": session_id})
 
 
 @pytest.mark.parametrize(("raw", "expected"), [(None, None), ("", None), ("1", 1), ("1000", 1000)])

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tiktoken.registry
 import tiktoken_ext
 
 from chat_memory.adapters import tokenizer
@@ -18,6 +19,7 @@ def test_counts_the_seed_messages_offline(monkeypatch: pytest.MonkeyPatch, tmp_p
     # An empty cache: nothing downloaded earlier can help. tiktoken copies the file it verified into it.
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
     tokenizer._encoding.cache_clear()
+    monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})  # tiktoken's own cache of loaded encodings
     counter = tokenizer.TiktokenCounter()
     assistant = (
         "assistant: Parable of the Sower is a science fiction novel by Octavia Butler, published in 1993. It follows"

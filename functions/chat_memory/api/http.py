@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
-from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from chat_memory.api.schemas import valid_id
+from chat_memory.api.schemas import path_safe_id
 from chat_memory.domain import limits
 from chat_memory.domain.errors import (
     ChatMemoryError,
@@ -24,6 +24,17 @@ from chat_memory.observability import logger
 from chat_memory.settings import get_settings
 
 JSON = "application/json"
+
+# `<name>` in a route matches one path segment as API Gateway delivers it: percent-decoded, so any character
+# but '/'. (Powertools' own placeholder accepts only word characters and a few symbols: no emoji, no '"'.)
+_PLACEHOLDER = re.compile(r"<(\w+)>")
+
+
+class _Resolver(APIGatewayHttpResolver):
+    @staticmethod
+    def _compile_regex(rule: str, base_regex: str = "^{}$") -> re.Pattern[str]:
+        return re.compile(base_regex.format(_PLACEHOLDER.sub(r"(?P<\1>[^/]+)", rule)))
+
 
 _STATUS: dict[type[ChatMemoryError], int] = {
     InvalidInputError: 400,
@@ -53,7 +64,7 @@ def _location(loc: Any) -> str:
 
 def build_resolver() -> APIGatewayHttpResolver:
     """A resolver with request validation and the project's error mapping registered."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = _Resolver(enable_validation=True)
 
     @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
     def _invalid_request(exc: RequestValidationError) -> Response[str]:
@@ -93,10 +104,11 @@ def current_tenant() -> str:
 
 
 def path_id(raw: str, what: str = "session id") -> str:
-    """Decode an id taken from the raw path with `unquote_plus`, so every id zep-python sends round-trips."""
-    decoded = unquote_plus(raw)
+    """The id in a path segment. HTTP APIs deliver the path percent-decoded already; zep-python encodes ids
+    with `quote_plus`, so what is left to undo is `+` for a space (together: `unquote_plus` semantics)."""
+    decoded = raw.replace("+", " ")
     try:
-        return valid_id(decoded)
+        return path_safe_id(decoded)
     except ValueError as exc:
         raise InvalidInputError(f"{what} {exc}") from exc
 

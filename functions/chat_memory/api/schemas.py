@@ -64,8 +64,18 @@ def _valid_content(value: str) -> str:
     return value
 
 
+def path_safe_id(value: str) -> str:
+    """Ids created in a body must be reachable in a path later. API Gateway decodes the path before routing,
+    so `/` splits it, `?` and `#` cut it, and an encoded `+` cannot be told apart from an encoded space."""
+    valid_id(value)
+    bad = sorted({c for c in value if c in "/?#+"})
+    if bad:
+        raise ValueError(f"must not contain {' '.join(repr(c) for c in bad)}: such ids cannot be used in URL paths")
+    return value
+
+
 Metadata = Annotated[JsonObject | None, AfterValidator(_valid_metadata)]
-Identifier = Annotated[str, AfterValidator(valid_id)]
+Identifier = Annotated[str, AfterValidator(path_safe_id)]
 
 
 class _Request(BaseModel):

@@ -1,0 +1,278 @@
+"""DynamoDB for local runs: the table from template.yaml, in an embedded moto server or at a given endpoint.
+
+Embedded mode starts moto's DynamoDB on 127.0.0.1 (a free port) inside this process. Real DynamoDB runs every
+API call atomically; moto does not promise that across threads (a conditional check and the write it guards
+can interleave with another thread's call). Our writers rely on conditional updates and transactions, so the
+embedded server runs each HTTP request, that is each DynamoDB API call, under one process-wide lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import ipaddress
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
+
+from chat_memory_dev.template import table_properties
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from werkzeug.serving import BaseWSGIServer
+
+ENDPOINT_ENV: Final = "AWS_ENDPOINT_URL_DYNAMODB"
+DUMMY_AWS_ENV: Final[Mapping[str, str]] = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+# The CloudFormation properties of AWS::DynamoDB::Table that map onto CreateTable as they are. The others
+# (TableName, TimeToLiveSpecification, PointInTimeRecoverySpecification, SSESpecification, Tags,
+# DeletionProtectionEnabled, ContributorInsightsSpecification, KinesisStreamSpecification, ...) are either
+# handled separately or irrelevant to a local table.
+_INDEX_KEYS: Final = ("IndexName", "KeySchema", "Projection")
+_GSI_KEYS: Final = (*_INDEX_KEYS, "ProvisionedThroughput", "OnDemandThroughput")
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def ensure_dummy_aws_env() -> None:
+    """Dummy credentials and region for local endpoints: set only the variables the user has not set."""
+    for name, value in DUMMY_AWS_ENV.items():
+        os.environ.setdefault(name, value)
+
+
+def _contains_intrinsic(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(k == "Ref" or k.startswith("Fn::") for k in value) or any(
+            _contains_intrinsic(v) for v in value.values()
+        )
+    if isinstance(value, list):
+        return any(_contains_intrinsic(v) for v in value)
+    return False
+
+
+def _literal(props: Mapping[str, Any], name: str) -> Any:
+    value = props.get(name)
+    if _contains_intrinsic(value):
+        raise ValueError(f"MemoryTable property {name} uses an intrinsic function; a local table needs literals")
+    return value
+
+
+def create_table_kwargs(table_name: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    """CreateTable arguments from the CloudFormation `Properties` of an AWS::DynamoDB::Table."""
+    kwargs: dict[str, Any] = {
+        "TableName": table_name,
+        "AttributeDefinitions": _literal(props, "AttributeDefinitions"),
+        "KeySchema": _literal(props, "KeySchema"),
+    }
+    billing = props.get("BillingMode", "PROVISIONED")
+    if _contains_intrinsic(billing):  # e.g. !If on a parameter: on-demand is right for a local table
+        billing = "PAY_PER_REQUEST"
+    kwargs["BillingMode"] = billing
+    if billing == "PROVISIONED":
+        kwargs["ProvisionedThroughput"] = _literal(props, "ProvisionedThroughput") or {
+            "ReadCapacityUnits": 5,
+            "WriteCapacityUnits": 5,
+        }
+    lsis = _literal(props, "LocalSecondaryIndexes")
+    if lsis:
+        kwargs["LocalSecondaryIndexes"] = [{k: i[k] for k in _INDEX_KEYS if k in i} for i in lsis]
+    gsis = _literal(props, "GlobalSecondaryIndexes")
+    if gsis:
+        gsi_keys = _GSI_KEYS if billing == "PROVISIONED" else _INDEX_KEYS
+        kwargs["GlobalSecondaryIndexes"] = [{k: i[k] for k in gsi_keys if k in i} for i in gsis]
+    stream = props.get("StreamSpecification")
+    if stream and not _contains_intrinsic(stream) and stream.get("StreamViewType"):
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+    return kwargs
+
+
+def create_table_from_template(
+    client: DynamoDBClient, table_name: str, *, properties: Mapping[str, Any] | None = None
+) -> bool:
+    """Create `table_name` as template.yaml's MemoryTable declares it, unless it exists; wait until ACTIVE.
+
+    Enables TTL when the template has a TimeToLiveSpecification. Returns True when this call created the table.
+    """
+    props = table_properties() if properties is None else properties
+    created = True
+    try:
+        client.create_table(**create_table_kwargs(table_name, props))
+    except client.exceptions.ResourceInUseException:  # exists already, or is being created
+        created = False
+    client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and not _contains_intrinsic(ttl) and ttl.get("Enabled") and ttl.get("AttributeName"):
+        status = client.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
+        if status.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+            client.update_time_to_live(
+                TableName=table_name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+            )
+    return created
+
+
+class SerialisingApp:
+    """WSGI middleware: one request at a time through `app`, so each DynamoDB API call is atomic.
+
+    The request body is read before taking the lock and the response is fully built inside it, so a slow
+    client never holds the lock and no other call runs while a response is still being produced.
+    """
+
+    def __init__(self, app: WSGIApp, lock: threading.Lock | None = None) -> None:
+        self.app = app
+        self.lock = lock or threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > 0:
+            environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(length))
+        with self.lock:
+            result = self.app(environ, start_response)
+            try:
+                body = b"".join(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        return [body]
+
+
+class EmbeddedDynamoDB:
+    """moto's DynamoDB served over HTTP on a loopback port, from a background thread of this process."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._host = host
+        self._port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("EmbeddedDynamoDB is not started")
+        return f"http://{self._host}:{self._server.server_port}"
+
+    def start(self) -> str:
+        """Start serving; returns the endpoint URL."""
+        if self._server is not None:
+            return self.endpoint_url
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        class _QuietHandler(MotoRequestHandler):
+            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+                pass  # one line per DynamoDB call is noise; errors are still logged
+
+        app = SerialisingApp(DomainDispatcherApplication(create_backend_app), self.lock)
+        self._server = make_server(self._host, self._port, app, threaded=True, request_handler=_QuietHandler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="embedded-dynamodb", kwargs={"poll_interval": 0.2}
+        )
+        self._thread.daemon = True
+        self._thread.start()
+        return self.endpoint_url
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> EmbeddedDynamoDB:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _is_loopback(endpoint_url: str) -> bool:
+    host = urlsplit(endpoint_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class LocalDynamoDB:
+    """The DynamoDB the local server uses, with its table created."""
+
+    endpoint_url: str
+    table_name: str
+    embedded: EmbeddedDynamoDB | None
+
+    @property
+    def description(self) -> str:
+        return "embedded moto" if self.embedded is not None else self.endpoint_url
+
+    def close(self) -> None:
+        if self.embedded is not None:
+            self.embedded.stop()
+            if os.environ.get(ENDPOINT_ENV) == self.endpoint_url:
+                del os.environ[ENDPOINT_ENV]
+
+
+def start_local_dynamodb(table_name: str) -> LocalDynamoDB:
+    """Use $AWS_ENDPOINT_URL_DYNAMODB when set, else start an embedded moto and point the variable at it.
+
+    Every boto3 client created afterwards in this process (the handlers create theirs lazily) then talks to
+    that endpoint. The table is created from template.yaml when missing.
+    """
+    import boto3
+
+    embedded: EmbeddedDynamoDB | None = None
+    endpoint = os.environ.get(ENDPOINT_ENV, "").strip()
+    if endpoint:
+        # A user-given endpoint may be real AWS: keep their credentials chain, and fill in dummies only for a
+        # loopback endpoint (DynamoDB Local, a moto server) when no credentials are configured at all.
+        session = boto3.session.Session()
+        if _is_loopback(endpoint) and session.get_credentials() is None:
+            os.environ.setdefault("AWS_ACCESS_KEY_ID", DUMMY_AWS_ENV["AWS_ACCESS_KEY_ID"])
+            os.environ.setdefault("AWS_SECRET_ACCESS_KEY", DUMMY_AWS_ENV["AWS_SECRET_ACCESS_KEY"])
+        if session.region_name is None:
+            os.environ.setdefault("AWS_DEFAULT_REGION", DUMMY_AWS_ENV["AWS_DEFAULT_REGION"])
+    else:
+        ensure_dummy_aws_env()
+        embedded = EmbeddedDynamoDB()
+        endpoint = embedded.start()
+        os.environ[ENDPOINT_ENV] = endpoint
+    try:
+        client = boto3.client("dynamodb", endpoint_url=endpoint)
+        create_table_from_template(client, table_name)
+    except BaseException:
+        if embedded is not None:
+            embedded.stop()
+            os.environ.pop(ENDPOINT_ENV, None)
+        raise
+    return LocalDynamoDB(endpoint_url=endpoint, table_name=table_name, embedded=embedded)
+
+
+@contextlib.contextmanager
+def local_dynamodb(table_name: str) -> Iterator[LocalDynamoDB]:
+    db = start_local_dynamodb(table_name)
+    try:
+        yield db
+    finally:
+        db.close()

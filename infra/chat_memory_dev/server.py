@@ -1,0 +1,692 @@
+"""Serve the API locally without Docker: HTTP -> API Gateway HTTP API (payload 2.0) event -> lambda_handler.
+
+Routes and handlers come from template.yaml (`http_routes()`). Each request is matched like API Gateway
+matches routes, turned into the event API Gateway would send, and passed to the route's `lambda_handler`
+in this process; the handler's result is turned back into the HTTP response.
+
+Fidelity notes:
+- Like HTTP APIs on AWS (REST APIs, ALB and function URLs differ), the path is percent-decoded before
+  routing and in `rawPath`, `requestContext.http.path` and `pathParameters`: `/sessions/a%20b/memory` gives
+  `{"sessionId": "a b"}`, and `/sessions/a%2Fb/memory` becomes `/sessions/a/b/memory`, which matches no
+  one-segment route. `+` is left as it is (it is literal in a path); the handlers read it as a space.
+- Handlers run one at a time (HTTP parsing and responses stay concurrent). Powertools' resolvers keep the
+  current event on the `BaseRouter` class, shared by every resolver in the process, so two in-process
+  invocations at once could read each other's events. Real Lambda gives each concurrent request its own
+  execution environment; test concurrent writers at the service level (threads, embedded DynamoDB) or on AWS.
+- Unknown paths give 404 `{"message": "Not Found"}` as API Gateway does; a known path with another method gives
+  405 (API Gateway answers 404 there too) so mistakes are easier to spot locally.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import os
+import re
+import secrets
+import sys
+import threading
+import time
+import traceback
+import uuid
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Final
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from chat_memory_dev.template import HttpRoute, http_routes
+
+DEFAULT_TABLE_NAME: Final = "chat-memory-local"
+MAX_BODY_BYTES: Final = 10 * 1024 * 1024  # API Gateway's payload limit
+INTEGRATION_TIMEOUT_MS: Final = 30_000  # API Gateway's maximum integration timeout
+ACCOUNT_ID: Final = "123456789012"
+API_ID: Final = "local"
+REGION: Final = "us-east-1"
+
+HANDLER_ENV_DEFAULTS: Final[Mapping[str, str]] = {
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    # Powertools v3 checks this in Metrics.flush_metrics (metrics/functions.py: is_metrics_disabled()):
+    # no EMF blobs on stdout for every local request.
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "chat-memory",
+}
+
+LambdaHandler = Callable[[dict[str, Any], Any], Any]
+
+
+def set_handler_env(table_name: str | None = None) -> str:
+    """Environment the handlers expect, set before they are imported; values the user set are kept.
+
+    An explicit `table_name` wins over $TABLE_NAME. Returns the table name in effect.
+    """
+    if table_name:
+        os.environ["TABLE_NAME"] = table_name
+    else:
+        os.environ.setdefault("TABLE_NAME", DEFAULT_TABLE_NAME)
+    for name, value in HANDLER_ENV_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    return os.environ["TABLE_NAME"]
+
+
+# --------------------------------------------------------------------------------------------------- routing
+
+
+class RouteNotFoundError(LookupError):
+    """No route has this path."""
+
+
+class MethodNotAllowedError(LookupError):
+    """A route has this path, but not for this method."""
+
+    def __init__(self, allowed: Sequence[str]) -> None:
+        super().__init__(f"allowed methods: {', '.join(allowed)}")
+        self.allowed = tuple(allowed)
+
+
+_PARAM = re.compile(r"^\{([A-Za-z0-9_.-]+)(\+?)\}$")
+
+
+@dataclass(frozen=True)
+class _Segment:
+    kind: int  # 0 literal, 1 {param}, 2 {param+} (greedy); lower is more specific
+    value: str  # the literal, or the parameter name
+
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    route: HttpRoute
+    segments: tuple[_Segment, ...]
+    catch_all: bool = False  # the $default route
+
+    @property
+    def route_key(self) -> str:
+        return "$default" if self.catch_all else f"{self.route.method} {self.route.path}"
+
+    def match(self, raw_path: str) -> dict[str, str] | None:
+        """Path parameters (raw, as in the path) when `raw_path` fits this route's path, else None."""
+        if self.catch_all:
+            return {}
+        parts = raw_path.split("/")[1:] if raw_path.startswith("/") else None
+        if parts is None:
+            return None
+        params: dict[str, str] = {}
+        for i, seg in enumerate(self.segments):
+            if seg.kind == 2:
+                rest = parts[i:]
+                if not rest or rest == [""]:
+                    return None
+                params[seg.value] = "/".join(rest)
+                return params
+            if i >= len(parts):
+                return None
+            part = parts[i]
+            if seg.kind == 0:
+                if part != seg.value:
+                    return None
+            else:
+                if part == "":
+                    return None
+                params[seg.value] = part
+        return params if len(parts) == len(self.segments) else None
+
+    def specificity(self) -> tuple[int, ...]:
+        return (9,) if self.catch_all else tuple(s.kind for s in self.segments)
+
+
+def compile_route(route: HttpRoute) -> CompiledRoute:
+    if route.path == "$default":
+        return CompiledRoute(route=route, segments=(), catch_all=True)
+    if not route.path.startswith("/"):
+        raise ValueError(f"route path must start with '/': {route.path!r}")
+    segments: list[_Segment] = []
+    raw_segments = route.path.split("/")[1:]
+    for i, raw in enumerate(raw_segments):
+        m = _PARAM.match(raw)
+        if m is None:
+            if "{" in raw or "}" in raw:
+                raise ValueError(f"unsupported path segment {raw!r} in {route.path!r}")
+            segments.append(_Segment(0, raw))
+        elif m.group(2):
+            if i != len(raw_segments) - 1:
+                raise ValueError(f"a greedy parameter must be the last segment: {route.path!r}")
+            segments.append(_Segment(2, m.group(1)))
+        else:
+            segments.append(_Segment(1, m.group(1)))
+    return CompiledRoute(route=route, segments=tuple(segments))
+
+
+class RouteTable:
+    """API Gateway HTTP API route selection: the most specific matching path; `ANY` after exact methods."""
+
+    def __init__(self, routes: Iterable[HttpRoute]) -> None:
+        self.routes = tuple(compile_route(r) for r in routes)
+        keys = [r.route_key for r in self.routes]
+        duplicates = {k for k in keys if keys.count(k) > 1}
+        if duplicates:
+            raise ValueError(f"duplicate routes: {sorted(duplicates)}")
+
+    def match(self, method: str, raw_path: str) -> tuple[CompiledRoute, dict[str, str]]:
+        method = method.upper()
+        candidates: list[tuple[tuple[int, ...], int, CompiledRoute, dict[str, str]]] = []
+        path_matched_methods: list[str] = []
+        for compiled in self.routes:
+            params = compiled.match(raw_path)
+            if params is None:
+                continue
+            route_method = compiled.route.method
+            if not compiled.catch_all:
+                path_matched_methods.append(route_method)
+            if compiled.catch_all or route_method in (method, "ANY"):
+                exactness = 0 if route_method == method else 1
+                candidates.append((compiled.specificity(), exactness, compiled, params))
+        if not candidates:
+            if path_matched_methods:
+                raise MethodNotAllowedError(sorted(set(path_matched_methods)))
+            raise RouteNotFoundError(raw_path)
+        candidates.sort(key=lambda c: (c[0], c[1]))
+        _, _, best, params = candidates[0]
+        return best, params
+
+
+# ----------------------------------------------------------------------------------------------------- events
+
+
+@dataclass
+class HttpRequest:
+    """An HTTP request as received: `target` is the request-target ("/path?query"), headers in order."""
+
+    method: str
+    target: str
+    headers: Sequence[tuple[str, str]] = ()
+    body: bytes = b""
+    source_ip: str = "127.0.0.1"
+    protocol: str = "HTTP/1.1"
+    server_port: int = 80
+    scheme: str = "http"
+
+
+@dataclass
+class EventOptions:
+    """The parts of an event that differ between two identical requests (fixed for reproducible files)."""
+
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    trace_id: str | None = None
+
+
+def split_target(target: str) -> tuple[str, str]:
+    """(rawPath, rawQueryString) of a request-target (maybe in absolute form); the path percent-decoded."""
+    if not target.startswith("/"):
+        parts = urlsplit(target)
+        return unquote(parts.path or "/"), parts.query
+    path, _, query = target.partition("?")
+    query = query.partition("#")[0]
+    return unquote(path), query
+
+
+def query_parameters(raw_query: str) -> dict[str, str]:
+    """Decoded query parameters, repeated keys comma-joined, `a=` and bare `a` as empty strings."""
+    params: dict[str, str] = {}
+    for key, value in parse_qsl(raw_query, keep_blank_values=True):
+        params[key] = f"{params[key]},{value}" if key in params else value
+    return params
+
+
+def _trace_id(when: datetime) -> str:
+    return f"Root=1-{int(when.timestamp()):08x}-{secrets.token_hex(12)}"
+
+
+def build_event(
+    request: HttpRequest,
+    route_key: str,
+    path_parameters: Mapping[str, str],
+    options: EventOptions | None = None,
+) -> dict[str, Any]:
+    """The API Gateway HTTP API payload 2.0 event for `request` on the route `route_key`."""
+    opts = options or EventOptions()
+    raw_path, raw_query = split_target(request.target)
+
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in request.headers:
+        lname = name.lower()
+        if lname == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+            continue
+        headers[lname] = f"{headers[lname]},{value}" if lname in headers else value
+    if request.body and "content-length" not in headers:
+        headers["content-length"] = str(len(request.body))
+    forwarded_for = headers.get("x-forwarded-for")
+    headers["x-forwarded-for"] = f"{forwarded_for}, {request.source_ip}" if forwarded_for else request.source_ip
+    headers.setdefault("x-forwarded-port", str(request.server_port))
+    headers.setdefault("x-forwarded-proto", request.scheme)
+    headers.setdefault("x-amzn-trace-id", opts.trace_id or _trace_id(opts.time))
+
+    domain = headers.get("host", "localhost")
+    domain_name = domain.rsplit(":", 1)[0] if domain.count(":") == 1 else domain
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    event["headers"] = headers
+    query = query_parameters(raw_query)
+    if query:
+        event["queryStringParameters"] = query
+    event["requestContext"] = {
+        "accountId": ACCOUNT_ID,
+        "apiId": domain_name.split(".", 1)[0] if ".execute-api." in domain_name else API_ID,
+        "domainName": domain_name,
+        "domainPrefix": domain_name.split(".", 1)[0],
+        "http": {
+            "method": request.method.upper(),
+            "path": raw_path,
+            "protocol": request.protocol,
+            "sourceIp": request.source_ip,
+            "userAgent": headers.get("user-agent", ""),
+        },
+        "requestId": opts.request_id,
+        "routeKey": route_key,
+        "stage": "$default",
+        "time": opts.time.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "timeEpoch": int(opts.time.timestamp() * 1000),
+    }
+    if path_parameters:
+        event["pathParameters"] = dict(path_parameters)
+    if request.body:
+        try:
+            event["body"] = request.body.decode("utf-8")
+            event["isBase64Encoded"] = False
+        except UnicodeDecodeError:
+            event["body"] = base64.b64encode(request.body).decode("ascii")
+            event["isBase64Encoded"] = True
+    else:
+        event["isBase64Encoded"] = False
+    return event
+
+
+# ---------------------------------------------------------------------------------------------------- invoking
+
+
+class FakeLambdaContext:
+    """The attributes of the Lambda context object that handlers and Powertools read."""
+
+    def __init__(self, function_name: str, request_id: str, timeout_ms: int = INTEGRATION_TIMEOUT_MS) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name}"
+        self.aws_request_id = request_id
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self.identity = None
+        self.client_context = None
+        self.tenant_id = None
+        self._deadline = time.monotonic() + timeout_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class HandlerCache:
+    """Imports `package.module.function` handlers on first use, once (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, LambdaHandler] = {}
+        self._lock = threading.Lock()
+
+    def get(self, handler: str) -> LambdaHandler:
+        found = self._handlers.get(handler)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._handlers.get(handler)
+            if found is None:
+                module_name, _, attr = handler.rpartition(".")
+                if not module_name:
+                    raise ValueError(f"handler must be 'module.function': {handler!r}")
+                func = getattr(importlib.import_module(module_name), attr)
+                if not callable(func):
+                    raise TypeError(f"{handler} is not callable")
+                found = self._handlers[handler] = func
+        return found
+
+
+def discard_unpublished_metrics() -> None:
+    """Drop the metrics an invocation left behind when Powertools metrics are disabled.
+
+    Powertools (3.x) with POWERTOOLS_METRICS_DISABLED=true neither prints nor clears the metric set at the end of
+    an invocation, so values pile up across warm invocations until `add_metric` reaches 100 values and prints the
+    EMF blob anyway. A long-running local server would print one every ~100 requests.
+    """
+    if "aws_lambda_powertools.metrics" not in sys.modules:
+        return
+    from aws_lambda_powertools.metrics import Metrics
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+    if is_metrics_disabled():
+        Metrics().clear_metrics()  # the metric set is shared by every Metrics instance
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def json_response(status: int, payload: Mapping[str, Any], extra: Sequence[tuple[str, str]] = ()) -> HttpResponse:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return HttpResponse(status, [("content-type", "application/json"), *extra], body)
+
+
+def internal_error() -> HttpResponse:
+    return json_response(500, {"message": "Internal server error"})
+
+
+def translate_result(result: Any) -> HttpResponse:
+    """A payload 2.0 handler result as API Gateway turns it into the HTTP response."""
+    if not (isinstance(result, dict) and "statusCode" in result):
+        # Not a formatted response: API Gateway infers 200, JSON, with the result as the body.
+        text = result if isinstance(result, str) else json.dumps(result)
+        return HttpResponse(200, [("content-type", "application/json")], text.encode())
+    status = result["statusCode"]
+    if isinstance(status, str) and status.isdigit():
+        status = int(status)
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise ValueError(f"invalid statusCode {status!r}")
+    headers: list[tuple[str, str]] = []
+    for name, value in (result.get("headers") or {}).items():
+        headers.append((str(name), str(value)))
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers.extend((str(name), str(v)) for v in values)
+    headers.extend(("set-cookie", str(c)) for c in result.get("cookies") or [])
+    raw_body = result.get("body")
+    if raw_body is None:
+        body = b""
+    elif result.get("isBase64Encoded"):
+        body = base64.b64decode(str(raw_body), validate=True)
+    else:
+        body = raw_body.encode() if isinstance(raw_body, str) else json.dumps(raw_body).encode()
+    return HttpResponse(status, headers, body)
+
+
+_HOP_BY_HOP: Final = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "te", "trailer", "upgrade"}
+)
+
+
+class LocalApi:
+    """Routes requests to handlers; knows nothing about sockets (unit-testable)."""
+
+    def __init__(self, routes: Iterable[HttpRoute] | None = None) -> None:
+        self.table = RouteTable(http_routes() if routes is None else routes)
+        self.handlers = HandlerCache()
+        # See the module docstring: Powertools keeps per-invocation state on classes, so invocations of
+        # this process run one at a time, like a single concurrent execution environment.
+        self.invoke_lock = threading.Lock()
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        request_id = str(uuid.uuid4())
+        extra = [("apigw-requestid", request_id)]
+        raw_path, _ = split_target(request.target)
+        try:
+            compiled, params = self.table.match(request.method, raw_path)
+        except MethodNotAllowedError as exc:
+            return json_response(405, {"message": "Method Not Allowed"}, [*extra, ("allow", ", ".join(exc.allowed))])
+        except RouteNotFoundError:
+            return json_response(404, {"message": "Not Found"}, extra)
+        event = build_event(request, compiled.route_key, params, EventOptions(request_id=request_id))
+        try:
+            handler = self.handlers.get(compiled.route.handler)
+            context = FakeLambdaContext(compiled.route.function, request_id)
+            with self.invoke_lock:
+                try:
+                    result = handler(event, context)
+                finally:
+                    discard_unpublished_metrics()
+            response = translate_result(result)
+        except Exception:
+            sys.stderr.write(f"chat-memory: {compiled.route_key} ({compiled.route.handler}) failed:\n")
+            traceback.print_exc(file=sys.stderr)
+            response = internal_error()
+        response.headers = [(k, v) for k, v in response.headers if k.lower() not in _HOP_BY_HOP]
+        response.headers.extend(extra)
+        return response
+
+
+# ------------------------------------------------------------------------------------------------------ server
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "chat-memory-local"
+    server: _HttpServer
+
+    def _read_body(self) -> bytes | None:
+        """The request body, or None after answering 413/400 (the connection is then closed)."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                line = self.rfile.readline(1024)
+                try:
+                    chunk_size = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    self._send_error(400, "Bad Request")
+                    return None
+                if chunk_size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                size += chunk_size
+                if size > MAX_BODY_BYTES:
+                    self._send_error(413, "Request Entity Too Large")
+                    return None
+                chunks.append(self.rfile.read(chunk_size))
+                self.rfile.readline(1024)
+        length_header = self.headers.get("Content-Length")
+        try:
+            length = int(length_header) if length_header else 0
+        except ValueError:
+            self._send_error(400, "Bad Request")
+            return None
+        if length < 0:
+            self._send_error(400, "Bad Request")
+            return None
+        if length > MAX_BODY_BYTES:
+            self._send_error(413, "Request Entity Too Large")
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _send_error(self, status: int, message: str) -> None:
+        self.close_connection = True
+        self._send(json_response(status, {"message": message}), close=True)
+
+    def _send(self, response: HttpResponse, *, close: bool = False) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        if close:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and response.body:
+            self.wfile.write(response.body)
+
+    def _dispatch(self) -> None:
+        started = time.perf_counter()
+        body = self._read_body()
+        if body is None:
+            return
+        request = HttpRequest(
+            method=self.command,
+            target=self.path,
+            headers=list(self.headers.items()),
+            body=body,
+            source_ip=self.client_address[0],
+            protocol=self.request_version,
+            server_port=self.server.server_address[1],
+        )
+        response = self.server.api.handle(request)
+        self._send(response)
+        if self.server.access_log:
+            ms = (time.perf_counter() - started) * 1000
+            sys.stderr.write(f"{self.command} {self.path} {response.status} {ms:.1f}ms\n")
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_OPTIONS(self) -> None:
+        self._dispatch()
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # _dispatch writes a shorter access line
+
+    def log_error(self, format: str, *args: Any) -> None:
+        sys.stderr.write(f"chat-memory: {format % args}\n")
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], api: LocalApi, *, access_log: bool) -> None:
+        self.api = api
+        self.access_log = access_log
+        super().__init__(address, _RequestHandler)
+
+
+class LocalServer:
+    """The HTTP server on (host, port); port 0 picks a free one. `start()` serves from a thread."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        *,
+        api: LocalApi | None = None,
+        access_log: bool = True,
+    ) -> None:
+        self.api = api or LocalApi()
+        self.httpd = _HttpServer((host, port), self.api, access_log=access_log)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        return str(self.httpd.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self.host
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever(poll_interval=0.2)
+
+    def start(self) -> str:
+        self._thread = threading.Thread(target=self.serve_forever, name="chat-memory-http", daemon=True)
+        self._thread.start()
+        return self.url
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self.httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.httpd.server_close()
+
+    def __enter__(self) -> LocalServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    table_name: str | None = None,
+    ready: threading.Event | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Serve the API until interrupted (or until `stop` is set): DynamoDB, table, handlers' env, HTTP.
+
+    `ready` is set once requests are accepted. Blocking; run it in a thread to embed it.
+    """
+    from chat_memory_dev.local_dynamodb import start_local_dynamodb
+
+    table = set_handler_env(table_name)
+    # Metrics are disabled locally, yet Powertools still warns on every request that adds none.
+    warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+    db = start_local_dynamodb(table)
+    try:
+        server = LocalServer(host, port)
+        try:
+            print(
+                f"chat-memory serving {server.url} (DynamoDB: {db.description}, table: {table})",
+                flush=True,
+            )
+            if stop is not None:
+
+                def _stop_when_set() -> None:
+                    stop.wait()
+                    server.httpd.shutdown()
+
+                threading.Thread(target=_stop_when_set, name="chat-memory-stop", daemon=True).start()
+            if ready is not None:
+                ready.set()
+            server.serve_forever()
+        finally:
+            server.httpd.server_close()
+    finally:
+        db.close()
+
+
+__all__ = [
+    "DEFAULT_TABLE_NAME",
+    "MAX_BODY_BYTES",
+    "CompiledRoute",
+    "EventOptions",
+    "FakeLambdaContext",
+    "HttpRequest",
+    "HttpResponse",
+    "LocalApi",
+    "LocalServer",
+    "MethodNotAllowedError",
+    "RouteNotFoundError",
+    "RouteTable",
+    "build_event",
+    "query_parameters",
+    "serve",
+    "set_handler_env",
+    "split_target",
+    "translate_result",
+]

@@ -1,0 +1,77 @@
+"""`chat-memory serve` as a subprocess with its embedded DynamoDB, for the real zep-python client over HTTP."""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+STARTUP_TIMEOUT_S = 60.0
+TABLE = "chat-memory-compat"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2, trust_env=False).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def base_url() -> Iterator[str]:
+    """The API root of a fresh `chat-memory serve` (embedded moto); stopped at the end of the session."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ)
+    env.pop("AWS_ENDPOINT_URL_DYNAMODB", None)  # embedded moto, never a configured endpoint
+    env["PYTHONUNBUFFERED"] = "1"
+    # The client's httpx honours proxy variables: keep loopback calls direct.
+    env["NO_PROXY"] = env["no_proxy"] = ",".join(filter(None, ["127.0.0.1,localhost", env.get("NO_PROXY")]))
+    command = [sys.executable, "-m", "chat_memory_dev.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--table", TABLE]
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+
+        def server_output() -> str:
+            output.seek(0)
+            return output.read().decode("utf-8", "replace")
+
+        try:
+            deadline = time.monotonic() + STARTUP_TIMEOUT_S
+            while not _healthy(url):
+                if process.poll() is not None:
+                    pytest.fail(f"chat-memory serve exited with {process.returncode}:\n{server_output()}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"chat-memory serve not healthy after {STARTUP_TIMEOUT_S:.0f}s:\n{server_output()}")
+                time.sleep(0.1)
+            previous = {name: os.environ.get(name) for name in ("NO_PROXY", "no_proxy")}
+            os.environ["NO_PROXY"] = os.environ["no_proxy"] = env["NO_PROXY"]
+            try:
+                yield url
+            finally:
+                for name, value in previous.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -1,0 +1,68 @@
+"""The checked-in events/*.json (for `sam local invoke -e`) run through their handlers against moto."""
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chat_memory_dev.events import EVENTS_DIR, stale_event_files
+from chat_memory_dev.server import FakeLambdaContext
+from chat_memory_dev.template import http_routes
+
+EVENT_NAMES = ("health", "sessions", "write_memory", "read_memory")
+
+
+def _load(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    return event
+
+
+def _invoke(name: str) -> dict[str, Any]:
+    event = _load(name)
+    [route] = [r for r in http_routes() if f"{r.method} {r.path}" == event["routeKey"]]
+    module_name, _, attr = route.handler.rpartition(".")
+    handler = getattr(importlib.import_module(module_name), attr)
+    result: dict[str, Any] = handler(event, FakeLambdaContext(route.function, event["requestContext"]["requestId"]))
+    return result
+
+
+def test_every_function_has_an_event_file() -> None:
+    modules = {r.handler.rsplit(".", 2)[-2] for r in http_routes()}
+    assert modules == {p.stem for p in Path(EVENTS_DIR).glob("*.json")} == set(EVENT_NAMES)
+
+
+def test_event_files_are_up_to_date() -> None:
+    assert stale_event_files() == [], "run: python -m chat_memory_dev.events"
+
+
+@pytest.mark.usefixtures("ddb")
+def test_events_run_against_moto() -> None:
+    health = _invoke("health")
+    assert (health["statusCode"], health["body"]) == (200, ".")
+
+    created = _invoke("sessions")
+    assert created["statusCode"] == 201, created
+    session = json.loads(created["body"])
+    assert session["session_id"] == "octavia-butler"
+    assert session["metadata"] == json.loads(_load("sessions")["body"])["metadata"]
+
+    written = _invoke("write_memory")
+    assert written["statusCode"] == 201, written
+
+    read = _invoke("read_memory")
+    assert read["statusCode"] == 200, read
+    memory = json.loads(read["body"])
+    sent = json.loads(_load("write_memory")["body"])["messages"]
+    assert [(m["role"], m["content"]) for m in memory["messages"]] == [(m["role"], m["content"]) for m in sent]
+    assert memory["messages"][2]["metadata"] == {"foo": "bar"}
+    assert memory["summary"] is None
+
+
+@pytest.mark.usefixtures("ddb")
+def test_write_event_alone_creates_the_session() -> None:
+    assert _invoke("write_memory")["statusCode"] == 201
+    read = _invoke("read_memory")
+    assert read["statusCode"] == 200
+    assert len(json.loads(read["body"])["messages"]) == 3
