@@ -10,7 +10,7 @@ SAM_VENV := .tools/sam
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format typecheck template requirements check-generated pytest build clean
+.PHONY: help install run test lint format template requirements events check-generated pytest build lambda-python lambda-python-dir
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -49,8 +49,12 @@ template: install $(SAM_VENV)/.installed ## Validate template.yaml (sam validate
 requirements: install ## Regenerate functions/requirements.txt from pyproject.toml
 	$(BIN)/python -m chat_memory_dev.requirements
 
-check-generated: install ## Fail if functions/requirements.txt is out of date
+events: install ## Regenerate the sample events in events/ (for sam local invoke)
+	$(BIN)/python -m chat_memory_dev.events
+
+check-generated: install ## Fail if functions/requirements.txt or events/ are out of date
 	$(BIN)/python -m chat_memory_dev.requirements --check
+	$(BIN)/python -m chat_memory_dev.events --check
 
 # sam build needs the Python of the template's Runtime (python3.13; python3.12 if the template says so) on PATH.
 # pyenv's shims don't count (they refuse unselected versions), so look under $(pyenv root)/versions too.
