@@ -90,15 +90,17 @@ def test_created_at_strictly_increases_and_request_order_is_kept(api: Invoke) ->
 
 
 def test_concurrent_writer_with_a_slow_clock_still_lands_after_the_newer_write(ddb: Any) -> None:
-    """Writer A reads the session, B commits meanwhile, and A's clock is an hour behind: A must retry and land last."""
+    """A reads the session, B commits meanwhile with a clock ahead of A's: A must retry and land after B."""
     hour = 3_600_000_000
-    fast = DynamoMemoryStore(TABLE, clock=lambda: 1_900_000_000_000_000)
-    slow = DynamoMemoryStore(TABLE, clock=lambda: 1_900_000_000_000_000 - hour)
+    base = 1_900_000_000_000_000
+    first = DynamoMemoryStore(TABLE, clock=lambda: base)
+    slow = DynamoMemoryStore(TABLE, clock=lambda: base + hour)  # A: ahead of the history, behind B
+    fast = DynamoMemoryStore(TABLE, clock=lambda: base + 2 * hour)  # B
 
     def message(text: str) -> CountedMessage:
         return CountedMessage(NewMessage(role="r", role_type=RoleType.USER, content=text), token_count=1)
 
-    fast.append_messages("default", "race", [message("first")], None, None)
+    first.append_messages("default", "race", [message("first")], None, None)
     interleaved = {"done": False}
 
     def commit_b_first(**_: Any) -> None:

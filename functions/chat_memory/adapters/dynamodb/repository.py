@@ -58,8 +58,9 @@ _UNAVAILABLE_CODES = frozenset(
 )
 # Cancellation reasons of a transaction that mean the same.
 _UNAVAILABLE_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
-# Optimistic-concurrency attempts for one write before answering 503.
-_MAX_WRITE_ATTEMPTS = 12
+# How long one write may keep retrying a lost race (or unprocessed batch items) before answering 503:
+# well inside the functions' 10 s timeout.
+_RETRY_BUDGET_SECONDS = 5.0
 _BATCH_WRITE_SIZE = 25
 
 
@@ -201,9 +202,21 @@ def _is_version_conflict(exc: ClientError) -> bool:
     return code in ("ConditionalCheckFailedException", "TransactionConflictException")
 
 
-def _backoff(attempt: int) -> None:
-    # Full jitter: spreads concurrent writers of one session apart.
-    time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))  # noqa: S311 - not cryptographic
+def _attempts(budget_seconds: float) -> Iterator[int]:
+    """Attempt numbers until the time budget is spent, sleeping between attempts.
+
+    Exponential backoff with full jitter (10 ms doubling to 0.5 s) spreads concurrent writers of one session
+    apart; always at least one attempt.
+    """
+    deadline = time.monotonic() + budget_seconds
+    attempt = 0
+    while True:
+        yield attempt
+        pause = random.uniform(0, min(0.5, 0.01 * 2**attempt))  # noqa: S311 - jitter, not cryptography
+        if time.monotonic() + pause > deadline:
+            return
+        time.sleep(pause)
+        attempt += 1
 
 
 class DynamoMemoryStore:
@@ -214,8 +227,10 @@ class DynamoMemoryStore:
         table_name: str,
         client: DynamoDBClient | None = None,
         clock: Callable[[], int] = _now_micros,
+        retry_budget_seconds: float = _RETRY_BUDGET_SECONDS,
     ) -> None:
         self._table = table_name
+        self._retry_budget = retry_budget_seconds
         self._client_override = client
         self._clock = clock
 
@@ -247,7 +262,7 @@ class DynamoMemoryStore:
             self._db.put_item(**_versioned_session_put(self._table, tenant, record, expected_version))
 
     def create_session(self, tenant: str, session_id: str, user_id: str | None, metadata: JsonObject) -> Session:
-        for attempt in range(_MAX_WRITE_ATTEMPTS):
+        for _ in _attempts(self._retry_budget):
             existing = self._get_record(tenant, session_id)
             if existing is not None and not existing.deleted:
                 raise ConflictError(f"session {session_id!r} already exists")
@@ -272,7 +287,6 @@ class DynamoMemoryStore:
             except ClientError as exc:
                 if not _is_version_conflict(exc):
                     raise
-                _backoff(attempt)
                 continue
             return record.session
         raise StoreUnavailableError("too many concurrent writes to this session; retry shortly")
@@ -280,7 +294,7 @@ class DynamoMemoryStore:
     def update_session(
         self, tenant: str, session_id: str, user_id: str | None, metadata_patch: JsonObject | None
     ) -> Session:
-        for attempt in range(_MAX_WRITE_ATTEMPTS):
+        for _ in _attempts(self._retry_budget):
             existing = self._get_record(tenant, session_id)
             if existing is None or existing.deleted:
                 raise NotFoundError(f"session {session_id!r} not found")
@@ -306,7 +320,6 @@ class DynamoMemoryStore:
             except ClientError as exc:
                 if not _is_version_conflict(exc):
                     raise
-                _backoff(attempt)
                 continue
             return session
         raise StoreUnavailableError("too many concurrent writes to this session; retry shortly")
@@ -369,7 +382,7 @@ class DynamoMemoryStore:
     ) -> list[AddedMessage]:
         pk = keys.session_pk(tenant, session_id)
         caller_uuids = [m.message.uuid for m in messages if m.message.uuid is not None]
-        for attempt in range(_MAX_WRITE_ATTEMPTS):
+        for attempt in _attempts(self._retry_budget):
             existing = self._get_record(tenant, session_id)
             now = self._clock()
             if existing is None or existing.deleted:
@@ -449,7 +462,6 @@ class DynamoMemoryStore:
                 if not _is_version_conflict(exc):
                     raise
                 logger.debug("add_memory lost a race; retrying", extra={"attempt": attempt})
-                _backoff(attempt)
                 continue
             return added
         raise StoreUnavailableError("too many concurrent writes to this session; retry shortly")
@@ -500,7 +512,7 @@ class DynamoMemoryStore:
         A tombstone makes the session unreadable at once and keeps `last_ts`, so a writer that recreates the
         session meanwhile gets timestamps past everything being purged.
         """
-        for attempt in range(_MAX_WRITE_ATTEMPTS):
+        for _ in _attempts(self._retry_budget):
             existing = self._get_record(tenant, session_id)
             if existing is None or existing.deleted:
                 return False
@@ -517,7 +529,6 @@ class DynamoMemoryStore:
             except ClientError as exc:
                 if not _is_version_conflict(exc):
                     raise
-                _backoff(attempt)
                 continue
             self._purge(tenant, session_id, up_to_ts=tombstone.last_ts)
             self._drop_tombstone(tenant, session_id, tombstone.version)
@@ -549,13 +560,12 @@ class DynamoMemoryStore:
 
     def _batch_delete(self, item_keys: list[Item]) -> None:
         requests: list[Any] = [{"DeleteRequest": {"Key": k}} for k in item_keys]
-        for attempt in range(_MAX_WRITE_ATTEMPTS):
+        for _ in _attempts(self._retry_budget):
             with _store_errors():
                 response = self._db.batch_write_item(RequestItems={self._table: requests})
             requests = list(response.get("UnprocessedItems", {}).get(self._table, []))
             if not requests:
                 return
-            _backoff(attempt)
         raise StoreUnavailableError("the memory store is busy; the deletion will finish when retried")
 
     def _drop_tombstone(self, tenant: str, session_id: str, version: int) -> None:
