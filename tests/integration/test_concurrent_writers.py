@@ -9,11 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
-from chat_memory_dev.local_dynamodb import EmbeddedDynamoDB, create_table_from_template
 
 from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
 from chat_memory.domain.models import NewMessage, RoleType
 from chat_memory.domain.ports import CountedMessage
+from chat_memory_dev.local_dynamodb import EmbeddedDynamoDB, create_table_from_template
 
 TABLE = "chat-memory-concurrency"
 WRITERS = 8
