@@ -261,3 +261,15 @@ def test_leftovers_of_an_interrupted_delete_never_show_in_a_recreated_session(ap
 
     _add(api, "crash", _messages(2, prefix="new-"))
     assert [m["content"] for m in _window(api, "crash", lastn=10)] == ["new-0", "new-1"]
+
+
+def test_add_memory_is_one_read_and_one_transaction(api: Invoke, calls: CallLog) -> None:
+    _add(api, "cost", _messages(2))
+    calls.clear()
+    _add(api, "cost", _messages(5))
+    assert [op for op, _ in calls.calls] == ["GetItem", "TransactWriteItems"]
+    (transaction,) = calls.named("TransactWriteItems")
+    assert len(transaction["TransactItems"]) == 6  # the session item and 5 messages
+    calls.clear()
+    _add(api, "cost", [{"uuid": str(uuid.uuid4()), "content": "with a uuid"}])
+    assert [op for op, _ in calls.calls] == ["GetItem", "Query", "TransactWriteItems"]
