@@ -145,3 +145,24 @@ def test_creating_an_existing_session_is_a_409(api: Invoke) -> None:
     assert reply.status == 409
     assert "already exists" in reply.body["message"]
     assert api("GET", "/api/v2/sessions/twice").body["metadata"] == {}
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data"])
+def test_a_body_that_is_not_json_is_a_415_and_stores_nothing(ddb: Any, content_type: str) -> None:
+    from chat_memory.handlers import write_memory
+
+    event = http_event("POST", MEMORY, {"messages": [_msg()]})
+    event["headers"]["content-type"] = content_type
+    result = write_memory.lambda_handler(event, FakeContext())
+    assert result["statusCode"] == 415
+    assert "application/json" in json.loads(result["body"])["message"]
+    assert all_items(ddb) == []
+
+
+def test_json_with_a_charset_or_no_content_type_is_accepted(ddb: Any) -> None:
+    from chat_memory.handlers import write_memory
+
+    for headers in ({"content-type": "application/json; charset=utf-8"}, {}):
+        event = http_event("POST", MEMORY, {"messages": [_msg()]})
+        event["headers"] = headers
+        assert write_memory.lambda_handler(event, FakeContext())["statusCode"] == 201

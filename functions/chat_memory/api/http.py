@@ -8,6 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chat_memory.api.schemas import path_safe_id
 from chat_memory.domain import limits
@@ -96,6 +97,29 @@ def build_resolver() -> APIGatewayHttpResolver:
         return _error(404, f"no route for {app.current_event.http_method} {app.current_event.path}")
 
     return app
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == JSON or media_type.endswith("+json")
+
+
+def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Resolve an event, refusing bodies that are not JSON up front.
+
+    Powertools would parse a form-encoded body as a form (so `curl -d '{...}'` without a Content-Type would
+    arrive as an empty request) and answer other types in its own error format.
+    """
+    content_type = (event.get("headers") or {}).get("content-type", "")
+    if event.get("body") and content_type and not _is_json(content_type):
+        message = f"the request body must be JSON sent as Content-Type: {JSON} (got {content_type!r})"
+        return {
+            "statusCode": 415,
+            "headers": {"Content-Type": JSON},
+            "body": json.dumps({"message": message}),
+            "isBase64Encoded": False,
+        }
+    return app.resolve(event, context)
 
 
 def current_tenant() -> str:

@@ -16,6 +16,7 @@ from chat_memory.api.http import (
     lastn_param,
     memory_type_param,
     path_id,
+    resolve,
 )
 from chat_memory.api.schemas import memory_json, session_json
 from chat_memory.domain import limits
@@ -61,4 +62,4 @@ def get_memory(
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return resolve(app, event, context)

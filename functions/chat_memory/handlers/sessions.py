@@ -8,7 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chat_memory import wiring
-from chat_memory.api.http import build_resolver, current_tenant, json_response, path_id
+from chat_memory.api.http import build_resolver, current_tenant, json_response, path_id, resolve
 from chat_memory.api.schemas import CreateSessionRequest, UpdateSessionRequest, session_json
 from chat_memory.domain.errors import InvalidInputError
 from chat_memory.observability import logger, metrics, tracer
@@ -45,4 +45,4 @@ def delete_memory(session_id: str) -> Response[str]:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return resolve(app, event, context)
