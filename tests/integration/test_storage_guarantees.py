@@ -259,8 +259,12 @@ def test_leftovers_of_an_interrupted_delete_never_show_in_a_recreated_session(ap
     assert api("GET", "/api/v2/sessions/crash/memory").status == 404  # the tombstone hides the leftovers
     assert len(all_items(ddb)) == 6  # tombstone + 5 leftovers
 
+    created = api("POST", "/api/v2/sessions", {"session_id": "crash", "metadata": {"v": 2}})
+    assert created.status == 201, created.body
+    assert api("POST", "/api/v2/sessions", {"session_id": "crash"}).status == 409
     _add(api, "crash", _messages(2, prefix="new-"))
     assert [m["content"] for m in _window(api, "crash", lastn=10)] == ["new-0", "new-1"]
+    assert api("GET", "/api/v2/sessions/crash").body["metadata"] == {"v": 2}
 
 
 def test_add_memory_is_one_read_and_one_transaction(api: Invoke, calls: CallLog) -> None:

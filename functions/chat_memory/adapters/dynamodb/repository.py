@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -154,6 +154,33 @@ def _session_item(tenant: str, record: _SessionRecord) -> Item:
     return item
 
 
+def _fresh_record(
+    previous: _SessionRecord | None,
+    session_id: str,
+    now: int,
+    user_id: str | None,
+    metadata: JsonObject,
+    summary_instruction: str | None,
+) -> _SessionRecord:
+    """A new session, or a new incarnation of a deleted one: its messages start past every old timestamp, so
+    leftovers of the old incarnation can never mix in. Its `version` follows that of the item it replaces."""
+    return _SessionRecord(
+        session=Session(
+            session_id=session_id,
+            uuid=str(uuid.uuid4()),
+            created_ts=now,
+            updated_ts=now,
+            user_id=user_id,
+            metadata=metadata,
+        ),
+        version=previous.version + 1 if previous else 1,
+        last_ts=previous.last_ts if previous else 0,
+        first_ts=(previous.last_ts + 1) if previous else 0,
+        deleted=False,
+        summary_instruction=summary_instruction,
+    )
+
+
 def _versioned_session_put(table: str, tenant: str, record: _SessionRecord, expected_version: int | None) -> PutTypeDef:
     """Write the whole session item if nobody changed it since we read `expected_version` (None: new)."""
     put: PutTypeDef = {"TableName": table, "Item": _session_item(tenant, record)}
@@ -257,72 +284,48 @@ class DynamoMemoryStore:
         record = self._get_record(tenant, session_id)
         return None if record is None or record.deleted else record.session
 
-    def _put_record(self, tenant: str, record: _SessionRecord, expected_version: int | None) -> None:
-        with _store_errors():
-            self._db.put_item(**_versioned_session_put(self._table, tenant, record, expected_version))
-
-    def create_session(self, tenant: str, session_id: str, user_id: str | None, metadata: JsonObject) -> Session:
+    def _write_session(
+        self, tenant: str, session_id: str, change: Callable[[_SessionRecord | None], _SessionRecord]
+    ) -> _SessionRecord:
+        """Read the session item, apply `change` and write the result if nobody wrote in between; else retry."""
         for _ in _attempts(self._retry_budget):
             existing = self._get_record(tenant, session_id)
-            if existing is not None and not existing.deleted:
-                raise ConflictError(f"session {session_id!r} already exists")
-            now = self._clock()
-            record = _SessionRecord(
-                session=Session(
-                    session_id=session_id,
-                    uuid=str(uuid.uuid4()),
-                    created_ts=now,
-                    updated_ts=now,
-                    user_id=user_id,
-                    metadata=metadata,
-                ),
-                version=(existing.version + 1) if existing else 1,
-                last_ts=existing.last_ts if existing else 0,
-                first_ts=(existing.last_ts + 1) if existing else 0,
-                deleted=False,
-                summary_instruction=None,
-            )
+            record = change(existing)
+            expected = existing.version if existing else None
             try:
-                self._put_record(tenant, record, existing.version if existing else None)
+                with _store_errors():
+                    self._db.put_item(**_versioned_session_put(self._table, tenant, record, expected))
             except ClientError as exc:
                 if not _is_version_conflict(exc):
                     raise
                 continue
-            return record.session
+            return record
         raise StoreUnavailableError("too many concurrent writes to this session; retry shortly")
+
+    def create_session(self, tenant: str, session_id: str, user_id: str | None, metadata: JsonObject) -> Session:
+        def create(existing: _SessionRecord | None) -> _SessionRecord:
+            if existing is not None and not existing.deleted:
+                raise ConflictError(f"session {session_id!r} already exists")
+            return _fresh_record(existing, session_id, self._clock(), user_id, metadata, None)
+
+        return self._write_session(tenant, session_id, create).session
 
     def update_session(
         self, tenant: str, session_id: str, user_id: str | None, metadata_patch: JsonObject | None
     ) -> Session:
-        for _ in _attempts(self._retry_budget):
-            existing = self._get_record(tenant, session_id)
+        def update(existing: _SessionRecord | None) -> _SessionRecord:
             if existing is None or existing.deleted:
                 raise NotFoundError(f"session {session_id!r} not found")
             old = existing.session
-            session = Session(
-                session_id=old.session_id,
-                uuid=old.uuid,
-                created_ts=old.created_ts,
+            session = replace(
+                old,
                 updated_ts=max(self._clock(), old.updated_ts),
                 user_id=user_id if user_id is not None else old.user_id,
                 metadata=deep_merge(old.metadata, metadata_patch) if metadata_patch else old.metadata,
             )
-            record = _SessionRecord(
-                session=session,
-                version=existing.version + 1,
-                last_ts=existing.last_ts,
-                first_ts=existing.first_ts,
-                deleted=False,
-                summary_instruction=existing.summary_instruction,
-            )
-            try:
-                self._put_record(tenant, record, existing.version)
-            except ClientError as exc:
-                if not _is_version_conflict(exc):
-                    raise
-                continue
-            return session
-        raise StoreUnavailableError("too many concurrent writes to this session; retry shortly")
+            return replace(existing, session=session, version=existing.version + 1)
+
+        return self._write_session(tenant, session_id, update).session
 
     def list_sessions(self, tenant: str, offset: int, limit: int) -> list[Session]:
         """Sessions in creation order. `offset` is Zep's cursor: skipping costs reading the skipped keys."""
@@ -386,31 +389,20 @@ class DynamoMemoryStore:
             existing = self._get_record(tenant, session_id)
             now = self._clock()
             if existing is None or existing.deleted:
-                # Sessions are created by their first add_memory (Zep's semantics); a deleted one starts afresh
-                # past its old timestamps, so leftovers of the old incarnation can never mix in.
-                first_ts = (existing.last_ts + 1) if existing else 0
-                session = Session(
-                    session_id=session_id,
-                    uuid=str(uuid.uuid4()),
-                    created_ts=now,
-                    updated_ts=now,
-                    metadata=metadata_patch or {},
-                )
-                last_ts = existing.last_ts if existing else 0
-                instruction = summary_instruction
+                # Sessions are created by their first add_memory (Zep's semantics).
+                base = _fresh_record(existing, session_id, now, None, metadata_patch or {}, summary_instruction)
             else:
-                first_ts = existing.first_ts
                 old = existing.session
-                session = Session(
-                    session_id=old.session_id,
-                    uuid=old.uuid,
-                    created_ts=old.created_ts,
-                    updated_ts=max(now, old.updated_ts),
-                    user_id=old.user_id,
-                    metadata=deep_merge(old.metadata, metadata_patch) if metadata_patch else old.metadata,
+                base = replace(
+                    existing,
+                    session=replace(
+                        old,
+                        updated_ts=max(now, old.updated_ts),
+                        metadata=deep_merge(old.metadata, metadata_patch) if metadata_patch else old.metadata,
+                    ),
+                    summary_instruction=summary_instruction or existing.summary_instruction,
                 )
-                last_ts = existing.last_ts
-                instruction = summary_instruction or existing.summary_instruction
+            first_ts, last_ts = base.first_ts, base.last_ts
 
             known = self._existing_message_sks(tenant, session_id, caller_uuids, first_ts) if caller_uuids else {}
             next_ts = max(now, last_ts + 1)
@@ -446,14 +438,8 @@ class DynamoMemoryStore:
                 )
                 added.append(AddedMessage(message_uuid, ts, counted.token_count, updated=False))
 
-            record = _SessionRecord(
-                session=session,
-                version=(existing.version + 1) if existing else 1,
-                last_ts=max(last_ts, next_ts - 1),
-                first_ts=first_ts,
-                deleted=False,
-                summary_instruction=instruction,
-            )
+            version = (existing.version if existing else 0) + 1
+            record = replace(base, version=version, last_ts=max(last_ts, next_ts - 1))
             session_put = _versioned_session_put(self._table, tenant, record, existing.version if existing else None)
             try:
                 with _store_errors():
@@ -512,28 +498,19 @@ class DynamoMemoryStore:
         A tombstone makes the session unreadable at once and keeps `last_ts`, so a writer that recreates the
         session meanwhile gets timestamps past everything being purged.
         """
-        for _ in _attempts(self._retry_budget):
-            existing = self._get_record(tenant, session_id)
+
+        def bury(existing: _SessionRecord | None) -> _SessionRecord:
             if existing is None or existing.deleted:
-                return False
-            tombstone = _SessionRecord(
-                session=existing.session,
-                version=existing.version + 1,
-                last_ts=existing.last_ts,
-                first_ts=existing.first_ts,
-                deleted=True,
-                summary_instruction=None,
-            )
-            try:
-                self._put_record(tenant, tombstone, existing.version)
-            except ClientError as exc:
-                if not _is_version_conflict(exc):
-                    raise
-                continue
-            self._purge(tenant, session_id, up_to_ts=tombstone.last_ts)
-            self._drop_tombstone(tenant, session_id, tombstone.version)
-            return True
-        raise StoreUnavailableError("too many concurrent writes to this session; retry shortly")
+                raise NotFoundError(f"session {session_id!r} not found")
+            return replace(existing, version=existing.version + 1, deleted=True, summary_instruction=None)
+
+        try:
+            tombstone = self._write_session(tenant, session_id, bury)
+        except NotFoundError:
+            return False
+        self._purge(tenant, session_id, up_to_ts=tombstone.last_ts)
+        self._drop_tombstone(tenant, session_id, tombstone.version)
+        return True
 
     def _purge(self, tenant: str, session_id: str, up_to_ts: int) -> None:
         """Delete every message item at or before `up_to_ts` (keys only, batched)."""
