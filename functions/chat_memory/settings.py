@@ -34,3 +34,33 @@ def get_settings() -> Settings:
         return Settings.model_validate(raw)
     except ValidationError as exc:
         raise SettingsError(f"invalid function configuration: {exc}") from exc
+
+
+class SummarySettings(BaseModel):
+    """The summariser's configuration (perpetual memory)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # Amazon Bedrock model or inference profile id; empty: the offline extractive summariser.
+    model_id: str = ""
+    model_region: str = ""
+    # Largest prompt of new lines per model call (cl100k tokens): longer backlogs are folded chunk by chunk.
+    max_input_tokens: int = Field(default=4_000, ge=50, le=100_000)
+    # Longest summary (model output tokens; the extractive summariser keeps its newest lines within it).
+    max_summary_tokens: int = Field(default=512, ge=50, le=4_000)
+
+
+@cache
+def get_summary_settings() -> SummarySettings:
+    env = os.environ
+    names = {
+        "model_id": "SUMMARY_MODEL_ID",
+        "model_region": "SUMMARY_MODEL_REGION",
+        "max_input_tokens": "SUMMARY_MAX_INPUT_TOKENS",
+        "max_summary_tokens": "SUMMARY_MAX_TOKENS",
+    }
+    raw = {field: env[name] for field, name in names.items() if env.get(name)}
+    try:
+        return SummarySettings.model_validate(raw)
+    except ValidationError as exc:
+        raise SettingsError(f"invalid summariser configuration: {exc}") from exc

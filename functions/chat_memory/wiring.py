@@ -5,16 +5,23 @@ from __future__ import annotations
 from functools import cache
 
 from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
+from chat_memory.adapters.summarisers import BedrockSummaryModel, ExtractiveSummaryModel
 from chat_memory.adapters.tokenizer import TiktokenCounter  # loads tiktoken only when first counting
-from chat_memory.domain.ports import MemoryStore
+from chat_memory.domain.ports import MemoryStore, SummaryModel
 from chat_memory.service.memory import AddMemory, DeleteMemory, GetMemory
 from chat_memory.service.sessions import Sessions
-from chat_memory.settings import get_settings
+from chat_memory.service.summarise import SummariseSession
+from chat_memory.settings import get_settings, get_summary_settings
+
+
+@cache
+def dynamo_store() -> DynamoMemoryStore:
+    return DynamoMemoryStore(get_settings().table_name)
 
 
 @cache
 def memory_store() -> MemoryStore:
-    return DynamoMemoryStore(get_settings().table_name)
+    return dynamo_store()
 
 
 @cache
@@ -35,3 +42,22 @@ def delete_memory() -> DeleteMemory:
 @cache
 def sessions() -> Sessions:
     return Sessions(store=memory_store())
+
+
+@cache
+def summary_model() -> SummaryModel:
+    config = get_summary_settings()
+    if config.model_id:
+        return BedrockSummaryModel(config.model_id, config.model_region, config.max_summary_tokens)
+    return ExtractiveSummaryModel(TiktokenCounter(), config.max_summary_tokens)
+
+
+@cache
+def summarise_session() -> SummariseSession:
+    return SummariseSession(
+        store=dynamo_store(),
+        model=summary_model(),
+        tokens=TiktokenCounter(),
+        window=get_settings().session_window,
+        max_input_tokens=get_summary_settings().max_input_tokens,
+    )

@@ -12,23 +12,20 @@ from moto import mock_aws
 
 from chat_memory import wiring
 from chat_memory.adapters.dynamodb.client import dynamodb_client
-from chat_memory.settings import get_settings
+from chat_memory.settings import get_settings, get_summary_settings
 from chat_memory_dev.local_dynamodb import create_table_from_template
 
 TABLE = "chat-memory-test"
 
 
 def _clear_caches() -> None:
-    for cached in (
-        dynamodb_client,
-        get_settings,
-        wiring.memory_store,
-        wiring.add_memory,
-        wiring.get_memory,
-        wiring.delete_memory,
-        wiring.sessions,
-    ):
-        cached.cache_clear()
+    """Forget clients, settings and use cases cached for warm invocations (each test has its own moto)."""
+    dynamodb_client.cache_clear()
+    get_settings.cache_clear()
+    get_summary_settings.cache_clear()
+    for value in vars(wiring).values():
+        if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", "") == wiring.__name__:
+            value.cache_clear()
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ def test_window_is_one_reverse_limited_consistent_query_whatever_the_history(api
         (query,) = queries
         assert query["ScanIndexForward"] is False
         assert query["ConsistentRead"] is True
-        assert query["Limit"] == 7  # the session item and 6 messages
+        assert query["Limit"] == 8  # the current summary, the session item and 6 messages
         assert calls.named("Scan") == []
         scanned[session] = query["Limit"]
     assert scanned["short"] == scanned["long"]

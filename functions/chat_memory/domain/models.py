@@ -78,10 +78,13 @@ class Session:
 
 @dataclass(frozen=True, slots=True)
 class Summary:
+    """A running summary of a session's messages up to and including `recent_message_uuid`."""
+
     uuid: str
-    ts: int
+    ts: int  # when it was written
     content: str
     recent_message_uuid: str
+    recent_message_ts: int  # the summary point: every message at or before it is covered
     token_count: int
 
     @property

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from chat_memory.domain.models import AddedMessage, JsonObject, NewMessage, Session, StoredMessage
+from chat_memory.domain.models import AddedMessage, JsonObject, NewMessage, Session, StoredMessage, Summary
 
 
 class TokenCounter(Protocol):
@@ -21,10 +21,12 @@ class CountedMessage:
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """The newest messages of a live session, oldest first."""
+    """The newest messages of a live session, oldest first, with its current summary."""
 
     session: Session
     messages: list[StoredMessage]
+    summary: Summary | None = None
+    first_ts: int = 0  # this session's messages start here (older items belong to a deleted incarnation)
 
 
 class MemoryStore(Protocol):
@@ -49,4 +51,56 @@ class MemoryStore(Protocol):
 
     def read_window(self, tenant: str, session_id: str, limit: int) -> Window | None: ...
 
+    def summary_before(self, tenant: str, session_id: str, before_ts: int, not_before_ts: int) -> Summary | None:
+        """The newest summary whose point is in [not_before_ts, before_ts)."""
+        ...
+
     def delete_session(self, tenant: str, session_id: str) -> bool: ...
+
+
+# -- perpetual memory --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryState:
+    """What the summariser needs to know of a live session."""
+
+    first_ts: int
+    summary: Summary | None  # the current summary of this incarnation
+    version: int  # of the current summary item, 0 when there is none
+    instruction: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSummary:
+    text: str
+    input_tokens: int
+    output_tokens: int
+
+
+class SummaryModel(Protocol):
+    """Folds new conversation lines into a running summary."""
+
+    name: str
+
+    def summarise(self, previous: str | None, lines: Sequence[str], instruction: str | None) -> ModelSummary: ...
+
+
+class SummaryStore(Protocol):
+    def summary_state(self, tenant: str, session_id: str) -> SummaryState | None: ...
+
+    def message_timestamps(
+        self, tenant: str, session_id: str, after_ts: int, limit: int, newest_first: bool
+    ) -> list[int]:
+        """Timestamps of messages newer than `after_ts` (keys only): the oldest or the newest `limit`."""
+        ...
+
+    def messages_between(
+        self, tenant: str, session_id: str, after_ts: int, before_ts: int, limit: int
+    ) -> list[StoredMessage]:
+        """Messages with after_ts < ts < before_ts, oldest first, at most `limit`."""
+        ...
+
+    def write_summary(self, tenant: str, session_id: str, summary: Summary, expected_version: int) -> bool:
+        """Write `summary` as the current one if the current version is still `expected_version`."""
+        ...

@@ -78,12 +78,20 @@ class GetMemory:
     default_window: int
 
     def __call__(self, tenant: str, session_id: str, memory_type: MemoryType, lastn: int | None) -> Memory:
-        # Every type reads the same window until summaries exist: with no summary, perpetual and
-        # summary_retriever are the newest lastn/W messages, exactly like message_window.
         window = self.store.read_window(tenant, session_id, lastn or self.default_window)
         if window is None:
             raise NotFoundError(f"session {session_id!r} not found")
-        return Memory(messages=_newest_that_fit(window.messages), summary=None)
+        messages = window.messages
+        summary = window.summary
+        if memory_type is MemoryType.MESSAGE_WINDOW:
+            # The newest messages, and the newest summary that ends before them: no overlap.
+            oldest = messages[0].ts if messages else None
+            if summary is not None and oldest is not None and summary.recent_message_ts >= oldest:
+                summary = self.store.summary_before(tenant, session_id, oldest, window.first_ts)
+        elif summary is not None:
+            # perpetual (and summary_retriever until search exists): the summary, then what it does not cover.
+            messages = [m for m in messages if m.ts > summary.recent_message_ts]
+        return Memory(messages=_newest_that_fit(messages), summary=summary)
 
 
 @dataclass(frozen=True, slots=True)

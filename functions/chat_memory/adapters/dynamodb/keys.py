@@ -6,9 +6,12 @@ One table, items grouped by session:
 |----------|-----------------------------|--------------------------|-------------------------------------------|
 | session  | T#{tenant}#S#{session_id}   | SESSION                  | GSI1: T#{tenant}#SESSIONS / {created}#{id} |
 | message  | T#{tenant}#S#{session_id}   | MSG#{ts:016d}            | LSI1: PK / MsgUuid                        |
+| summary  | T#{tenant}#S#{session_id}   | SESSION#SUMMARY          | the current summary (perpetual memory)    |
+| history  | T#{tenant}#S#{session_id}   | SUMMARY#{point:016d}     | every summary, by the newest message it covers |
 
-`ts` is the message's created_at in microseconds. 'MSG#' sorts before 'SESSION', so one descending Query
-between them returns the session item first and then the newest messages.
+`ts` is the message's created_at in microseconds. 'MSG#' < 'SESSION' < 'SESSION#SUMMARY' < 'SUMMARY#', so one
+descending Query from the current summary down to 'MSG#' returns the summary, the session item and then the
+newest messages, and never reads the summary history.
 """
 
 from __future__ import annotations
@@ -28,16 +31,29 @@ GSI1_SORT_KEY: Final = "GSI1SK"
 TTL_ATTR: Final = "expires_at"
 
 SESSION_SK: Final = "SESSION"
+CURRENT_SUMMARY_SK: Final = "SESSION#SUMMARY"
+SUMMARY_HISTORY_PREFIX: Final = "SUMMARY#"
 MESSAGE_SK_PREFIX: Final = "MSG#"
 _TS_DIGITS: Final = 16  # microseconds since 1970 stay 16 digits until the year 2286
 
 
-def session_pk(tenant: str, session_id: str) -> str:
-    return f"T#{tenant}#S#{session_id}"
+def parse_session_pk(pk: str) -> tuple[str, str] | None:
+    """(tenant, session_id) of a session partition key, or None for any other key."""
+    parts = pk.split("#", 3)
+    if len(parts) != 4 or parts[0] != "T" or parts[2] != "S":
+        return None
+    return parts[1], parts[3]
 
 
 def message_sk(ts: int) -> str:
     return f"{MESSAGE_SK_PREFIX}{ts:0{_TS_DIGITS}d}"
+
+
+LAST_MESSAGE_SK: Final = message_sk(10**_TS_DIGITS - 1)
+
+
+def session_pk(tenant: str, session_id: str) -> str:
+    return f"T#{tenant}#S#{session_id}"
 
 
 def ts_from_message_sk(sk: str) -> int:
@@ -50,3 +66,7 @@ def sessions_gsi_pk(tenant: str) -> str:
 
 def sessions_gsi_sk(created_ts: int, session_id: str) -> str:
     return f"{created_ts:0{_TS_DIGITS}d}#{session_id}"
+
+
+def summary_history_sk(point_ts: int) -> str:
+    return f"{SUMMARY_HISTORY_PREFIX}{point_ts:0{_TS_DIGITS}d}"

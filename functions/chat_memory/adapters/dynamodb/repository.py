@@ -30,9 +30,10 @@ from chat_memory.domain.models import (
     RoleType,
     Session,
     StoredMessage,
+    Summary,
     deep_merge,
 )
-from chat_memory.domain.ports import CountedMessage, Window
+from chat_memory.domain.ports import CountedMessage, SummaryState, Window
 from chat_memory.observability import logger
 
 if TYPE_CHECKING:
@@ -202,6 +203,28 @@ def _message_from_item(item: Mapping[str, Any]) -> StoredMessage:
         content=item["content"]["S"],
         token_count=int(item["token_count"]["N"]),
         metadata=json.loads(metadata_raw) if metadata_raw else None,
+    )
+
+
+def _summary_attributes(summary: Summary) -> Item:
+    return {
+        "summary_uuid": _s(summary.uuid),
+        "created_ts": _n(summary.ts),
+        "content": _s(summary.content),
+        "recent_message_uuid": _s(summary.recent_message_uuid),
+        "point_ts": _n(summary.recent_message_ts),
+        "token_count": _n(summary.token_count),
+    }
+
+
+def _summary_from_item(item: Mapping[str, Any]) -> Summary:
+    return Summary(
+        uuid=item["summary_uuid"]["S"],
+        ts=int(item["created_ts"]["N"]),
+        content=item["content"]["S"],
+        recent_message_uuid=item["recent_message_uuid"]["S"],
+        recent_message_ts=int(item["point_ts"]["N"]),
+        token_count=int(item["token_count"]["N"]),
     )
 
 
@@ -452,43 +475,151 @@ class DynamoMemoryStore:
             return added
         raise StoreUnavailableError("too many concurrent writes to this session; retry shortly")
 
-    def read_window(self, tenant: str, session_id: str, limit: int) -> Window | None:
-        """The session and its newest `limit` messages in one strongly consistent, descending Query.
-
-        'MSG#...' < 'SESSION', so the first item is the session and the rest are messages, newest first:
-        the cost is that of the items returned, whatever the length of the history.
-        """
+    def _range(
+        self,
+        pk: str,
+        lo: str,
+        hi: str,
+        *,
+        limit: int | None = None,
+        newest_first: bool = False,
+        keys_only: bool = False,
+    ) -> list[Mapping[str, Any]]:
+        """Items with lo <= SK <= hi, strongly consistent, following LastEvaluatedKey (a 1 MB page can stop
+        short of Limit) until `limit` items or the end of the range."""
         query: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
-            "ExpressionAttributeValues": {
-                ":pk": _s(keys.session_pk(tenant, session_id)),
-                ":lo": _s(keys.MESSAGE_SK_PREFIX),
-                ":hi": _s(keys.SESSION_SK),
-            },
-            "ScanIndexForward": False,
+            "ExpressionAttributeValues": {":pk": _s(pk), ":lo": _s(lo), ":hi": _s(hi)},
+            "ScanIndexForward": not newest_first,
             "ConsistentRead": True,
         }
+        if keys_only:
+            query["ProjectionExpression"] = "PK, SK"
         items: list[Mapping[str, Any]] = []
-        wanted = limit + 1
-        while len(items) < wanted:
-            query["Limit"] = wanted - len(items)
+        while limit is None or len(items) < limit:
+            if limit is not None:
+                query["Limit"] = limit - len(items)
             with _store_errors():
                 page = self._db.query(**query)
             items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:  # a 1 MB page can stop short of Limit
+            if "LastEvaluatedKey" not in page:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return items
+
+    def read_window(self, tenant: str, session_id: str, limit: int) -> Window | None:
+        """The current summary, the session and its newest `limit` messages in one descending Query.
+
+        'MSG#...' < 'SESSION' < 'SESSION#SUMMARY': the summary (when there is one) and the session item come
+        first, then the messages, newest first. The cost is that of the items returned, whatever the length of
+        the history.
+        """
+        pk = keys.session_pk(tenant, session_id)
+        items = self._range(pk, keys.MESSAGE_SK_PREFIX, keys.CURRENT_SUMMARY_SK, limit=limit + 2, newest_first=True)
+        summary_item = items.pop(0) if items and items[0][keys.TABLE_SORT_KEY]["S"] == keys.CURRENT_SUMMARY_SK else None
         if not items or items[0][keys.TABLE_SORT_KEY]["S"] != keys.SESSION_SK:
             return None
         record = _session_from_item(items[0])
         if record.deleted:
             return None
-        newest_first = [_message_from_item(i) for i in items[1:]]
         # Leftovers of a deleted incarnation are all older than first_ts: they can only trail the list.
-        live = [m for m in newest_first if m.ts >= record.first_ts]
-        live.reverse()
-        return Window(session=record.session, messages=live)
+        messages = [m for m in map(_message_from_item, items[1 : limit + 1]) if m.ts >= record.first_ts]
+        messages.reverse()
+        summary = _summary_from_item(summary_item) if summary_item else None
+        if summary is not None and summary.recent_message_ts < record.first_ts:
+            summary = None  # written for a deleted incarnation
+        return Window(session=record.session, messages=messages, summary=summary, first_ts=record.first_ts)
+
+    def summary_before(self, tenant: str, session_id: str, before_ts: int, not_before_ts: int) -> Summary | None:
+        if before_ts <= not_before_ts:
+            return None
+        items = self._range(
+            keys.session_pk(tenant, session_id),
+            keys.summary_history_sk(not_before_ts),
+            keys.summary_history_sk(before_ts - 1),
+            limit=1,
+            newest_first=True,
+        )
+        return _summary_from_item(items[0]) if items else None
+
+    # -- perpetual memory (the summariser's side) -----------------------------------------------------
+
+    def summary_state(self, tenant: str, session_id: str) -> SummaryState | None:
+        items = self._range(keys.session_pk(tenant, session_id), keys.SESSION_SK, keys.CURRENT_SUMMARY_SK)
+        by_sk = {i[keys.TABLE_SORT_KEY]["S"]: i for i in items}
+        session_item = by_sk.get(keys.SESSION_SK)
+        if session_item is None:
+            return None
+        record = _session_from_item(session_item)
+        if record.deleted:
+            return None
+        summary_item = by_sk.get(keys.CURRENT_SUMMARY_SK)
+        summary = _summary_from_item(summary_item) if summary_item else None
+        version = int(summary_item["version"]["N"]) if summary_item else 0
+        if summary is not None and summary.recent_message_ts < record.first_ts:
+            summary = None  # a deleted incarnation's; overwritten (by version) with this one's first summary
+        return SummaryState(
+            first_ts=record.first_ts, summary=summary, version=version, instruction=record.summary_instruction
+        )
+
+    def message_timestamps(
+        self, tenant: str, session_id: str, after_ts: int, limit: int, newest_first: bool
+    ) -> list[int]:
+        items = self._range(
+            keys.session_pk(tenant, session_id),
+            keys.message_sk(after_ts + 1),
+            keys.LAST_MESSAGE_SK,
+            limit=limit,
+            newest_first=newest_first,
+            keys_only=True,
+        )
+        return [keys.ts_from_message_sk(i[keys.TABLE_SORT_KEY]["S"]) for i in items]
+
+    def messages_between(
+        self, tenant: str, session_id: str, after_ts: int, before_ts: int, limit: int
+    ) -> list[StoredMessage]:
+        if before_ts - after_ts < 2:
+            return []
+        pk = keys.session_pk(tenant, session_id)
+        items = self._range(pk, keys.message_sk(after_ts + 1), keys.message_sk(before_ts - 1), limit=limit)
+        return [_message_from_item(i) for i in items]
+
+    def write_summary(self, tenant: str, session_id: str, summary: Summary, expected_version: int) -> bool:
+        pk = keys.session_pk(tenant, session_id)
+        attributes = _summary_attributes(summary)
+        current: TransactWriteItemTypeDef = {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
+                    keys.TABLE_PARTITION_KEY: _s(pk),
+                    keys.TABLE_SORT_KEY: _s(keys.CURRENT_SUMMARY_SK),
+                    "version": _n(expected_version + 1),
+                    **attributes,
+                },
+                # Two summarisers of one session (a retried batch, a replayed stream): only one moves it on.
+                "ConditionExpression": "attribute_not_exists(PK) OR version = :v",
+                "ExpressionAttributeValues": {":v": _n(expected_version)},
+            }
+        }
+        history: TransactWriteItemTypeDef = {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
+                    keys.TABLE_PARTITION_KEY: _s(pk),
+                    keys.TABLE_SORT_KEY: _s(keys.summary_history_sk(summary.recent_message_ts)),
+                    **attributes,
+                },
+            }
+        }
+        try:
+            with _store_errors():
+                self._db.transact_write_items(TransactItems=[current, history])
+        except ClientError as exc:
+            if _is_version_conflict(exc):
+                return False
+            raise
+        return True
 
     # -- deletion -------------------------------------------------------------------------------------
 
@@ -513,27 +644,15 @@ class DynamoMemoryStore:
         return True
 
     def _purge(self, tenant: str, session_id: str, up_to_ts: int) -> None:
-        """Delete every message item at or before `up_to_ts` (keys only, batched)."""
-        query: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
-            "ExpressionAttributeValues": {
-                ":pk": _s(keys.session_pk(tenant, session_id)),
-                ":lo": _s(keys.MESSAGE_SK_PREFIX),
-                ":hi": _s(keys.message_sk(up_to_ts)),
-            },
-            "ProjectionExpression": "PK, SK",
-            "ConsistentRead": True,
-        }
-        while True:
-            with _store_errors():
-                page = self._db.query(**query)
-            item_keys = [{"PK": i["PK"], "SK": i["SK"]} for i in page.get("Items", [])]
-            for start in range(0, len(item_keys), _BATCH_WRITE_SIZE):
-                self._batch_delete(item_keys[start : start + _BATCH_WRITE_SIZE])
-            if "LastEvaluatedKey" not in page:
-                return
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        """Delete the messages at or before `up_to_ts`, the current summary and the summary history."""
+        pk = keys.session_pk(tenant, session_id)
+        doomed = [
+            *self._range(pk, keys.MESSAGE_SK_PREFIX, keys.message_sk(up_to_ts), keys_only=True),
+            *self._range(pk, keys.CURRENT_SUMMARY_SK, keys.summary_history_sk(up_to_ts), keys_only=True),
+        ]
+        item_keys = [{"PK": i["PK"], "SK": i["SK"]} for i in doomed]
+        for start in range(0, len(item_keys), _BATCH_WRITE_SIZE):
+            self._batch_delete(item_keys[start : start + _BATCH_WRITE_SIZE])
 
     def _batch_delete(self, item_keys: list[Item]) -> None:
         requests: list[Any] = [{"DeleteRequest": {"Key": k}} for k in item_keys]
