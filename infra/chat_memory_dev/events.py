@@ -1,4 +1,5 @@
-"""Sample API Gateway HTTP API (payload 2.0) events under events/, for `sam local invoke -e events/<name>.json`.
+"""Sample events under events/, for `sam local invoke -e events/<name>.json`: an API Gateway HTTP API (payload
+2.0) event per HTTP function and a DynamoDB Streams event for the summariser.
 
 Built by the same code as the local server's events, for requests shaped like zep-python's, with fixed
 request ids and times so regenerating gives identical files:
@@ -92,6 +93,49 @@ def build_example_events(routes: RouteTable | None = None) -> dict[str, dict[str
     return events
 
 
+def summariser_event() -> dict[str, Any]:
+    """The stream event the summariser receives for the write_memory example's three message inserts."""
+    pk = f"T#default#S#{SESSION_ID}"
+    stream_arn = "arn:aws:dynamodb:us-east-1:123456789012:table/chat-memory-MemoryTable/stream/2026-01-15T12:00:00.000"
+    records = []
+    for i, message in enumerate(HISTORY):
+        ts = 1_768_478_400_000_000 + i  # 2026-01-15T12:00:00Z, one microsecond apart
+        keys = {"PK": {"S": pk}, "SK": {"S": f"MSG#{ts:016d}"}}
+        image: dict[str, Any] = {
+            **keys,
+            "MsgUuid": {"S": f"00000000-0000-4000-9000-{i + 1:012d}"},
+            "role": {"S": message["role"]},
+            "role_type": {"S": "norole"},
+            "content": {"S": message["content"]},
+            "token_count": {"N": "10"},
+        }
+        if "metadata" in message:
+            image["metadata"] = {"S": json.dumps(message["metadata"], separators=(",", ":"))}
+        records.append(
+            {
+                "eventID": f"{i + 1:032x}",
+                "eventName": "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": 1768478400,
+                    "Keys": keys,
+                    "NewImage": image,
+                    "SequenceNumber": f"{100000000000000000000 + i}",
+                    "SizeBytes": 256,
+                    "StreamViewType": "NEW_AND_OLD_IMAGES",
+                },
+                "eventSourceARN": stream_arn,
+            }
+        )
+    return {"Records": records}
+
+
+def all_example_events() -> dict[str, dict[str, Any]]:
+    return {**build_example_events(), "summariser": summariser_event()}
+
+
 def _render(event: dict[str, Any]) -> str:
     return json.dumps(event, indent=2, ensure_ascii=False) + "\n"
 
@@ -100,7 +144,7 @@ def write_event_files(directory: Path = EVENTS_DIR) -> list[Path]:
     """Write events/<name>.json for every example; returns the paths written."""
     directory.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for name, event in build_example_events().items():
+    for name, event in all_example_events().items():
         path = directory / f"{name}.json"
         path.write_text(_render(event), encoding="utf-8")
         written.append(path)
@@ -110,7 +154,7 @@ def write_event_files(directory: Path = EVENTS_DIR) -> list[Path]:
 def stale_event_files(directory: Path = EVENTS_DIR) -> list[Path]:
     """Files that are missing or differ from what write_event_files() would write."""
     stale: list[Path] = []
-    for name, event in build_example_events().items():
+    for name, event in all_example_events().items():
         path = directory / f"{name}.json"
         if not path.exists() or path.read_text(encoding="utf-8") != _render(event):
             stale.append(path)

@@ -15,6 +15,8 @@ Fidelity notes:
   execution environment; test concurrent writers at the service level (threads, embedded DynamoDB) or on AWS.
 - Unknown paths give 404 `{"message": "Not Found"}` as API Gateway does; a known path with another method gives
   405 (API Gateway answers 404 there too) so mistakes are easier to spot locally.
+- `serve()` also drives the template's stream consumers (the summariser) from the table's stream, through the
+  same invoke lock (chat_memory_dev.stream); `chat-memory serve --no-summariser` leaves them out.
 """
 
 from __future__ import annotations
@@ -636,22 +638,31 @@ def serve(
     table_name: str | None = None,
     ready: threading.Event | None = None,
     stop: threading.Event | None = None,
+    stream_consumers: bool = True,
 ) -> None:
     """Serve the API until interrupted (or until `stop` is set): DynamoDB, table, handlers' env, HTTP.
 
-    `ready` is set once requests are accepted. Blocking; run it in a thread to embed it.
+    With `stream_consumers` (the default) the functions that read the table's stream in template.yaml (the
+    summariser) are driven from it in the background (chat_memory_dev.stream). `ready` is set once requests are
+    accepted. Blocking; run it in a thread to embed it.
     """
     from chat_memory_dev.local_dynamodb import start_local_dynamodb
+    from chat_memory_dev.stream import StreamPoller, start_stream_pollers
 
     table = set_handler_env(table_name)
     # Metrics are disabled locally, yet Powertools still warns on every request that adds none.
     warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
     db = start_local_dynamodb(table)
+    pollers: list[StreamPoller] = []
     try:
         server = LocalServer(host, port)
         try:
+            if stream_consumers:
+                pollers = start_stream_pollers(db, handlers=server.api.handlers, invoke_lock=server.api.invoke_lock)
+            driven = ", ".join(p.consumer.function for p in pollers) or "none"
             print(
-                f"chat-memory serving {server.url} (DynamoDB: {db.description}, table: {table})",
+                f"chat-memory serving {server.url} (DynamoDB: {db.description}, table: {table}, "
+                f"stream consumers: {driven})",
                 flush=True,
             )
             if stop is not None:
@@ -665,6 +676,8 @@ def serve(
                 ready.set()
             server.serve_forever()
         finally:
+            for poller in pollers:
+                poller.stop()
             server.httpd.server_close()
     finally:
         db.close()

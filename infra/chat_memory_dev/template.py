@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -83,3 +85,160 @@ def table_properties(path: Path = TEMPLATE_PATH, logical_id: str = "MemoryTable"
         raise ValueError(f"{logical_id} is not an AWS::DynamoDB::Table")
     props: dict[str, Any] = resource["Properties"]
     return props
+
+
+# ------------------------------------------------------------------------------------------ stream consumers
+
+
+@dataclass(frozen=True)
+class StreamConsumer:
+    """A function's `Type: DynamoDB` event on the table's stream, as the local stream driver needs it."""
+
+    function: str  # logical id in the template
+    handler: str  # "package.module.function"
+    table: str  # logical id of the table whose stream it reads
+    batch_size: int
+    starting_position: str  # TRIM_HORIZON or LATEST
+    filter_patterns: tuple[dict[str, Any], ...]  # parsed FilterCriteria patterns; empty = every record
+    maximum_retry_attempts: int | None  # None: not set (-1 on AWS: retry until the record expires)
+    bisect_on_error: bool
+    report_batch_item_failures: bool
+    timeout_s: int  # the function's Timeout (Globals applied)
+
+
+_DYNAMODB_BATCH_SIZE_DEFAULT = 100  # Lambda's default for DynamoDB event sources
+
+
+def _stream_table(stream: Any) -> str | None:
+    """The table logical id of `!GetAtt Table.StreamArn`, else None."""
+    if isinstance(stream, dict) and list(stream) == ["Fn::GetAtt"]:
+        target = stream["Fn::GetAtt"]
+        if isinstance(target, str):
+            target = target.split(".", 1)
+        if isinstance(target, list) and len(target) == 2 and target[1] == "StreamArn":
+            return str(target[0])
+    return None
+
+
+@cache
+def stream_consumers(path: Path = TEMPLATE_PATH) -> tuple[StreamConsumer, ...]:
+    """Every `Type: DynamoDB` event (on a table of this template) of every function."""
+    template = load_template(path)
+    globals_ = template.get("Globals", {}).get("Function", {})
+    consumers: list[StreamConsumer] = []
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = resource.get("Properties", {})
+        for event in props.get("Events", {}).values():
+            if event.get("Type") != "DynamoDB":
+                continue
+            event_props = event.get("Properties", {})
+            table = _stream_table(event_props.get("Stream"))
+            if table is None:
+                raise ValueError(f"{logical_id}: a DynamoDB event must read `!GetAtt <Table>.StreamArn`")
+            filters = (event_props.get("FilterCriteria") or {}).get("Filters") or []
+            patterns = tuple(_filter_pattern(logical_id, f.get("Pattern")) for f in filters)
+            retries = event_props.get("MaximumRetryAttempts")
+            consumers.append(
+                StreamConsumer(
+                    function=logical_id,
+                    handler=str(props.get("Handler", globals_.get("Handler"))),
+                    table=table,
+                    batch_size=int(event_props.get("BatchSize", _DYNAMODB_BATCH_SIZE_DEFAULT)),
+                    starting_position=str(event_props.get("StartingPosition", "TRIM_HORIZON")),
+                    filter_patterns=patterns,
+                    maximum_retry_attempts=None if retries is None or int(retries) < 0 else int(retries),
+                    bisect_on_error=bool(event_props.get("BisectBatchOnFunctionError", False)),
+                    report_batch_item_failures="ReportBatchItemFailures"
+                    in (event_props.get("FunctionResponseTypes") or []),
+                    timeout_s=int(props.get("Timeout", globals_.get("Timeout", 3))),
+                )
+            )
+    return tuple(consumers)
+
+
+def _filter_pattern(function: str, pattern: Any) -> dict[str, Any]:
+    if not isinstance(pattern, str):
+        raise ValueError(f"{function}: a FilterCriteria pattern must be a JSON string, not {pattern!r}")
+    parsed = json.loads(pattern)
+    if not isinstance(parsed, dict):
+        raise ValueError(f"{function}: a FilterCriteria pattern must be a JSON object: {pattern}")
+    return parsed
+
+
+def function_environment(logical_id: str, path: Path = TEMPLATE_PATH, *, region: str = "us-east-1") -> dict[str, str]:
+    """The function-level `Environment.Variables` with the template's parameter defaults, where they resolve.
+
+    Understands literals, `!Ref <Parameter>` (its Default), `!Ref AWS::Region` and `!If` on conditions built from
+    `!Equals`/`!Not`/`!And`/`!Or` over those; a variable that uses anything else (or `AWS::NoValue`) is left out.
+    """
+    template = load_template(path)
+    props = template["Resources"][logical_id].get("Properties", {})
+    variables = (props.get("Environment") or {}).get("Variables") or {}
+    resolver = _Resolver(template, region)
+    resolved: dict[str, str] = {}
+    for name, value in variables.items():
+        try:
+            result = resolver.value(value)
+        except _UnresolvableError:
+            continue
+        if result is not None:
+            resolved[str(name)] = result
+    return resolved
+
+
+class _UnresolvableError(Exception):
+    pass
+
+
+class _Resolver:
+    """Just enough of CloudFormation's intrinsics to give parameter defaults to a function's environment."""
+
+    def __init__(self, template: Mapping[str, Any], region: str) -> None:
+        self.parameters: Mapping[str, Any] = template.get("Parameters", {})
+        self.conditions: Mapping[str, Any] = template.get("Conditions", {})
+        self.region = region
+
+    def value(self, node: Any) -> str | None:
+        """A string, or None for AWS::NoValue."""
+        if isinstance(node, bool):
+            return "true" if node else "false"
+        if isinstance(node, str | int | float):
+            return str(node)
+        if isinstance(node, dict) and len(node) == 1:
+            [(fn, arg)] = node.items()
+            if fn == "Ref":
+                return self._ref(arg)
+            if fn == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
+                return self.value(arg[1] if self.condition(arg[0]) else arg[2])
+        raise _UnresolvableError(node)
+
+    def _ref(self, name: Any) -> str | None:
+        if name == "AWS::NoValue":
+            return None
+        if name == "AWS::Region":
+            return self.region
+        parameter = self.parameters.get(name)
+        if isinstance(parameter, dict) and "Default" in parameter:
+            return self.value(parameter["Default"])
+        raise _UnresolvableError(name)
+
+    def condition(self, node: Any) -> bool:
+        if isinstance(node, str):
+            if node not in self.conditions:
+                raise _UnresolvableError(node)
+            return self.condition(self.conditions[node])
+        if isinstance(node, dict) and len(node) == 1:
+            [(fn, arg)] = node.items()
+            if fn == "Condition":
+                return self.condition(arg)
+            if fn == "Fn::Equals" and isinstance(arg, list) and len(arg) == 2:
+                return self.value(arg[0]) == self.value(arg[1])
+            if fn == "Fn::Not" and isinstance(arg, list) and len(arg) == 1:
+                return not self.condition(arg[0])
+            if fn == "Fn::And" and isinstance(arg, list):
+                return all(self.condition(c) for c in arg)
+            if fn == "Fn::Or" and isinstance(arg, list):
+                return any(self.condition(c) for c in arg)
+        raise _UnresolvableError(node)

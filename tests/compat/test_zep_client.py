@@ -1,6 +1,7 @@
 """The real zep-python 2.0.0rc6 client, sync and async, over HTTP against `chat-memory serve`."""
 
 import json
+import time
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -333,3 +334,44 @@ def test_ids_that_cannot_travel_in_a_path_are_refused(client: ZepClient, bad: st
         client.memory.add_memory(bad, _example_memory())
     with pytest.raises(APIError):
         client.memory.add_session(Session(session_id=bad))
+
+
+# ------------------------------------------------------------------------------------------------ perpetual memory
+
+
+def _wait_for_summary(client: ZepClient, session_id: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        memory = client.memory.get_memory(session_id, memory_type="perpetual")
+        if memory.summary is not None:
+            return memory
+        time.sleep(0.25)
+    raise AssertionError(f"no summary within {timeout} s")
+
+
+def test_perpetual_memory_shows_a_summary_after_30_messages(client: ZepClient) -> None:
+    session_id = _new_id("perpetual")
+    turns = [
+        _message(role="Jane" if i % 2 == 0 else "Bot", role_type="user" if i % 2 == 0 else "assistant",
+                 content=f"Line {i}. More about line {i}.")
+        for i in range(30)
+    ]  # fmt: skip
+    client.memory.add_memory(session_id, Memory(messages=turns, summary_instruction="Keep it short."))
+    memory = _wait_for_summary(client, session_id)
+    summary = memory.summary
+    assert summary.content
+    assert summary.token_count > 0
+    assert [m.content for m in _messages(memory)] == [f"Line {i}. More about line {i}." for i in range(24, 30)]
+    window = client.memory.get_memory(session_id, memory_type="message_window", lastn=30)
+    assert [m.uuid for m in _messages(window)][23] == summary.recent_message_uuid
+    assert window.summary is None, "no summary ends before the oldest of these 30 messages"
+
+
+async def test_perpetual_memory_async(aclient: ZepClient, client: ZepClient) -> None:
+    session_id = _new_id("perpetual-async")
+    turns = [_message(role="Jane", role_type="user", content=f"Async line {i}.") for i in range(20)]
+    await aclient.memory.aadd_memory(session_id, Memory(messages=turns))
+    _wait_for_summary(client, session_id)
+    memory = await aclient.memory.aget_memory(session_id)  # perpetual by default
+    assert memory.summary is not None
+    assert [m.content for m in _messages(memory)] == [f"Async line {i}." for i in range(14, 20)]

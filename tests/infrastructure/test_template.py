@@ -6,6 +6,7 @@ No AWS calls and no network: the template is read as YAML, cfn-lint runs offline
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 
 from chat_memory.adapters.dynamodb import keys
 from chat_memory_dev import requirements
+from chat_memory_dev.stream import record_passes_filters, validate_pattern
 from chat_memory_dev.template import REPO_ROOT, TEMPLATE_PATH, load_template
 
 TEMPLATE = load_template()
@@ -29,6 +31,11 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
 TABLE_ID = "MemoryTable"
 TABLE_REF = {"Ref": TABLE_ID}
 WRITE_FUNCTION = "WriteMemoryFunction"
+SUMMARISER = "SummariserFunction"
+DEAD_LETTER_QUEUE = "SummariserDeadLetterQueue"
+TOKENIZER_FUNCTIONS = frozenset({WRITE_FUNCTION, SUMMARISER})  # the others must never load tiktoken
+# The summariser's event filter: new messages only (message keys are MSG#..., sessions SESSION).
+MESSAGE_INSERTS = {"eventName": ["INSERT"], "dynamodb": {"Keys": {"SK": {"S": [{"prefix": keys.MESSAGE_SK_PREFIX}]}}}}
 
 EXPECTED_ROUTES = {
     "HealthFunction": {("GET", "/healthz")},
@@ -69,7 +76,18 @@ EXPECTED_ACTIONS: dict[str, frozenset[str]] = {
             "dynamodb:ConditionCheckItem",
         }
     ),
+    # Summaries are a transaction of Puts (with a ConditionCheck); bedrock:InvokeModel only with a model (below).
+    SUMMARISER: frozenset(
+        {
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:ConditionCheckItem",
+            "bedrock:InvokeModel",
+        }
+    ),
 }
+HTTP_FUNCTIONS = frozenset(EXPECTED_ROUTES)
 
 
 def _prop(function: str, name: str) -> Any:
@@ -93,18 +111,30 @@ def _handler_env() -> dict[str, str]:
     return env
 
 
-def _statements(function: str) -> list[dict[str, Any]]:
+def _conditional_statements(function: str) -> list[tuple[str | None, dict[str, Any]]]:
+    """(condition, statement) for every statement; `!If [Cond, statement, !Ref AWS::NoValue]` gives Cond."""
     policies = FUNCTIONS[function].get("Policies", [])
     if isinstance(policies, dict | str):
         policies = [policies]
-    statements: list[dict[str, Any]] = []
+    statements: list[tuple[str | None, dict[str, Any]]] = []
     for policy in policies:
         # Inline documents only: SAM policy templates and managed policy names hide what they allow.
         assert isinstance(policy, dict), f"{function}: {policy!r} is not an inline policy document"
         assert set(policy) <= {"Version", "Statement"}, f"{function}: {policy!r} is not an inline policy"
         statement = policy["Statement"]
-        statements.extend(statement if isinstance(statement, list) else [statement])
+        for entry in statement if isinstance(statement, list) else [statement]:
+            if set(entry) == {"Fn::If"}:
+                condition, when_true, when_false = entry["Fn::If"]
+                # A statement that exists under a condition, never one that changes into another.
+                assert when_false == {"Ref": "AWS::NoValue"}, f"{function}: {entry!r}"
+                statements.append((condition, when_true))
+            else:
+                statements.append((None, entry))
     return statements
+
+
+def _statements(function: str) -> list[dict[str, Any]]:
+    return [statement for _, statement in _conditional_statements(function)]
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -115,7 +145,7 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def test_functions_are_exactly_the_expected_ones() -> None:
-    assert set(FUNCTIONS) == set(EXPECTED_ROUTES)
+    assert set(FUNCTIONS) == set(EXPECTED_ROUTES) | {SUMMARISER}
 
 
 @pytest.mark.parametrize("function", sorted(EXPECTED_ROUTES))
@@ -144,8 +174,8 @@ def test_handler_imports_and_is_callable(function: str, monkeypatch: pytest.Monk
     assert callable(getattr(module, attribute, None)), f"{handler} is not a callable"
 
 
-@pytest.mark.parametrize("function", sorted(set(FUNCTIONS) - {WRITE_FUNCTION}))
-def test_only_the_write_function_imports_tiktoken(function: str) -> None:
+@pytest.mark.parametrize("function", sorted(set(FUNCTIONS) - TOKENIZER_FUNCTIONS))
+def test_only_the_tokenizer_functions_import_tiktoken(function: str) -> None:
     module_name = _prop(function, "Handler").rpartition(".")[0]
     code = (
         "import importlib, sys\n"
@@ -169,18 +199,35 @@ def test_runtime_and_architecture(function: str) -> None:
     assert _prop(function, "Architectures") == ["arm64"]
 
 
-@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+@pytest.mark.parametrize("function", sorted(HTTP_FUNCTIONS))
 def test_timeout_fits_the_http_api_limit(function: str) -> None:
     timeout = _prop(function, "Timeout")
     assert isinstance(timeout, int)
     assert 1 <= timeout <= 30
 
 
-def test_only_the_write_function_gets_tokenizer_memory() -> None:
-    write_memory = _prop(WRITE_FUNCTION, "MemorySize")
-    assert write_memory >= 1024
-    for function in set(FUNCTIONS) - {WRITE_FUNCTION}:
-        assert _prop(function, "MemorySize") < write_memory
+def test_summariser_timeout_leaves_room_for_a_model_call() -> None:
+    timeout = _prop(SUMMARISER, "Timeout")
+    assert isinstance(timeout, int)
+    assert 60 <= timeout <= 300
+
+
+def test_only_the_tokenizer_functions_get_tokenizer_memory() -> None:
+    tokenizer_memory = min(_prop(function, "MemorySize") for function in TOKENIZER_FUNCTIONS)
+    assert tokenizer_memory >= 1024
+    for function in set(FUNCTIONS) - TOKENIZER_FUNCTIONS:
+        assert _prop(function, "MemorySize") < tokenizer_memory
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_every_function_logs_to_its_own_retained_log_group(function: str) -> None:
+    log_group = _prop(function, "LoggingConfig")["LogGroup"]
+    assert set(log_group) == {"Ref"}
+    resource = RESOURCES[log_group["Ref"]]
+    assert resource["Type"] == "AWS::Logs::LogGroup"
+    assert 1 <= resource["Properties"]["RetentionInDays"] <= 365
+    others = {_prop(f, "LoggingConfig")["LogGroup"]["Ref"] for f in set(FUNCTIONS) - {function}}
+    assert log_group["Ref"] not in others
 
 
 def test_environment() -> None:
@@ -190,8 +237,19 @@ def test_environment() -> None:
     assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
     assert variables["POWERTOOLS_SERVICE_NAME"] == "chat-memory"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "ChatMemory"
-    for function in FUNCTIONS:
+    for function in set(FUNCTIONS) - {SUMMARISER}:
         assert "Environment" not in FUNCTIONS[function], f"{function} overrides the global environment"
+
+
+def test_summariser_environment_adds_its_model_and_overrides_nothing() -> None:
+    variables = FUNCTIONS[SUMMARISER]["Environment"]["Variables"]  # SAM merges these into Globals' variables
+    assert variables == {
+        "SUMMARY_MODEL_ID": {"Ref": "SummaryModelId"},
+        "SUMMARY_MODEL_REGION": {
+            "Fn::If": ["HasSummaryModelRegion", {"Ref": "SummaryModelRegion"}, {"Ref": "AWS::Region"}]
+        },
+    }
+    assert not set(variables) & set(GLOBAL_FUNCTION["Environment"]["Variables"])
 
 
 def test_parameters() -> None:
@@ -200,6 +258,14 @@ def test_parameters() -> None:
     level = TEMPLATE["Parameters"]["LogLevel"]
     assert level["Default"] == "INFO"
     assert set(level["AllowedValues"]) == {"DEBUG", "INFO", "WARNING", "ERROR"}
+    for name in ("SummaryModelId", "SummaryModelRegion"):  # empty: offline summariser, the stack's region
+        assert (TEMPLATE["Parameters"][name]["Type"], TEMPLATE["Parameters"][name]["Default"]) == ("String", "")
+
+
+def test_summary_model_conditions() -> None:
+    conditions = TEMPLATE["Conditions"]
+    assert conditions["HasSummaryModel"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "SummaryModelId"}, ""]}]}
+    assert conditions["HasSummaryModelRegion"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "SummaryModelRegion"}, ""]}]}
 
 
 # --- permissions ---------------------------------------------------------------------------------------
@@ -232,10 +298,266 @@ def test_read_function_cannot_write() -> None:
 def test_policies_cover_only_the_table_and_its_indexes(function: str) -> None:
     allowed = [{"Fn::GetAtt": [TABLE_ID, "Arn"]}, {"Fn::Sub": "${MemoryTable.Arn}/index/*"}]
     for statement in _statements(function):
+        actions = _as_list(statement["Action"])
+        services = {action.partition(":")[0] for action in actions}
+        assert len(services) == 1, f"{function}: one service per statement, not {sorted(services)}"
+        if services != {"dynamodb"}:
+            continue  # only the summariser's bedrock statements (test_summariser_bedrock_*)
         resources = _as_list(statement["Resource"])
         assert resources, f"{function}: statement without resources"
         for resource in resources:
             assert resource in allowed, f"{function}: unexpected resource {resource!r}"
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_only_the_summariser_may_use_bedrock(function: str) -> None:
+    for statement in _statements(function):
+        for action in _as_list(statement["Action"]):
+            assert action.startswith("dynamodb:") or (function == SUMMARISER and action.startswith("bedrock:"))
+
+
+def test_summariser_cannot_delete_update_or_scan() -> None:
+    actions = {action for s in _statements(SUMMARISER) for action in _as_list(s["Action"])}
+    forbidden = {"dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:Scan"}
+    assert not actions & forbidden
+    assert not any("*" in action for action in actions)
+
+
+def test_summariser_bedrock_only_with_a_model_and_only_that_model() -> None:
+    bedrock = [(c, s) for c, s in _conditional_statements(SUMMARISER) if "bedrock:InvokeModel" in _as_list(s["Action"])]
+    assert bedrock
+    for condition, statement in bedrock:
+        assert condition == "HasSummaryModel"
+        assert _as_list(statement["Action"]) == ["bedrock:InvokeModel"]
+        for resource in _as_list(statement["Resource"]):
+            assert resource != "*"
+            text = json.dumps(resource)
+            assert "SummaryModelId" in text, f"{resource!r} is not scoped to the configured model"
+            assert "foundation-model/*" not in text and "inference-profile/*" not in text
+    for condition, statement in _conditional_statements(SUMMARISER):
+        if condition is None:
+            assert not any(a.startswith("bedrock:") for a in _as_list(statement["Action"]))
+
+
+# Just enough of CloudFormation's intrinsics to evaluate the bedrock resources for given parameters.
+_PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "111122223333"}
+
+
+def _evaluate(node: Any, params: dict[str, str], local: dict[str, str] | None = None) -> Any:
+    names = {**_PSEUDO, **params, **(local or {})}
+    if isinstance(node, str | int):
+        return node
+    if isinstance(node, list):
+        return [_evaluate(n, params, local) for n in node]
+    [(fn, arg)] = node.items()
+    if fn == "Ref":
+        return names[arg]
+    if fn == "Fn::If":
+        condition = TEMPLATE["Conditions"][arg[0]]
+        holds = _evaluate(condition["Fn::Not"][0]["Fn::Equals"][0], params) != ""
+        return _evaluate(arg[1] if holds else arg[2], params, local)
+    if fn == "Fn::Sub":
+        text, variables = (arg, {}) if isinstance(arg, str) else arg
+        values = {**names, **{k: _evaluate(v, params, local) for k, v in variables.items()}}
+        for name, value in values.items():
+            text = text.replace("${" + name + "}", value)
+        assert "${" not in text, text
+        return text
+    if fn == "Fn::Join":
+        return arg[0].join(_evaluate(arg[1], params, local))
+    if fn == "Fn::Select":
+        return _evaluate(arg[1], params, local)[int(arg[0])]
+    if fn == "Fn::Split":
+        return _evaluate(arg[1], params, local).split(arg[0])
+    raise AssertionError(f"unexpected intrinsic {fn}")
+
+
+def _bedrock_resources(params: dict[str, str]) -> set[str]:
+    resources: set[str] = set()
+    for condition, statement in _conditional_statements(SUMMARISER):
+        if condition == "HasSummaryModel":
+            resources.update(_evaluate(r, params) for r in _as_list(statement["Resource"]))
+    return resources
+
+
+def test_summariser_bedrock_resources_for_a_foundation_model() -> None:
+    model = "anthropic.claude-3-haiku-20240307-v1:0"
+    resources = _bedrock_resources({"SummaryModelId": model, "SummaryModelRegion": "us-west-2"})
+    assert f"arn:aws:bedrock:us-west-2::foundation-model/{model}" in resources
+    # The others name the id as an inference profile and, stripped of a geo prefix it lacks, no model at all.
+    assert resources - {f"arn:aws:bedrock:us-west-2::foundation-model/{model}"} == {
+        f"arn:aws:bedrock:us-west-2:111122223333:inference-profile/{model}",
+        "arn:aws:bedrock:*::foundation-model/claude-3-haiku-20240307-v1:0.",
+    }
+
+
+def test_summariser_bedrock_resources_for_an_inference_profile() -> None:
+    profile = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+    resources = _bedrock_resources({"SummaryModelId": profile, "SummaryModelRegion": ""})
+    assert "arn:aws:bedrock:us-east-1:111122223333:inference-profile/" + profile in resources  # the stack's region
+    # ... and the foundation model it routes to, in the regions of its geography.
+    assert "arn:aws:bedrock:*::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0" in resources
+    assert f"arn:aws:bedrock:us-east-1::foundation-model/{profile}" in resources  # names nothing
+    assert len(resources) == 3
+
+
+# --- the summariser's event source ----------------------------------------------------------------------
+
+
+def _summariser_event() -> dict[str, Any]:
+    events = list(FUNCTIONS[SUMMARISER]["Events"].values())
+    assert len(events) == 1, "the summariser has exactly one event source"
+    [event] = events
+    assert event["Type"] == "DynamoDB"
+    props: dict[str, Any] = event["Properties"]
+    return props
+
+
+def test_summariser_reads_the_tables_stream() -> None:
+    props = _summariser_event()
+    assert props["Stream"] == {"Fn::GetAtt": [TABLE_ID, "StreamArn"]}
+    assert props["StartingPosition"] == "TRIM_HORIZON"
+    assert 1 <= props["BatchSize"] <= 1000
+    assert 0 <= props.get("MaximumBatchingWindowInSeconds", 0) <= 300
+    assert props.get("ParallelizationFactor", 1) == 1  # one batch per shard at a time: a session's records in order
+
+
+def test_summariser_reports_partial_batch_failures_with_bounded_retries() -> None:
+    props = _summariser_event()
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 0 <= props["MaximumRetryAttempts"] <= 10  # -1 (the default) would retry until the record expires
+    assert props["BisectBatchOnFunctionError"] is True
+    assert 60 <= props["MaximumRecordAgeInSeconds"] <= 86_400
+
+
+def test_summariser_failures_go_to_the_dead_letter_queue() -> None:
+    assert _summariser_event()["DestinationConfig"] == {
+        "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": [DEAD_LETTER_QUEUE, "Arn"]}}
+    }
+    queue = RESOURCES[DEAD_LETTER_QUEUE]
+    assert queue["Type"] == "AWS::SQS::Queue"
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_summariser_filter_is_exactly_message_inserts() -> None:
+    filters = _summariser_event()["FilterCriteria"]["Filters"]
+    assert len(filters) == 1
+    pattern = json.loads(filters[0]["Pattern"])
+    assert pattern == MESSAGE_INSERTS
+    validate_pattern(pattern)  # only syntax the local driver evaluates like Lambda
+
+
+def _stream_record(event_name: str, sk: str) -> dict[str, Any]:
+    keys_ = {keys.TABLE_PARTITION_KEY: {"S": keys.session_pk("default", "s")}, keys.TABLE_SORT_KEY: {"S": sk}}
+    dynamodb: dict[str, Any] = {"Keys": keys_, "SequenceNumber": "1", "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    if event_name != "REMOVE":
+        dynamodb["NewImage"] = keys_
+    if event_name != "INSERT":
+        dynamodb["OldImage"] = keys_
+    return {"eventName": event_name, "eventSource": "aws:dynamodb", "dynamodb": dynamodb}
+
+
+@pytest.mark.parametrize(
+    ("event_name", "sk", "delivered"),
+    [
+        ("INSERT", keys.message_sk(1_767_225_600_000_000), True),
+        ("MODIFY", keys.message_sk(1_767_225_600_000_000), False),
+        ("REMOVE", keys.message_sk(1_767_225_600_000_000), False),
+        ("INSERT", keys.SESSION_SK, False),
+        ("MODIFY", keys.SESSION_SK, False),
+        ("REMOVE", keys.SESSION_SK, False),
+    ],
+)
+def test_summariser_filter_lets_only_message_inserts_through(event_name: str, sk: str, delivered: bool) -> None:
+    patterns = [json.loads(f["Pattern"]) for f in _summariser_event()["FilterCriteria"]["Filters"]]
+    assert record_passes_filters(patterns, _stream_record(event_name, sk)) is delivered
+
+
+# --- what SAM generates --------------------------------------------------------------------------------
+
+SAM_PYTHON = REPO_ROOT / ".tools" / "sam" / "bin" / "python"
+_TRANSLATE = """
+import json, sys
+from unittest import mock
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+template = yaml_parse(open(sys.argv[1], encoding="utf-8").read())
+template["Globals"]["Function"]["CodeUri"] = "s3://bucket/code.zip"  # what sam package puts there
+loader = mock.Mock()
+loader.load.return_value = {}  # no IAM call: the template names no managed policy itself
+print(json.dumps(transform(template, {}, loader)["Resources"]))
+"""
+
+
+@pytest.fixture(scope="module")
+def generated() -> dict[str, Any]:
+    """The template as the SAM translator expands it (offline), from the SAM CLI's venv (`make template`)."""
+    if not SAM_PYTHON.exists():
+        pytest.skip("the SAM CLI is not installed in .tools/sam (make template installs it)")
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0"}
+    result = subprocess.run(
+        [str(SAM_PYTHON), "-c", _TRANSLATE, str(TEMPLATE_PATH)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    resources: dict[str, Any] = json.loads(result.stdout)
+    return resources
+
+
+def _generated_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for policy in role["Properties"].get("Policies", []):
+        for entry in _as_list(policy["PolicyDocument"]["Statement"]):
+            statements.append(entry["Fn::If"][1] if set(entry) == {"Fn::If"} else entry)
+    return statements
+
+
+def test_sam_adds_the_stream_and_dead_letter_permissions(generated: dict[str, Any]) -> None:
+    """SAM grants what the event source needs; the template must not repeat it (nor need to)."""
+    role = generated[f"{SUMMARISER}Role"]
+    managed = role["Properties"]["ManagedPolicyArns"]
+    assert "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole" in managed
+    statements = _generated_statements(role)
+    send = [s for s in statements if s["Action"] == "sqs:SendMessage"]
+    assert send == [
+        {"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": {"Fn::GetAtt": [DEAD_LETTER_QUEUE, "Arn"]}}
+    ]
+    actions = {a for s in statements for a in _as_list(s["Action"])}
+    assert actions == EXPECTED_ACTIONS[SUMMARISER] | {"sqs:SendMessage"}  # no stream action repeated inline
+
+
+def test_sam_event_source_mapping(generated: dict[str, Any]) -> None:
+    [mapping] = [
+        r["Properties"]
+        for r in generated.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping" and r["Properties"]["FunctionName"] == {"Ref": SUMMARISER}
+    ]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [TABLE_ID, "StreamArn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [DEAD_LETTER_QUEUE, "Arn"]}}}
+    assert [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]] == [MESSAGE_INSERTS]
+
+
+@pytest.mark.parametrize("function", sorted(HTTP_FUNCTIONS))
+def test_sam_adds_nothing_to_the_http_functions_roles(function: str, generated: dict[str, Any]) -> None:
+    role = generated.get(f"{function}Role")
+    assert role is not None
+    assert sorted(role["Properties"]["ManagedPolicyArns"]) == [
+        "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    ]
+    actions = {a for s in _generated_statements(role) for a in _as_list(s["Action"])}
+    assert actions == EXPECTED_ACTIONS[function]
+
+
+def test_sam_read_role_cannot_write(generated: dict[str, Any]) -> None:
+    for statement in _generated_statements(generated["ReadMemoryFunctionRole"]):
+        assert set(_as_list(statement["Action"])) <= READ_ACTIONS
 
 
 # --- the table -------------------------------------------------------------------------------------------
@@ -316,7 +638,8 @@ def test_table_protection_stream_and_ttl() -> None:
 
 def test_outputs() -> None:
     outputs = TEMPLATE["Outputs"]
-    assert {"ApiUrl", "TableName", "TableStreamArn"} <= set(outputs)
+    assert {"ApiUrl", "TableName", "TableStreamArn", "SummariserDeadLetterQueueUrl"} <= set(outputs)
+    assert outputs["SummariserDeadLetterQueueUrl"]["Value"] == {"Ref": DEAD_LETTER_QUEUE}
     assert outputs["TableName"]["Value"] == TABLE_REF
     assert outputs["TableStreamArn"]["Value"] == {"Fn::GetAtt": [TABLE_ID, "StreamArn"]}
     api_url = outputs["ApiUrl"]["Value"]["Fn::Sub"]

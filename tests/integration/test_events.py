@@ -9,9 +9,9 @@ import pytest
 
 from chat_memory_dev.events import EVENTS_DIR, stale_event_files
 from chat_memory_dev.server import FakeLambdaContext
-from chat_memory_dev.template import http_routes
+from chat_memory_dev.template import http_routes, stream_consumers
 
-EVENT_NAMES = ("health", "sessions", "write_memory", "read_memory")
+EVENT_NAMES = ("health", "sessions", "write_memory", "read_memory", "summariser")
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -29,7 +29,8 @@ def _invoke(name: str) -> dict[str, Any]:
 
 
 def test_every_function_has_an_event_file() -> None:
-    modules = {r.handler.rsplit(".", 2)[-2] for r in http_routes()}
+    handlers = [r.handler for r in http_routes()] + [c.handler for c in stream_consumers()]
+    modules = {h.rsplit(".", 2)[-2] for h in handlers}
     assert modules == {p.stem for p in Path(EVENTS_DIR).glob("*.json")} == set(EVENT_NAMES)
 
 
@@ -66,3 +67,16 @@ def test_write_event_alone_creates_the_session() -> None:
     read = _invoke("read_memory")
     assert read["statusCode"] == 200
     assert len(json.loads(read["body"])["messages"]) == 3
+
+
+@pytest.mark.usefixtures("ddb")
+def test_summariser_event_runs_against_moto() -> None:
+    from chat_memory.handlers import summariser
+
+    assert _invoke("write_memory")["statusCode"] == 201
+    event = _load("summariser")
+    assert [r["dynamodb"]["Keys"]["PK"]["S"] for r in event["Records"]] == ["T#default#S#octavia-butler"] * 3
+    result = summariser.lambda_handler(event, FakeLambdaContext("SummariserFunction", "stream-batch"))
+    assert result == {"batchItemFailures": []}
+    read = json.loads(_invoke("read_memory")["body"])
+    assert read["summary"] is None, "three messages are fewer than W: nothing to summarise yet"
