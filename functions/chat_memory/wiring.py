@@ -7,10 +7,11 @@ from functools import cache
 from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
 from chat_memory.adapters.summarisers import BedrockSummaryModel, ExtractiveSummaryModel
 from chat_memory.adapters.tokenizer import TiktokenCounter  # loads tiktoken only when first counting
-from chat_memory.domain.ports import MemoryStore, SummaryModel
+from chat_memory.domain.ports import MemoryStore, Purger, SummaryModel
 from chat_memory.service.memory import AddMemory, DeleteMemory, GetMemory
-from chat_memory.service.sessions import Sessions
+from chat_memory.service.sessions import Messages, Sessions
 from chat_memory.service.summarise import SummariseSession
+from chat_memory.service.users import Users
 from chat_memory.settings import get_settings, get_summary_settings
 
 
@@ -41,7 +42,22 @@ def delete_memory() -> DeleteMemory:
 
 @cache
 def sessions() -> Sessions:
-    return Sessions(store=memory_store())
+    return Sessions(store=memory_store(), users=dynamo_store())
+
+
+@cache
+def messages() -> Messages:
+    return Messages(store=memory_store())
+
+
+@cache
+def users() -> Users:
+    return Users(store=dynamo_store())
+
+
+@cache
+def purger() -> Purger:
+    return dynamo_store()
 
 
 @cache

@@ -20,7 +20,7 @@ def _serve(args: argparse.Namespace) -> int:
     # SIGTERM (e.g. from a test harness or a process manager) shuts down like Ctrl-C: cleanup runs.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        serve(args.host, args.port, table_name=args.table, stream_consumers=args.summariser)
+        serve(args.host, args.port, table_name=args.table, stream_consumers=args.stream_consumers)
     except KeyboardInterrupt:
         print("chat-memory: stopped", file=sys.stderr)
     return 0
@@ -33,8 +33,8 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description=(
             "Serve the API from template.yaml's routes, calling the Lambda handlers in-process. DynamoDB is an "
             "embedded moto server unless AWS_ENDPOINT_URL_DYNAMODB points at one (DynamoDB Local, moto, AWS); "
-            "the table is created when missing. The summariser runs from the table's stream as on AWS "
-            "(SUMMARY_MODEL_ID in the environment selects a Bedrock model; empty: the offline summariser)."
+            "the table is created when missing. The summariser and the purger run from the table's stream as on "
+            "AWS (SUMMARY_MODEL_ID in the environment selects a Bedrock model; empty: the offline summariser)."
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
@@ -43,10 +43,14 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--table", default=None, help="DynamoDB table name (default: $TABLE_NAME, else chat-memory-local)"
     )
     parser.add_argument(
-        "--no-summariser",
-        dest="summariser",
+        "--no-stream-consumers",
+        "--no-summariser",  # its name before the purger existed
+        dest="stream_consumers",
         action="store_false",
-        help="do not drive the summariser (template.yaml's stream consumers) from the table's stream",
+        help=(
+            "do not drive template.yaml's stream consumers (the summariser and the purger) from the table's "
+            "stream: no summaries, and deleted sessions and users stay in the table (unreadable)"
+        ),
     )
     parser.set_defaults(command=_serve)
 

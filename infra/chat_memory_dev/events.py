@@ -1,5 +1,5 @@
 """Sample events under events/, for `sam local invoke -e events/<name>.json`: an API Gateway HTTP API (payload
-2.0) event per HTTP function and a DynamoDB Streams event for the summariser.
+2.0) event per HTTP function and a DynamoDB Streams event for each stream consumer (summariser, purger).
 
 Built by the same code as the local server's events, for requests shaped like zep-python's, with fixed
 request ids and times so regenerating gives identical files:
@@ -41,6 +41,9 @@ HISTORY: Final[tuple[dict[str, Any], ...]] = (
     {"role": "Jane", "content": "Which books of hers were made into movies?", "metadata": {"foo": "bar"}},
 )
 SESSION_METADATA: Final[dict[str, Any]] = {"topic": "science fiction", "user": {"name": "Jane", "locale": "en-US"}}
+STREAM_ARN: Final = (
+    "arn:aws:dynamodb:us-east-1:123456789012:table/chat-memory-MemoryTable/stream/2026-01-15T12:00:00.000"
+)
 
 
 def _json_body(value: Any) -> bytes:
@@ -96,7 +99,7 @@ def build_example_events(routes: RouteTable | None = None) -> dict[str, dict[str
 def summariser_event() -> dict[str, Any]:
     """The stream event the summariser receives for the write_memory example's three message inserts."""
     pk = f"T#default#S#{SESSION_ID}"
-    stream_arn = "arn:aws:dynamodb:us-east-1:123456789012:table/chat-memory-MemoryTable/stream/2026-01-15T12:00:00.000"
+    stream_arn = STREAM_ARN
     records = []
     for i, message in enumerate(HISTORY):
         ts = 1_768_478_400_000_000 + i  # 2026-01-15T12:00:00Z, one microsecond apart
@@ -132,8 +135,54 @@ def summariser_event() -> dict[str, Any]:
     return {"Records": records}
 
 
+def purger_event() -> dict[str, Any]:
+    """The stream event the purger receives when the sessions example's session is deleted
+    (`DELETE /api/v2/sessions/octavia-butler/memory` right after `POST /api/v2/sessions`): the session item
+    rewritten as a tombstone (`deleted`, version 2, out of the listing index), which is what its filter lets through.
+
+    No message was written, so `last_ts` (the newest message timestamp ever reserved) is 0: the purge removes the
+    tombstone. After messages, `last_ts` bounds the messages and summaries it deletes."""
+    keys = {"PK": {"S": f"T#default#S#{SESSION_ID}"}, "SK": {"S": "SESSION"}}
+    created_ts = 1_768_478_401_000_000  # 2026-01-15T12:00:01Z, the sessions example's request time
+    live: dict[str, Any] = {
+        **keys,
+        "tenant": {"S": "default"},
+        "session_id": {"S": SESSION_ID},
+        "uuid": {"S": "00000000-0000-4000-a000-000000000001"},
+        "created_ts": {"N": str(created_ts)},
+        "updated_ts": {"N": str(created_ts)},
+        "version": {"N": "1"},
+        "last_ts": {"N": "0"},
+        "first_ts": {"N": "0"},
+        "message_count": {"N": "0"},
+        "metadata": {"S": json.dumps(SESSION_METADATA, separators=(",", ":"), ensure_ascii=False)},
+        "GSI1PK": {"S": "T#default#SESSIONS"},
+        "GSI1SK": {"S": f"{created_ts:016d}#{SESSION_ID}"},
+    }
+    tombstone = {k: v for k, v in live.items() if not k.startswith("GSI")}
+    tombstone.update({"version": {"N": "2"}, "deleted": {"BOOL": True}})
+    record = {
+        "eventID": f"{4:032x}",
+        "eventName": "MODIFY",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1768478402,
+            "Keys": keys,
+            "NewImage": tombstone,
+            "OldImage": live,
+            "SequenceNumber": "100000000000000000010",
+            "SizeBytes": 512,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+        "eventSourceARN": STREAM_ARN,
+    }
+    return {"Records": [record]}
+
+
 def all_example_events() -> dict[str, dict[str, Any]]:
-    return {**build_example_events(), "summariser": summariser_event()}
+    return {**build_example_events(), "summariser": summariser_event(), "purger": purger_event()}
 
 
 def _render(event: dict[str, Any]) -> str:

@@ -15,8 +15,8 @@ Fidelity notes:
   execution environment; test concurrent writers at the service level (threads, embedded DynamoDB) or on AWS.
 - Unknown paths give 404 `{"message": "Not Found"}` as API Gateway does; a known path with another method gives
   405 (API Gateway answers 404 there too) so mistakes are easier to spot locally.
-- `serve()` also drives the template's stream consumers (the summariser) from the table's stream, through the
-  same invoke lock (chat_memory_dev.stream); `chat-memory serve --no-summariser` leaves them out.
+- `serve()` also drives the template's stream consumers (the summariser and the purger) from the table's stream,
+  through the same invoke lock (chat_memory_dev.stream); `chat-memory serve --no-stream-consumers` leaves them out.
 """
 
 from __future__ import annotations
@@ -643,8 +643,8 @@ def serve(
     """Serve the API until interrupted (or until `stop` is set): DynamoDB, table, handlers' env, HTTP.
 
     With `stream_consumers` (the default) the functions that read the table's stream in template.yaml (the
-    summariser) are driven from it in the background (chat_memory_dev.stream). `ready` is set once requests are
-    accepted. Blocking; run it in a thread to embed it.
+    summariser and the purger) are driven from it in the background (chat_memory_dev.stream). `ready` is set once
+    requests are accepted. Blocking; run it in a thread to embed it.
     """
     from chat_memory_dev.local_dynamodb import start_local_dynamodb
     from chat_memory_dev.stream import StreamPoller, start_stream_pollers

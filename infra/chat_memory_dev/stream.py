@@ -1,4 +1,5 @@
-"""Drive the stream consumers of template.yaml (the summariser) locally, as Lambda's event source mapping would.
+"""Drive the stream consumers of template.yaml (the summariser, the purger) locally, as Lambda's event source
+mappings would.
 
 `chat-memory serve` starts one `StreamPoller` thread per `Type: DynamoDB` event in the template. It reads the
 table's stream (moto's DynamoDB Streams when the DynamoDB is embedded), keeps one shard iterator per shard, applies

@@ -6,11 +6,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from zep_python import ZepClient
 
 STARTUP_TIMEOUT_S = 60.0
 TABLE = "chat-memory-compat"
@@ -75,3 +76,19 @@ def base_url() -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture
+def client(base_url: str) -> Iterator[ZepClient]:
+    """A sync zep-python client on the shared server."""
+    zep = ZepClient(api_url=base_url, api_key="anything")
+    yield zep
+    zep.close()
+
+
+@pytest.fixture
+async def aclient(base_url: str) -> AsyncIterator[ZepClient]:
+    """An async zep-python client on the shared server, used as an async context manager."""
+    async with ZepClient(api_url=base_url, api_key="anything") as zep:
+        yield zep
+    zep.close()

@@ -4,7 +4,6 @@ import json
 import time
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -81,20 +80,6 @@ def _assert_valid_messages(messages: list[Message]) -> None:
         uuid.UUID(message.uuid)
         assert isinstance(message.token_count, int)
         assert message.token_count > 0
-
-
-@pytest.fixture
-def client(base_url: str) -> Iterator[ZepClient]:
-    zep = ZepClient(api_url=base_url, api_key="anything")
-    yield zep
-    zep.close()
-
-
-@pytest.fixture
-async def aclient(base_url: str) -> AsyncIterator[ZepClient]:
-    async with ZepClient(api_url=base_url, api_key="anything") as zep:
-        yield zep
-    zep.close()
 
 
 # ------------------------------------------------------------------------------------------- health and auth

@@ -33,9 +33,20 @@ TABLE_REF = {"Ref": TABLE_ID}
 WRITE_FUNCTION = "WriteMemoryFunction"
 SUMMARISER = "SummariserFunction"
 DEAD_LETTER_QUEUE = "SummariserDeadLetterQueue"
-TOKENIZER_FUNCTIONS = frozenset({WRITE_FUNCTION, SUMMARISER})  # the others must never load tiktoken
+PURGER = "PurgerFunction"
+PURGER_DEAD_LETTER_QUEUE = "PurgerDeadLetterQueue"
+STREAM_FUNCTIONS = {SUMMARISER: DEAD_LETTER_QUEUE, PURGER: PURGER_DEAD_LETTER_QUEUE}  # function: its OnFailure queue
+TOKENIZER_FUNCTIONS = frozenset({WRITE_FUNCTION, SUMMARISER})  # the others (the purger too) must never load tiktoken
 # The summariser's event filter: new messages only (message keys are MSG#..., sessions SESSION).
 MESSAGE_INSERTS = {"eventName": ["INSERT"], "dynamodb": {"Keys": {"SK": {"S": [{"prefix": keys.MESSAGE_SK_PREFIX}]}}}}
+# The purger's event filter: session and user tombstones (the item written or rewritten with deleted = true).
+TOMBSTONES = {
+    "eventName": ["INSERT", "MODIFY"],
+    "dynamodb": {
+        "Keys": {"SK": {"S": [keys.SESSION_SK, keys.USER_SK]}},
+        "NewImage": {"deleted": {"BOOL": [True]}},
+    },
+}
 
 EXPECTED_ROUTES = {
     "HealthFunction": {("GET", "/healthz")},
@@ -43,12 +54,21 @@ EXPECTED_ROUTES = {
         ("GET", "/api/v2/sessions"),
         ("GET", "/api/v2/sessions/{sessionId}"),
         ("GET", "/api/v2/sessions/{sessionId}/memory"),
+        ("GET", "/api/v2/sessions/{sessionId}/messages"),
+        ("GET", "/api/v2/sessions/{sessionId}/messages/{messageId}"),
+        ("GET", "/api/v2/users"),
+        ("GET", "/api/v2/users/{userId}"),
+        ("GET", "/api/v2/users/{userId}/sessions"),
     },
     "WriteMemoryFunction": {("POST", "/api/v2/sessions/{sessionId}/memory")},
     "SessionsFunction": {
         ("POST", "/api/v2/sessions"),
         ("PATCH", "/api/v2/sessions/{sessionId}"),
         ("DELETE", "/api/v2/sessions/{sessionId}/memory"),
+        ("PATCH", "/api/v2/sessions/{sessionId}/messages/{messageId}"),
+        ("POST", "/api/v2/users"),
+        ("PATCH", "/api/v2/users/{userId}"),
+        ("DELETE", "/api/v2/users/{userId}"),
     },
 }
 
@@ -84,6 +104,18 @@ EXPECTED_ACTIONS: dict[str, frozenset[str]] = {
             "dynamodb:PutItem",
             "dynamodb:ConditionCheckItem",
             "bedrock:InvokeModel",
+        }
+    ),
+    # Deletes what a tombstone made unreadable; rewrites or drops the tombstone under a condition.
+    PURGER: frozenset(
+        {
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:ConditionCheckItem",
         }
     ),
 }
@@ -145,7 +177,23 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def test_functions_are_exactly_the_expected_ones() -> None:
-    assert set(FUNCTIONS) == set(EXPECTED_ROUTES) | {SUMMARISER}
+    assert set(FUNCTIONS) == set(EXPECTED_ROUTES) | set(STREAM_FUNCTIONS)
+
+
+def test_no_route_is_served_twice() -> None:
+    routes = [
+        (str(event["Properties"]["Method"]).upper(), event["Properties"]["Path"])
+        for props in FUNCTIONS.values()
+        for event in props.get("Events", {}).values()
+        if event["Type"] == "HttpApi"
+    ]
+    assert len(routes) == len(set(routes))
+    assert set(routes) == set().union(*EXPECTED_ROUTES.values())
+
+
+@pytest.mark.parametrize("function", sorted(STREAM_FUNCTIONS))
+def test_stream_functions_have_no_routes(function: str) -> None:
+    assert {event["Type"] for event in FUNCTIONS[function]["Events"].values()} == {"DynamoDB"}
 
 
 @pytest.mark.parametrize("function", sorted(EXPECTED_ROUTES))
@@ -210,6 +258,11 @@ def test_summariser_timeout_leaves_room_for_a_model_call() -> None:
     timeout = _prop(SUMMARISER, "Timeout")
     assert isinstance(timeout, int)
     assert 60 <= timeout <= 300
+
+
+def test_purger_has_lambdas_longest_timeout_and_modest_memory() -> None:
+    assert _prop(PURGER, "Timeout") == 900  # Lambda's maximum: a big session is thousands of batch writes
+    assert _prop(PURGER, "MemorySize") == 512
 
 
 def test_only_the_tokenizer_functions_get_tokenizer_memory() -> None:
@@ -316,6 +369,25 @@ def test_only_the_summariser_may_use_bedrock(function: str) -> None:
             assert action.startswith("dynamodb:") or (function == SUMMARISER and action.startswith("bedrock:"))
 
 
+def test_purger_cannot_scan_or_use_bedrock() -> None:
+    actions = {action for s in _statements(PURGER) for action in _as_list(s["Action"])}
+    assert "dynamodb:Scan" not in actions
+    assert all(action.startswith("dynamodb:") for action in actions)
+    assert not any("*" in action for action in actions)
+    assert all(condition is None for condition, _ in _conditional_statements(PURGER))
+
+
+def test_read_function_can_read_the_table_and_its_indexes_only() -> None:
+    """The new read routes (messages, users, a user's sessions) are served by lookups and index queries."""
+    [statement] = _statements("ReadMemoryFunction")
+    assert set(_as_list(statement["Action"])) == READ_ACTIONS
+    assert "dynamodb:Scan" not in READ_ACTIONS
+    assert _as_list(statement["Resource"]) == [
+        {"Fn::GetAtt": [TABLE_ID, "Arn"]},
+        {"Fn::Sub": "${MemoryTable.Arn}/index/*"},
+    ]
+
+
 def test_summariser_cannot_delete_update_or_scan() -> None:
     actions = {action for s in _statements(SUMMARISER) for action in _as_list(s["Action"])}
     forbidden = {"dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:Scan"}
@@ -401,20 +473,29 @@ def test_summariser_bedrock_resources_for_an_inference_profile() -> None:
     assert len(resources) == 3
 
 
-# --- the summariser's event source ----------------------------------------------------------------------
+# --- the stream consumers' event sources ------------------------------------------------------------------
 
 
-def _summariser_event() -> dict[str, Any]:
-    events = list(FUNCTIONS[SUMMARISER]["Events"].values())
-    assert len(events) == 1, "the summariser has exactly one event source"
+def _stream_event(function: str) -> dict[str, Any]:
+    events = list(FUNCTIONS[function]["Events"].values())
+    assert len(events) == 1, f"{function} has exactly one event source"
     [event] = events
     assert event["Type"] == "DynamoDB"
     props: dict[str, Any] = event["Properties"]
     return props
 
 
-def test_summariser_reads_the_tables_stream() -> None:
-    props = _summariser_event()
+def _summariser_event() -> dict[str, Any]:
+    return _stream_event(SUMMARISER)
+
+
+def _purger_event() -> dict[str, Any]:
+    return _stream_event(PURGER)
+
+
+@pytest.mark.parametrize("function", sorted(STREAM_FUNCTIONS))
+def test_stream_consumers_read_the_tables_stream(function: str) -> None:
+    props = _stream_event(function)
     assert props["Stream"] == {"Fn::GetAtt": [TABLE_ID, "StreamArn"]}
     assert props["StartingPosition"] == "TRIM_HORIZON"
     assert 1 <= props["BatchSize"] <= 1000
@@ -422,22 +503,38 @@ def test_summariser_reads_the_tables_stream() -> None:
     assert props.get("ParallelizationFactor", 1) == 1  # one batch per shard at a time: a session's records in order
 
 
-def test_summariser_reports_partial_batch_failures_with_bounded_retries() -> None:
-    props = _summariser_event()
+@pytest.mark.parametrize("function", sorted(STREAM_FUNCTIONS))
+def test_stream_consumers_report_partial_batch_failures_with_bounded_retries(function: str) -> None:
+    props = _stream_event(function)
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert 0 <= props["MaximumRetryAttempts"] <= 10  # -1 (the default) would retry until the record expires
     assert props["BisectBatchOnFunctionError"] is True
     assert 60 <= props["MaximumRecordAgeInSeconds"] <= 86_400
 
 
-def test_summariser_failures_go_to_the_dead_letter_queue() -> None:
-    assert _summariser_event()["DestinationConfig"] == {
-        "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": [DEAD_LETTER_QUEUE, "Arn"]}}
+@pytest.mark.parametrize(("function", "queue_id"), sorted(STREAM_FUNCTIONS.items()))
+def test_stream_consumer_failures_go_to_their_dead_letter_queue(function: str, queue_id: str) -> None:
+    assert _stream_event(function)["DestinationConfig"] == {
+        "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": [queue_id, "Arn"]}}
     }
-    queue = RESOURCES[DEAD_LETTER_QUEUE]
+    queue = RESOURCES[queue_id]
     assert queue["Type"] == "AWS::SQS::Queue"
     assert queue["Properties"]["SqsManagedSseEnabled"] is True
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_each_stream_consumer_has_its_own_dead_letter_queue() -> None:
+    assert len(set(STREAM_FUNCTIONS.values())) == len(STREAM_FUNCTIONS)
+    queues = {logical_id for logical_id, r in RESOURCES.items() if r["Type"] == "AWS::SQS::Queue"}
+    assert queues == set(STREAM_FUNCTIONS.values())
+
+
+def test_purger_event_source_settings() -> None:
+    props = _purger_event()
+    assert props["BatchSize"] == 10  # each tombstone may stand for a long purge
+    assert "MaximumBatchingWindowInSeconds" not in props  # a delete is purged as soon as it is seen
+    assert props["MaximumRetryAttempts"] == 5
+    assert props["MaximumRecordAgeInSeconds"] == 6 * 3600
 
 
 def test_summariser_filter_is_exactly_message_inserts() -> None:
@@ -472,6 +569,76 @@ def _stream_record(event_name: str, sk: str) -> dict[str, Any]:
 def test_summariser_filter_lets_only_message_inserts_through(event_name: str, sk: str, delivered: bool) -> None:
     patterns = [json.loads(f["Pattern"]) for f in _summariser_event()["FilterCriteria"]["Filters"]]
     assert record_passes_filters(patterns, _stream_record(event_name, sk)) is delivered
+
+
+def test_purger_filter_is_exactly_session_and_user_tombstones() -> None:
+    filters = _purger_event()["FilterCriteria"]["Filters"]
+    assert len(filters) == 1
+    pattern = json.loads(filters[0]["Pattern"])
+    assert pattern == TOMBSTONES
+    validate_pattern(pattern)  # only syntax the local driver evaluates like Lambda
+
+
+def _item_record(
+    event_name: str, pk: str, sk: str, new: dict[str, Any] | None, old: dict[str, Any] | None
+) -> dict[str, Any]:
+    keys_ = {keys.TABLE_PARTITION_KEY: {"S": pk}, keys.TABLE_SORT_KEY: {"S": sk}}
+    dynamodb: dict[str, Any] = {"Keys": keys_, "SequenceNumber": "1", "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    if new is not None:
+        dynamodb["NewImage"] = {**keys_, "version": {"N": "2"}, **new}
+    if old is not None:
+        dynamodb["OldImage"] = {**keys_, "version": {"N": "1"}, **old}
+    return {"eventName": event_name, "eventSource": "aws:dynamodb", "dynamodb": dynamodb}
+
+
+_SESSION = (keys.session_pk("default", "s"), keys.SESSION_SK)
+_USER = (keys.user_pk("default", "u"), keys.USER_SK)
+_MESSAGE = (keys.session_pk("default", "s"), keys.message_sk(1_767_225_600_000_000))
+_SUMMARY = (keys.session_pk("default", "s"), keys.CURRENT_SUMMARY_SK)
+_DELETED = {"deleted": {"BOOL": True}}
+_NOT_DELETED = {"deleted": {"BOOL": False}}
+
+
+@pytest.mark.parametrize(
+    ("event_name", "item", "new", "old", "delivered"),
+    [
+        ("MODIFY", _SESSION, _DELETED, {}, True),  # DELETE of a session's memory
+        ("MODIFY", _USER, _DELETED, {}, True),  # DELETE of a user
+        ("INSERT", _SESSION, _DELETED, None, True),  # a tombstone written where no item was
+        ("INSERT", _USER, _DELETED, None, True),
+        ("MODIFY", _SESSION, _DELETED, _DELETED, True),  # a tombstone rewritten: purging again is harmless
+        ("MODIFY", _SESSION, {}, {}, False),  # an update of a live session
+        ("MODIFY", _SESSION, _NOT_DELETED, _DELETED, False),  # a session recreated over its tombstone
+        ("INSERT", _SESSION, {}, None, False),
+        ("MODIFY", _USER, {}, {}, False),
+        ("MODIFY", _USER, _NOT_DELETED, {}, False),
+        ("INSERT", _USER, {}, None, False),
+        ("REMOVE", _SESSION, None, _DELETED, False),  # the tombstone dropped at the end of a purge
+        ("REMOVE", _USER, None, _DELETED, False),
+        ("INSERT", _MESSAGE, _DELETED, None, False),  # only session and user items
+        ("MODIFY", _MESSAGE, _DELETED, {}, False),
+        ("REMOVE", _MESSAGE, None, {}, False),
+        ("MODIFY", _SUMMARY, _DELETED, {}, False),
+    ],
+)
+def test_purger_filter_lets_only_tombstones_through(
+    event_name: str, item: tuple[str, str], new: dict[str, Any] | None, old: dict[str, Any] | None, delivered: bool
+) -> None:
+    patterns = [json.loads(f["Pattern"]) for f in _purger_event()["FilterCriteria"]["Filters"]]
+    assert record_passes_filters(patterns, _item_record(event_name, *item, new, old)) is delivered
+
+
+def test_the_two_stream_filters_never_deliver_the_same_record() -> None:
+    """Message inserts go to the summariser only, tombstones to the purger only."""
+    summariser = [json.loads(f["Pattern"]) for f in _summariser_event()["FilterCriteria"]["Filters"]]
+    purger = [json.loads(f["Pattern"]) for f in _purger_event()["FilterCriteria"]["Filters"]]
+    for record in (
+        _item_record("INSERT", *_MESSAGE, {}, None),
+        _item_record("INSERT", *_MESSAGE, _DELETED, None),
+        _item_record("MODIFY", *_SESSION, _DELETED, {}),
+        _item_record("MODIFY", *_USER, _DELETED, {}),
+    ):
+        assert not (record_passes_filters(summariser, record) and record_passes_filters(purger, record))
 
 
 # --- what SAM generates --------------------------------------------------------------------------------
@@ -517,30 +684,46 @@ def _generated_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
     return statements
 
 
-def test_sam_adds_the_stream_and_dead_letter_permissions(generated: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("function", "queue_id"), sorted(STREAM_FUNCTIONS.items()))
+def test_sam_adds_the_stream_and_dead_letter_permissions(
+    function: str, queue_id: str, generated: dict[str, Any]
+) -> None:
     """SAM grants what the event source needs; the template must not repeat it (nor need to)."""
-    role = generated[f"{SUMMARISER}Role"]
+    role = generated[f"{function}Role"]
     managed = role["Properties"]["ManagedPolicyArns"]
     assert "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole" in managed
     statements = _generated_statements(role)
     send = [s for s in statements if s["Action"] == "sqs:SendMessage"]
-    assert send == [
-        {"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": {"Fn::GetAtt": [DEAD_LETTER_QUEUE, "Arn"]}}
-    ]
+    assert send == [{"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": {"Fn::GetAtt": [queue_id, "Arn"]}}]
     actions = {a for s in statements for a in _as_list(s["Action"])}
-    assert actions == EXPECTED_ACTIONS[SUMMARISER] | {"sqs:SendMessage"}  # no stream action repeated inline
+    assert actions == EXPECTED_ACTIONS[function] | {"sqs:SendMessage"}  # no stream action repeated inline
 
 
-def test_sam_event_source_mapping(generated: dict[str, Any]) -> None:
+STREAM_FILTERS = {SUMMARISER: MESSAGE_INSERTS, PURGER: TOMBSTONES}
+
+
+@pytest.mark.parametrize(("function", "queue_id"), sorted(STREAM_FUNCTIONS.items()))
+def test_sam_event_source_mapping(function: str, queue_id: str, generated: dict[str, Any]) -> None:
     [mapping] = [
         r["Properties"]
         for r in generated.values()
-        if r["Type"] == "AWS::Lambda::EventSourceMapping" and r["Properties"]["FunctionName"] == {"Ref": SUMMARISER}
+        if r["Type"] == "AWS::Lambda::EventSourceMapping" and r["Properties"]["FunctionName"] == {"Ref": function}
     ]
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": [TABLE_ID, "StreamArn"]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [DEAD_LETTER_QUEUE, "Arn"]}}}
-    assert [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]] == [MESSAGE_INSERTS]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert 0 <= mapping["MaximumRetryAttempts"] <= 10
+    assert mapping["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [queue_id, "Arn"]}}}
+    assert [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]] == [STREAM_FILTERS[function]]
+
+
+def test_sam_generates_one_event_source_mapping_per_stream_consumer(generated: dict[str, Any]) -> None:
+    mapped = sorted(
+        r["Properties"]["FunctionName"]["Ref"]
+        for r in generated.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+    )
+    assert mapped == sorted(STREAM_FUNCTIONS)
 
 
 @pytest.mark.parametrize("function", sorted(HTTP_FUNCTIONS))
@@ -600,6 +783,8 @@ def test_table_keys_match_the_code() -> None:
         keys.MESSAGE_UUID_ATTR: "S",
         keys.GSI1_PARTITION_KEY: "S",
         keys.GSI1_SORT_KEY: "S",
+        keys.GSI2_PARTITION_KEY: "S",
+        keys.GSI2_SORT_KEY: "S",
     }
 
 
@@ -614,15 +799,26 @@ def test_local_index_matches_the_code() -> None:
     assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
 
 
-def test_global_index_matches_the_code() -> None:
+GLOBAL_INDEXES = {
+    keys.LIST_BY_TENANT_INDEX: (keys.GSI1_PARTITION_KEY, keys.GSI1_SORT_KEY),  # a tenant's sessions and users
+    keys.SESSIONS_BY_USER_INDEX: (keys.GSI2_PARTITION_KEY, keys.GSI2_SORT_KEY),  # a user's sessions
+}
+
+
+def test_global_indexes_are_exactly_the_codes() -> None:
+    names = [i["IndexName"] for i in _table_props()["GlobalSecondaryIndexes"]]
+    assert sorted(names) == sorted(GLOBAL_INDEXES)
+    assert len(set(GLOBAL_INDEXES.values())) == len(GLOBAL_INDEXES)  # no two indexes share their keys
+
+
+@pytest.mark.parametrize("name", sorted(GLOBAL_INDEXES))
+def test_global_index_matches_the_code(name: str) -> None:
     indexes = {i["IndexName"]: i for i in _table_props()["GlobalSecondaryIndexes"]}
-    assert set(indexes) == {keys.SESSIONS_BY_TENANT_INDEX}
-    index = indexes[keys.SESSIONS_BY_TENANT_INDEX]
-    assert _key_schema(index["KeySchema"]) == {
-        "HASH": keys.GSI1_PARTITION_KEY,
-        "RANGE": keys.GSI1_SORT_KEY,
-    }
+    index = indexes[name]
+    partition, sort = GLOBAL_INDEXES[name]
+    assert _key_schema(index["KeySchema"]) == {"HASH": partition, "RANGE": sort}
     assert index["Projection"] == {"ProjectionType": "ALL"}
+    assert "ProvisionedThroughput" not in index  # on demand, like the table
 
 
 def test_table_protection_stream_and_ttl() -> None:
@@ -638,8 +834,17 @@ def test_table_protection_stream_and_ttl() -> None:
 
 def test_outputs() -> None:
     outputs = TEMPLATE["Outputs"]
-    assert {"ApiUrl", "TableName", "TableStreamArn", "SummariserDeadLetterQueueUrl"} <= set(outputs)
+    assert {
+        "ApiUrl",
+        "TableName",
+        "TableStreamArn",
+        "SummariserDeadLetterQueueUrl",
+        "PurgerDeadLetterQueueUrl",
+    } <= set(outputs)
     assert outputs["SummariserDeadLetterQueueUrl"]["Value"] == {"Ref": DEAD_LETTER_QUEUE}
+    assert outputs["PurgerDeadLetterQueueUrl"]["Value"] == {"Ref": PURGER_DEAD_LETTER_QUEUE}
+    for function in FUNCTIONS:  # every function's ARN, the purger's included
+        assert outputs[f"{function}Arn"]["Value"] == {"Fn::GetAtt": [function, "Arn"]}
     assert outputs["TableName"]["Value"] == TABLE_REF
     assert outputs["TableStreamArn"]["Value"] == {"Fn::GetAtt": [TABLE_ID, "StreamArn"]}
     api_url = outputs["ApiUrl"]["Value"]["Fn::Sub"]

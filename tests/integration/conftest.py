@@ -144,3 +144,33 @@ def all_items(client: Any) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def tombstone_event(client: Any) -> dict[str, Any]:
+    """The stream records the purger would get: every tombstone in the table, as a MODIFY with its new image."""
+    records = [
+        {
+            "eventID": uuid.uuid4().hex,
+            "eventName": "MODIFY",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1",
+            "dynamodb": {
+                "Keys": {"PK": item["PK"], "SK": item["SK"]},
+                "NewImage": item,
+                "SequenceNumber": f"{n + 1:021d}",
+                "SizeBytes": 100,
+                "StreamViewType": "NEW_AND_OLD_IMAGES",
+            },
+            "eventSourceARN": f"arn:aws:dynamodb:us-east-1:123456789012:table/{TABLE}/stream/2026",
+        }
+        for n, item in enumerate(i for i in all_items(client) if i.get("deleted", {}).get("BOOL"))
+    ]
+    return {"Records": records}
+
+
+def run_purger(client: Any) -> dict[str, Any]:
+    """Run the purger handler on the table's tombstones, as the stream would."""
+    from chat_memory.handlers import purger
+
+    result: dict[str, Any] = dict(purger.lambda_handler(tombstone_event(client), FakeContext()))
+    return result

@@ -9,9 +9,11 @@ import pytest
 
 from chat_memory_dev.events import EVENTS_DIR, stale_event_files
 from chat_memory_dev.server import FakeLambdaContext
+from chat_memory_dev.stream import record_passes_filters
 from chat_memory_dev.template import http_routes, stream_consumers
+from tests.integration.conftest import FakeContext, all_items, http_event
 
-EVENT_NAMES = ("health", "sessions", "write_memory", "read_memory", "summariser")
+EVENT_NAMES = ("health", "sessions", "write_memory", "read_memory", "summariser", "purger")
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -80,3 +82,66 @@ def test_summariser_event_runs_against_moto() -> None:
     assert result == {"batchItemFailures": []}
     read = json.loads(_invoke("read_memory")["body"])
     assert read["summary"] is None, "three messages are fewer than W: nothing to summarise yet"
+
+
+def _delete_example_session() -> dict[str, Any]:
+    from chat_memory.handlers import sessions
+
+    result: dict[str, Any] = sessions.lambda_handler(
+        http_event("DELETE", "/api/v2/sessions/octavia-butler/memory"), FakeContext()
+    )
+    return result
+
+
+def _purge(event: dict[str, Any]) -> Any:
+    from chat_memory.handlers import purger
+
+    return purger.lambda_handler(event, FakeLambdaContext("PurgerFunction", "stream-batch", 900_000))
+
+
+def test_purger_event_is_what_the_purgers_filter_lets_through() -> None:
+    consumers = {c.function: c for c in stream_consumers()}
+    [record] = _load("purger")["Records"]
+    assert record_passes_filters(consumers["PurgerFunction"].filter_patterns, record)
+    assert not record_passes_filters(consumers["SummariserFunction"].filter_patterns, record)
+
+
+def test_purger_event_runs_against_moto(ddb: Any) -> None:
+    """sessions.json creates the session, DELETE buries it, purger.json (that tombstone's record) purges it."""
+    assert _invoke("sessions")["statusCode"] == 201
+    deleted = _delete_example_session()
+    assert deleted["statusCode"] == 200, deleted
+    assert _invoke("read_memory")["statusCode"] == 404  # unreadable at once, before any purge
+
+    event = _load("purger")
+    [record] = event["Records"]
+    image = record["dynamodb"]["NewImage"]
+    [tombstone] = all_items(ddb)
+    assert tombstone["deleted"] == {"BOOL": True}
+    # The file's image is the tombstone this sequence leaves (ids and times aside): same attributes, same values.
+    assert set(tombstone) == set(image)
+    for name in ("PK", "SK", "tenant", "session_id", "version", "last_ts", "first_ts", "message_count", "metadata"):
+        assert tombstone[name] == image[name], name
+
+    assert _purge(event) == {"batchItemFailures": []}
+    assert all_items(ddb) == []  # the tombstone too: nothing of the session is left
+    assert _invoke("read_memory")["statusCode"] == 404
+    assert _invoke("sessions")["statusCode"] == 201  # the id is free again
+
+
+def test_purger_event_replayed_after_the_session_is_recreated_purges_nothing(ddb: Any) -> None:
+    """The stream may deliver a record again (retries, bisection, replays): a stale tombstone record must never
+    touch a live session, whatever its version has become."""
+    assert _invoke("sessions")["statusCode"] == 201
+    assert _delete_example_session()["statusCode"] == 200
+    event = _load("purger")
+    assert _purge(event) == {"batchItemFailures": []}
+
+    assert _invoke("sessions")["statusCode"] == 201  # a new session with the same id...
+    assert _invoke("write_memory")["statusCode"] == 201  # ...whose version passes the stale record's
+    before = all_items(ddb)
+    assert _purge(event) == {"batchItemFailures": []}
+    assert sorted(map(str, all_items(ddb))) == sorted(map(str, before))
+    read = _invoke("read_memory")
+    assert read["statusCode"] == 200
+    assert len(json.loads(read["body"])["messages"]) == 3

@@ -10,6 +10,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from chat_memory.adapters.dynamodb import keys
 from chat_memory_dev.local_dynamodb import (
     ENDPOINT_ENV,
     EmbeddedDynamoDB,
@@ -53,8 +54,14 @@ def test_create_table_from_template_is_idempotent_and_enables_ttl(embedded: Embe
     assert create_table_from_template(client, "memory") is False
     table = client.describe_table(TableName="memory")["Table"]
     assert table["TableStatus"] == "ACTIVE"
-    assert {i["IndexName"] for i in table["LocalSecondaryIndexes"]} == {"MessagesByUuid"}
-    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"SessionsByTenant"}
+    assert {i["IndexName"] for i in table["LocalSecondaryIndexes"]} == {keys.MESSAGE_UUID_INDEX}
+    gsis = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
+    assert set(gsis) == {keys.LIST_BY_TENANT_INDEX, keys.SESSIONS_BY_USER_INDEX}
+    assert gsis[keys.SESSIONS_BY_USER_INDEX]["KeySchema"] == [
+        {"AttributeName": keys.GSI2_PARTITION_KEY, "KeyType": "HASH"},
+        {"AttributeName": keys.GSI2_SORT_KEY, "KeyType": "RANGE"},
+    ]
+    assert all(i["Projection"] == {"ProjectionType": "ALL"} for i in gsis.values())
     assert table["StreamSpecification"]["StreamEnabled"] is True
     ttl = client.describe_time_to_live(TableName="memory")["TimeToLiveDescription"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == (

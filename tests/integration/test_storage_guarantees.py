@@ -10,7 +10,7 @@ from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
 from chat_memory.domain.models import NewMessage, RoleType
 from chat_memory.domain.ports import CountedMessage
-from tests.integration.conftest import TABLE, CallLog, Invoke, all_items
+from tests.integration.conftest import TABLE, CallLog, FakeContext, Invoke, all_items, run_purger, tombstone_event
 
 
 def _messages(n: int, prefix: str = "m", size: int = 0) -> list[dict[str, Any]]:
@@ -232,32 +232,26 @@ def test_the_tenant_is_part_of_every_key(api: Invoke, ddb: Any) -> None:
             assert item["GSI1PK"]["S"] == "T#default#SESSIONS"
 
 
-def test_delete_memory_removes_everything_and_a_new_add_starts_empty(api: Invoke, ddb: Any) -> None:
+def test_delete_memory_is_one_write_and_the_purger_removes_everything(api: Invoke, ddb: Any, calls: CallLog) -> None:
     _add(api, "gone", _messages(40))
+    calls.clear()
     assert api("DELETE", "/api/v2/sessions/gone/memory").status == 200
-    assert all_items(ddb) == []
+    assert [op for op, _ in calls.calls] == ["GetItem", "PutItem"], "a tombstone, whatever the session's size"
     assert api("GET", "/api/v2/sessions/gone/memory").status == 404
     assert api("GET", "/api/v2/sessions/gone").status == 404
+    assert api("GET", "/api/v2/sessions/gone/messages").status == 404
     assert api("DELETE", "/api/v2/sessions/gone/memory").status == 404
+    assert run_purger(ddb) == {"batchItemFailures": []}
+    assert all_items(ddb) == []
     _add(api, "gone", _messages(2, prefix="new-"))
     assert [m["content"] for m in _window(api, "gone")] == ["new-0", "new-1"]
 
 
-def test_leftovers_of_an_interrupted_delete_never_show_in_a_recreated_session(api: Invoke, ddb: Any) -> None:
+def test_a_session_recreated_before_the_purge_never_shows_the_old_messages(api: Invoke, ddb: Any) -> None:
     _add(api, "crash", _messages(5, prefix="old-"))
-
-    def die(**_: Any) -> None:
-        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "killed"}}, "BatchWriteItem")
-
-    events = dynamodb_client().meta.events
-    events.register("before-call.dynamodb.BatchWriteItem", die, unique_id="die")
-    try:
-        reply = api("DELETE", "/api/v2/sessions/crash/memory")
-    finally:
-        events.unregister("before-call.dynamodb.BatchWriteItem", unique_id="die")
-    assert reply.status == 503
-    assert api("GET", "/api/v2/sessions/crash/memory").status == 404  # the tombstone hides the leftovers
-    assert len(all_items(ddb)) == 6  # tombstone + 5 leftovers
+    assert api("DELETE", "/api/v2/sessions/crash/memory").status == 200
+    tombstones = tombstone_event(ddb)
+    assert len(all_items(ddb)) == 6  # the tombstone and 5 messages waiting for the purger
 
     created = api("POST", "/api/v2/sessions", {"session_id": "crash", "metadata": {"v": 2}})
     assert created.status == 201, created.body
@@ -265,6 +259,38 @@ def test_leftovers_of_an_interrupted_delete_never_show_in_a_recreated_session(ap
     _add(api, "crash", _messages(2, prefix="new-"))
     assert [m["content"] for m in _window(api, "crash", lastn=10)] == ["new-0", "new-1"]
     assert api("GET", "/api/v2/sessions/crash").body["metadata"] == {"v": 2}
+
+    from chat_memory.handlers import purger
+
+    assert purger.lambda_handler(tombstones, FakeContext()) == {"batchItemFailures": []}  # the purge, late
+    assert [m["content"] for m in _window(api, "crash", lastn=10)] == ["new-0", "new-1"]
+    assert len(all_items(ddb)) == 3, "the old messages are gone, the recreated session and its 2 messages stay"
+
+
+def test_an_interrupted_purge_is_finished_by_the_retry(api: Invoke, ddb: Any) -> None:
+    _add(api, "retry-purge", _messages(30))
+    assert api("DELETE", "/api/v2/sessions/retry-purge/memory").status == 200
+    tombstones = tombstone_event(ddb)
+    calls = {"n": 0}
+
+    def die_after_one_batch(**_: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "killed"}}, "BatchWriteItem")
+
+    from chat_memory.handlers import purger
+
+    events = dynamodb_client().meta.events
+    events.register("before-call.dynamodb.BatchWriteItem", die_after_one_batch, unique_id="die")
+    try:
+        first = purger.lambda_handler(tombstones, FakeContext())
+    finally:
+        events.unregister("before-call.dynamodb.BatchWriteItem", unique_id="die")
+    assert first["batchItemFailures"], "the record is reported for a retry"
+    assert 0 < len(all_items(ddb)) < 31
+    assert api("GET", "/api/v2/sessions/retry-purge/memory").status == 404
+    assert purger.lambda_handler(tombstones, FakeContext()) == {"batchItemFailures": []}
+    assert all_items(ddb) == []
 
 
 def test_add_memory_is_one_read_and_one_transaction(api: Invoke, calls: CallLog) -> None:

@@ -306,3 +306,53 @@ def test_start_stream_pollers_drives_the_templates_consumer_in_process(
         for poller in pollers:
             poller.stop()
         monkeypatch.delenv("SUMMARY_MODEL_ID", raising=False)
+
+
+def test_serve_drives_the_summariser_and_the_purger_each_with_its_filter(
+    clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`chat-memory serve`'s pollers: every consumer of the template, each handed only what its filter lets through
+    (moto's stream records of a session tombstone carry `deleted` as a BOOL, as DynamoDB Streams does)."""
+    summariser, purger = Recorder(), Recorder()
+    for name, handler in (("summariser", summariser), ("purger", purger)):
+        module = types.ModuleType(f"chat_memory.handlers.{name}")
+        module.lambda_handler = handler  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setenv("SUMMARY_MODEL_ID", "")
+    monkeypatch.setenv("SUMMARY_MODEL_REGION", "us-east-1")
+    db = LocalDynamoDB(endpoint_url=clients.endpoint, table_name=clients.table, embedded=None)
+    pollers = start_stream_pollers(db, handlers=HandlerCache(), invoke_lock=threading.Lock())
+    try:
+        assert sorted(p.consumer.function for p in pollers) == ["PurgerFunction", "SummariserFunction"]
+        _put_session(clients, 1)  # a live session: for neither
+        _put_message(clients, 1)  # for the summariser
+        clients.dynamodb.update_item(  # the tombstone: for the purger
+            TableName=clients.table,
+            Key={"PK": {"S": PK}, "SK": {"S": "SESSION"}},
+            UpdateExpression="SET deleted = :t, version = :v",
+            ExpressionAttributeValues={":t": {"BOOL": True}, ":v": {"N": "2"}},
+        )
+        clients.dynamodb.update_item(  # deleted = false: for neither
+            TableName=clients.table,
+            Key={"PK": {"S": PK}, "SK": {"S": "SESSION"}},
+            UpdateExpression="SET deleted = :f, version = :v",
+            ExpressionAttributeValues={":f": {"BOOL": False}, ":v": {"N": "3"}},
+        )
+        deadline = time.monotonic() + 10
+        while (not summariser.events or not purger.events) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)  # a few more polling rounds: nothing else arrives
+    finally:
+        for poller in pollers:
+            poller.stop()
+    [summariser_event] = summariser.events
+    assert [(r["eventName"], r["dynamodb"]["Keys"]["SK"]["S"]) for r in summariser_event["Records"]] == [
+        ("INSERT", "MSG#0000000000000001")
+    ]
+    [purger_event] = purger.events
+    [record] = purger_event["Records"]
+    assert (record["eventName"], record["dynamodb"]["Keys"]["SK"]["S"]) == ("MODIFY", "SESSION")
+    assert record["dynamodb"]["NewImage"]["deleted"] == {"BOOL": True}
+    assert "deleted" not in record["dynamodb"]["OldImage"]
+    assert purger.contexts[0].function_name == "PurgerFunction"
+    assert purger.contexts[0].get_remaining_time_in_millis() > 800_000  # the purger's Timeout (900 s)

@@ -17,7 +17,7 @@ from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.adapters.summarisers import BedrockSummaryModel
 from chat_memory.domain.ports import ModelSummary
 from chat_memory.service.summarise import SummariseSession
-from tests.integration.conftest import TABLE, FakeContext, Invoke, all_items
+from tests.integration.conftest import TABLE, FakeContext, Invoke, all_items, run_purger
 
 W = 12  # the default window
 
@@ -231,6 +231,7 @@ def test_deleting_a_session_removes_its_summaries(api: Invoke, ddb: Any) -> None
     _add(api, "forget", 30)
     _summarise(ddb, "forget")
     assert api("DELETE", "/api/v2/sessions/forget/memory").status == 200
+    assert run_purger(ddb) == {"batchItemFailures": []}
     assert all_items(ddb) == []
     _add(api, "forget", 3)
     assert _memory(api, "forget")["summary"] is None

@@ -58,6 +58,10 @@ def test_message_keys_sort_by_time_and_before_the_session_item() -> None:
 def test_every_partition_key_starts_with_the_tenant() -> None:
     assert keys.session_pk("acme", "s 1") == "T#acme#S#s 1"
     assert keys.sessions_gsi_pk("acme") == "T#acme#SESSIONS"
+    assert keys.user_pk("acme", "u#1") == "T#acme#U#u#1"
+    assert keys.parse_user_pk(keys.user_pk("acme", "u#1")) == ("acme", "u#1")
+    assert keys.parse_session_pk(keys.session_pk("acme", "s#1")) == ("acme", "s#1")
+    assert keys.parse_user_pk(keys.session_pk("acme", "s")) is None
 
 
 def test_token_text_is_zeps_formula() -> None:

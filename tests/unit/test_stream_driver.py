@@ -54,9 +54,47 @@ MESSAGE_REMOVE = _record("REMOVE", MESSAGE_SK, OldImage={"content": {"S": "hi"}}
 SESSION_REMOVE = _record("REMOVE", "SESSION", OldImage={"version": {"N": "2"}})
 SUMMARY_INSERT = _record("INSERT", "SUMMARY#0000000001", NewImage={"content": {"S": "summary"}})
 
+# Tombstones: DELETE of a session's memory (or of a user) rewrites the item with deleted = true.
+LIVE_SESSION: dict[str, Any] = {
+    "session_id": {"S": "octavia"},
+    "uuid": {"S": "00000000-0000-4000-8000-000000000001"},
+    "created_ts": {"N": "1767225600000000"},
+    "updated_ts": {"N": "1767225600000000"},
+    "version": {"N": "3"},
+    "last_ts": {"N": "1767225600000042"},
+    "first_ts": {"N": "0"},
+}
+DELETED = {"deleted": {"BOOL": True}}
+SESSION_TOMBSTONE = _record(
+    "MODIFY", "SESSION", NewImage={**LIVE_SESSION, "version": {"N": "4"}, **DELETED}, OldImage=LIVE_SESSION
+)
+SESSION_MODIFY_NOT_DELETED = _record(
+    "MODIFY", "SESSION", NewImage={**LIVE_SESSION, "version": {"N": "4"}}, OldImage=LIVE_SESSION
+)
+SESSION_MODIFY_DELETED_FALSE = _record(
+    "MODIFY", "SESSION", NewImage={**LIVE_SESSION, "deleted": {"BOOL": False}}, OldImage=LIVE_SESSION
+)
+SESSION_MODIFY_DELETED_STRING = _record(  # "true" as a string is not the boolean the filter asks for
+    "MODIFY", "SESSION", NewImage={**LIVE_SESSION, "deleted": {"S": "true"}}, OldImage=LIVE_SESSION
+)
+SESSION_TOMBSTONE_INSERT = _record("INSERT", "SESSION", NewImage={**LIVE_SESSION, **DELETED})
+SESSION_TOMBSTONE_REMOVE = _record("REMOVE", "SESSION", OldImage={**LIVE_SESSION, **DELETED})  # the purge's end
+USER_TOMBSTONE = _record(
+    "MODIFY", "USER", NewImage={"version": {"N": "2"}, **DELETED}, OldImage={"version": {"N": "1"}}
+)
+USER_MODIFY = _record("MODIFY", "USER", NewImage={"version": {"N": "2"}}, OldImage={"version": {"N": "1"}})
+MESSAGE_INSERT_DELETED = _record("INSERT", MESSAGE_SK, NewImage={"content": {"S": "hi"}, **DELETED})
+MESSAGE_MODIFY_DELETED = _record("MODIFY", MESSAGE_SK, NewImage={"content": {"S": "hi"}, **DELETED}, OldImage={})
+SUMMARY_MODIFY_DELETED = _record("MODIFY", "SESSION#SUMMARY", NewImage=DELETED, OldImage={})
+
 
 def _summariser() -> Any:
     [consumer] = [c for c in stream_consumers() if c.function == "SummariserFunction"]
+    return consumer
+
+
+def _purger() -> Any:
+    [consumer] = [c for c in stream_consumers() if c.function == "PurgerFunction"]
     return consumer
 
 
@@ -68,10 +106,67 @@ def test_the_summariser_filter_lets_only_message_inserts_through() -> None:
     assert record_passes_filters(patterns, MESSAGE_INSERT)
     for rejected in (SESSION_INSERT, SESSION_MODIFY, MESSAGE_MODIFY, MESSAGE_REMOVE, SESSION_REMOVE, SUMMARY_INSERT):
         assert not record_passes_filters(patterns, rejected), rejected["eventName"] + " " + str(rejected["dynamodb"])
+    for tombstone in (SESSION_TOMBSTONE, SESSION_TOMBSTONE_INSERT, USER_TOMBSTONE):
+        assert not record_passes_filters(patterns, tombstone)
 
 
 def test_the_summariser_filter_is_what_the_matcher_implements() -> None:
     for pattern in _summariser().filter_patterns:
+        validate_pattern(pattern)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [SESSION_TOMBSTONE, SESSION_TOMBSTONE_INSERT, USER_TOMBSTONE],
+    ids=["session-modify-deleted", "session-insert-deleted", "user-modify-deleted"],
+)
+def test_the_purger_filter_lets_tombstones_through(record: dict[str, Any]) -> None:
+    assert record_passes_filters(_purger().filter_patterns, record)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        SESSION_MODIFY_NOT_DELETED,
+        SESSION_MODIFY_DELETED_FALSE,
+        SESSION_MODIFY_DELETED_STRING,
+        SESSION_TOMBSTONE_REMOVE,
+        SESSION_INSERT,
+        SESSION_MODIFY,
+        SESSION_REMOVE,
+        USER_MODIFY,
+        MESSAGE_INSERT,
+        MESSAGE_MODIFY,
+        MESSAGE_REMOVE,
+        MESSAGE_INSERT_DELETED,
+        MESSAGE_MODIFY_DELETED,
+        SUMMARY_INSERT,
+        SUMMARY_MODIFY_DELETED,
+    ],
+    ids=[
+        "session-modify-without-deleted",
+        "session-modify-deleted-false",
+        "session-modify-deleted-as-string",
+        "session-tombstone-remove",
+        "session-insert",
+        "session-modify",
+        "session-remove",
+        "user-modify",
+        "message-insert",
+        "message-modify",
+        "message-remove",
+        "message-insert-deleted",
+        "message-modify-deleted",
+        "summary-insert",
+        "summary-modify-deleted",
+    ],
+)
+def test_the_purger_filter_rejects_everything_else(record: dict[str, Any]) -> None:
+    assert not record_passes_filters(_purger().filter_patterns, record)
+
+
+def test_the_purger_filter_is_what_the_matcher_implements() -> None:
+    for pattern in _purger().filter_patterns:
         validate_pattern(pattern)
 
 
@@ -253,12 +348,34 @@ def test_stream_consumers_read_the_template() -> None:
     assert len(consumer.filter_patterns) == 1
 
 
+def test_the_purger_is_a_stream_consumer_of_the_table() -> None:
+    consumer = _purger()
+    assert consumer.handler == "chat_memory.handlers.purger.lambda_handler"
+    assert consumer.table == "MemoryTable"
+    assert consumer.batch_size == 10
+    assert consumer.starting_position == "TRIM_HORIZON"
+    assert consumer.maximum_retry_attempts == 5
+    assert consumer.bisect_on_error is True
+    assert consumer.report_batch_item_failures is True
+    assert consumer.timeout_s == 900
+    assert len(consumer.filter_patterns) == 1
+
+
+def test_serve_drives_every_stream_consumer_of_the_table() -> None:
+    """start_stream_pollers (what `chat-memory serve` calls) starts one poller per consumer of MemoryTable."""
+    assert sorted(c.function for c in stream_consumers() if c.table == "MemoryTable") == [
+        "PurgerFunction",
+        "SummariserFunction",
+    ]
+
+
 def test_function_environment_resolves_parameter_defaults() -> None:
     assert function_environment("SummariserFunction", region="eu-west-1") == {
         "SUMMARY_MODEL_ID": "",
         "SUMMARY_MODEL_REGION": "eu-west-1",  # SummaryModelRegion is empty: the stack's region
     }
     assert function_environment("HealthFunction") == {}
+    assert function_environment("PurgerFunction") == {}  # the global environment only
 
 
 def test_streams_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -25,6 +26,8 @@ from chat_memory.observability import logger
 from chat_memory.settings import get_settings
 
 JSON = "application/json"
+# GET /sessions?page_token=...: where the next page starts (absent on the last page).
+NEXT_PAGE_HEADER = "X-Next-Page-Token"
 
 # `<name>` in a route matches one path segment as API Gateway delivers it: percent-decoded, so any character
 # but '/'. (Powertools' own placeholder accepts only word characters and a few symbols: no emoji, no '"'.)
@@ -135,6 +138,14 @@ def path_id(raw: str, what: str = "session id") -> str:
         return path_safe_id(decoded)
     except ValueError as exc:
         raise InvalidInputError(f"{what} {exc}") from exc
+
+
+def message_uuid(raw: str) -> str:
+    """A message id from the path: a UUID, in canonical form (stored uuids are)."""
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise InvalidInputError(f"message id must be a UUID (got {raw!r})") from None
 
 
 def _blank(value: str | None) -> bool:

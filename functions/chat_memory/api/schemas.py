@@ -13,11 +13,14 @@ from chat_memory.domain import limits
 from chat_memory.domain.models import (
     JsonObject,
     Memory,
+    MessagePage,
     NewMessage,
     RoleType,
     Session,
     StoredMessage,
     Summary,
+    User,
+    UserChanges,
 )
 
 
@@ -118,6 +121,34 @@ class UpdateSessionRequest(_Request):
     metadata: Metadata = None
 
 
+class UpdateMessageMetadataRequest(_Request):
+    metadata: Annotated[JsonObject, AfterValidator(_valid_metadata)]
+
+
+_Name = Annotated[str | None, Field(default=None, max_length=limits.MAX_ROLE_CHARS)]
+
+
+class CreateUserRequest(_Request):
+    user_id: Identifier
+    email: _Name = None
+    first_name: _Name = None
+    last_name: _Name = None
+    metadata: Metadata = None
+
+
+class UpdateUserRequest(_Request):
+    user_id: str | None = None
+    email: _Name = None
+    first_name: _Name = None
+    last_name: _Name = None
+    metadata: Metadata = None
+
+    def to_domain(self) -> UserChanges:
+        return UserChanges(
+            email=self.email, first_name=self.first_name, last_name=self.last_name, metadata=self.metadata
+        )
+
+
 # -- responses -------------------------------------------------------------------------------------------
 
 
@@ -162,4 +193,27 @@ def session_json(session: Session) -> JsonObject:
     }
     if session.user_id is not None:
         body["user_id"] = session.user_id
+    return body
+
+
+def message_page_json(page: MessagePage) -> JsonObject:
+    return {
+        "messages": [message_json(m) for m in page.messages],
+        "total_count": page.total_count,
+        "row_count": len(page.messages),
+    }
+
+
+def user_json(user: User) -> JsonObject:
+    body: JsonObject = {
+        "user_id": user.user_id,
+        "uuid": user.uuid,
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+        "metadata": user.metadata,
+    }
+    for name in ("email", "first_name", "last_name"):
+        value = getattr(user, name)
+        if value is not None:
+            body[name] = value
     return body

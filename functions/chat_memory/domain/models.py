@@ -77,6 +77,42 @@ class Session:
 
 
 @dataclass(frozen=True, slots=True)
+class User:
+    user_id: str
+    uuid: str
+    created_ts: int
+    updated_ts: int
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    metadata: JsonObject = field(default_factory=dict)
+
+    @property
+    def created_at(self) -> str:
+        return rfc3339_from_micros(self.created_ts)
+
+    @property
+    def updated_at(self) -> str:
+        return rfc3339_from_micros(self.updated_ts)
+
+
+@dataclass(frozen=True, slots=True)
+class UserChanges:
+    """A user update: given fields replace, metadata deep-merges."""
+
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    metadata: JsonObject | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePage:
+    messages: list[StoredMessage]  # oldest first
+    total_count: int
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
     """A running summary of a session's messages up to and including `recent_message_uuid`."""
 

@@ -6,7 +6,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from chat_memory.domain.models import AddedMessage, JsonObject, NewMessage, Session, StoredMessage, Summary
+from chat_memory.domain.models import (
+    AddedMessage,
+    JsonObject,
+    MessagePage,
+    NewMessage,
+    Session,
+    StoredMessage,
+    Summary,
+    User,
+    UserChanges,
+)
 
 
 class TokenCounter(Protocol):
@@ -40,6 +50,10 @@ class MemoryStore(Protocol):
 
     def list_sessions(self, tenant: str, offset: int, limit: int) -> list[Session]: ...
 
+    def list_sessions_after(self, tenant: str, limit: int, token: str | None) -> tuple[list[Session], str | None]:
+        """A page of sessions in O(page), and the opaque token of the next page (None at the end)."""
+        ...
+
     def append_messages(
         self,
         tenant: str,
@@ -55,7 +69,43 @@ class MemoryStore(Protocol):
         """The newest summary whose point is in [not_before_ts, before_ts)."""
         ...
 
-    def delete_session(self, tenant: str, session_id: str) -> bool: ...
+    def delete_session(self, tenant: str, session_id: str) -> bool:
+        """Make the session unreadable at once (False when there is none); its items are purged later."""
+        ...
+
+    def message_page(self, tenant: str, session_id: str, page: int, limit: int) -> MessagePage | None: ...
+
+    def get_message(self, tenant: str, session_id: str, message_uuid: str) -> StoredMessage | None: ...
+
+    def update_message_metadata(
+        self, tenant: str, session_id: str, message_uuid: str, metadata_patch: JsonObject
+    ) -> StoredMessage | None: ...
+
+
+class UserStore(Protocol):
+    def create_user(self, tenant: str, user: User) -> User: ...
+
+    def get_user(self, tenant: str, user_id: str) -> User | None: ...
+
+    def update_user(self, tenant: str, user_id: str, changes: UserChanges) -> User | None: ...
+
+    def list_users(self, tenant: str, offset: int, limit: int) -> list[User]: ...
+
+    def user_sessions(self, tenant: str, user_id: str) -> list[Session]: ...
+
+    def delete_user(self, tenant: str, user_id: str) -> bool:
+        """Make the user and all their sessions unreadable at once; the items are purged later."""
+        ...
+
+
+class Purger(Protocol):
+    def purge_session(self, tenant: str, session_id: str, up_to_ts: int, version: int) -> int:
+        """Delete a deleted session's items up to `up_to_ts`; returns how many were deleted."""
+        ...
+
+    def purge_user(self, tenant: str, user_id: str, version: int) -> int:
+        """Bury any session of a deleted user that is still live, then the user; returns sessions buried."""
+        ...
 
 
 # -- perpetual memory --------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Read-only function: sessions and memory windows. Never loads the tokenizer, has no write permission."""
+"""Read-only function: sessions, memory windows, messages and users. Never loads the tokenizer, has no write
+permission."""
 
 from typing import Annotated, Any
 
@@ -9,20 +10,31 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chat_memory import wiring
 from chat_memory.api.http import (
+    NEXT_PAGE_HEADER,
     build_resolver,
     current_tenant,
     int_param,
     json_response,
     lastn_param,
     memory_type_param,
+    message_uuid,
     path_id,
     resolve,
 )
-from chat_memory.api.schemas import memory_json, session_json
+from chat_memory.api.schemas import memory_json, message_json, message_page_json, session_json, user_json
 from chat_memory.domain import limits
+from chat_memory.domain.errors import InvalidInputError
 from chat_memory.observability import logger, metrics, tracer
 
 app = build_resolver()
+
+
+def _page_size(limit: str | None) -> int:
+    return int_param("limit", limit, minimum=1, maximum=limits.MAX_LIST_LIMIT) or limits.DEFAULT_LIST_LIMIT
+
+
+def _offset(cursor: str | None) -> int:
+    return int_param("cursor", cursor, minimum=0, maximum=10**9) or 0
 
 
 @app.get("/api/v2/sessions")
@@ -30,10 +42,16 @@ app = build_resolver()
 def list_sessions(
     limit: Annotated[str | None, Query()] = None,
     cursor: Annotated[str | None, Query()] = None,
+    page_token: Annotated[str | None, Query()] = None,
 ) -> Response[str]:
-    page_size = int_param("limit", limit, minimum=1, maximum=limits.MAX_LIST_LIMIT) or limits.DEFAULT_LIST_LIMIT
-    offset = int_param("cursor", cursor, minimum=0, maximum=10**9) or 0
-    found = wiring.sessions().list(current_tenant(), offset, page_size)
+    """`cursor` is Zep's offset. `page_token` (from the previous page's X-Next-Page-Token) pages in O(page)."""
+    if page_token is not None:
+        if cursor:
+            raise InvalidInputError("send either cursor or page_token, not both")
+        found, next_token = wiring.sessions().list_after(current_tenant(), _page_size(limit), page_token or None)
+        headers = {NEXT_PAGE_HEADER: next_token} if next_token else None
+        return json_response(200, [session_json(s) for s in found], headers=headers)
+    found = wiring.sessions().list_page(current_tenant(), _offset(cursor), _page_size(limit))
     return json_response(200, [session_json(s) for s in found])
 
 
@@ -56,6 +74,49 @@ def get_memory(
     )
     metrics.add_metric(name="MemoryReads", unit="Count", value=1)
     return json_response(200, memory_json(memory))
+
+
+@app.get("/api/v2/sessions/<session_id>/messages")
+@tracer.capture_method(capture_response=False)
+def list_messages(
+    session_id: str,
+    limit: Annotated[str | None, Query()] = None,
+    cursor: Annotated[str | None, Query()] = None,
+) -> Response[str]:
+    """`cursor` is a 1-based page number; pages run oldest first."""
+    page = int_param("cursor", cursor, minimum=1, maximum=10**9) or 1
+    found = wiring.messages().page(current_tenant(), path_id(session_id), page, _page_size(limit))
+    return json_response(200, message_page_json(found))
+
+
+@app.get("/api/v2/sessions/<session_id>/messages/<message_id>")
+@tracer.capture_method(capture_response=False)
+def get_message(session_id: str, message_id: str) -> Response[str]:
+    message = wiring.messages().get(current_tenant(), path_id(session_id), message_uuid(message_id))
+    return json_response(200, message_json(message))
+
+
+@app.get("/api/v2/users")
+@tracer.capture_method(capture_response=False)
+def list_users(
+    limit: Annotated[str | None, Query()] = None,
+    cursor: Annotated[str | None, Query()] = None,
+) -> Response[str]:
+    found = wiring.users().list_page(current_tenant(), _offset(cursor), _page_size(limit))
+    return json_response(200, [user_json(u) for u in found])
+
+
+@app.get("/api/v2/users/<user_id>")
+@tracer.capture_method(capture_response=False)
+def get_user(user_id: str) -> Response[str]:
+    return json_response(200, user_json(wiring.users().get(current_tenant(), path_id(user_id, "user id"))))
+
+
+@app.get("/api/v2/users/<user_id>/sessions")
+@tracer.capture_method(capture_response=False)
+def get_user_sessions(user_id: str) -> Response[str]:
+    found = wiring.users().sessions(current_tenant(), path_id(user_id, "user id"))
+    return json_response(200, [session_json(s) for s in found])
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)

@@ -1,4 +1,5 @@
-"""Session writes without the tokenizer: create, update, and delete a session's memory."""
+"""Writes without the tokenizer: sessions, message metadata, users, and deletions (which return at once: the
+items are purged in the background)."""
 
 from typing import Annotated, Any
 
@@ -8,8 +9,17 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chat_memory import wiring
-from chat_memory.api.http import build_resolver, current_tenant, json_response, path_id, resolve
-from chat_memory.api.schemas import CreateSessionRequest, UpdateSessionRequest, session_json
+from chat_memory.api.http import build_resolver, current_tenant, json_response, message_uuid, path_id, resolve
+from chat_memory.api.schemas import (
+    CreateSessionRequest,
+    CreateUserRequest,
+    UpdateMessageMetadataRequest,
+    UpdateSessionRequest,
+    UpdateUserRequest,
+    message_json,
+    session_json,
+    user_json,
+)
 from chat_memory.domain.errors import InvalidInputError
 from chat_memory.observability import logger, metrics, tracer
 
@@ -38,6 +48,43 @@ def update_session(session_id: str, body: Annotated[UpdateSessionRequest, Body()
 def delete_memory(session_id: str) -> Response[str]:
     wiring.delete_memory()(current_tenant(), path_id(session_id))
     metrics.add_metric(name="SessionsDeleted", unit="Count", value=1)
+    return json_response(200, {"message": "OK"})
+
+
+@app.patch("/api/v2/sessions/<session_id>/messages/<message_id>")
+@tracer.capture_method(capture_response=False)
+def update_message_metadata(
+    session_id: str, message_id: str, body: Annotated[UpdateMessageMetadataRequest, Body()]
+) -> Response[str]:
+    message = wiring.messages().update_metadata(
+        current_tenant(), path_id(session_id), message_uuid(message_id), body.metadata
+    )
+    return json_response(200, message_json(message))
+
+
+@app.post("/api/v2/users")
+@tracer.capture_method(capture_response=False)
+def create_user(body: Annotated[CreateUserRequest, Body()]) -> Response[str]:
+    user = wiring.users().create(
+        current_tenant(), body.user_id, body.email, body.first_name, body.last_name, body.metadata
+    )
+    return json_response(201, user_json(user))
+
+
+@app.patch("/api/v2/users/<user_id>")
+@tracer.capture_method(capture_response=False)
+def update_user(user_id: str, body: Annotated[UpdateUserRequest, Body()]) -> Response[str]:
+    uid = path_id(user_id, "user id")
+    if body.user_id is not None and body.user_id != uid:
+        raise InvalidInputError("user_id in the body differs from the user id in the path")
+    return json_response(200, user_json(wiring.users().update(current_tenant(), uid, body.to_domain())))
+
+
+@app.delete("/api/v2/users/<user_id>")
+@tracer.capture_method(capture_response=False)
+def delete_user(user_id: str) -> Response[str]:
+    wiring.users().delete(current_tenant(), path_id(user_id, "user id"))
+    metrics.add_metric(name="UsersDeleted", unit="Count", value=1)
     return json_response(200, {"message": "OK"})
 
 

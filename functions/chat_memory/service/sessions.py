@@ -1,19 +1,25 @@
-"""Use cases of sessions: create, read, update, list."""
+"""Use cases of sessions and their messages: create, read, update, list, page."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chat_memory.domain.errors import NotFoundError
-from chat_memory.domain.models import JsonObject, Session
-from chat_memory.domain.ports import MemoryStore
+from chat_memory.domain.errors import InvalidInputError, NotFoundError
+from chat_memory.domain.models import JsonObject, MessagePage, Session, StoredMessage
+from chat_memory.domain.ports import MemoryStore, UserStore
 
 
 @dataclass(frozen=True, slots=True)
 class Sessions:
     store: MemoryStore
+    users: UserStore
+
+    def _check_user(self, tenant: str, user_id: str | None) -> None:
+        if user_id is not None and self.users.get_user(tenant, user_id) is None:
+            raise InvalidInputError(f"user_id {user_id!r} names no user: create the user first")
 
     def create(self, tenant: str, session_id: str, user_id: str | None, metadata: JsonObject | None) -> Session:
+        self._check_user(tenant, user_id)
         return self.store.create_session(tenant, session_id, user_id, metadata or {})
 
     def get(self, tenant: str, session_id: str) -> Session:
@@ -23,7 +29,34 @@ class Sessions:
         return session
 
     def update(self, tenant: str, session_id: str, user_id: str | None, metadata: JsonObject | None) -> Session:
+        self._check_user(tenant, user_id)
         return self.store.update_session(tenant, session_id, user_id, metadata)
 
-    def list(self, tenant: str, offset: int, limit: int) -> list[Session]:
+    def list_page(self, tenant: str, offset: int, limit: int) -> list[Session]:
         return self.store.list_sessions(tenant, offset, limit)
+
+    def list_after(self, tenant: str, limit: int, token: str | None) -> tuple[list[Session], str | None]:
+        return self.store.list_sessions_after(tenant, limit, token)
+
+
+@dataclass(frozen=True, slots=True)
+class Messages:
+    store: MemoryStore
+
+    def page(self, tenant: str, session_id: str, page: int, limit: int) -> MessagePage:
+        found = self.store.message_page(tenant, session_id, page, limit)
+        if found is None:
+            raise NotFoundError(f"session {session_id!r} not found")
+        return found
+
+    def get(self, tenant: str, session_id: str, message_uuid: str) -> StoredMessage:
+        message = self.store.get_message(tenant, session_id, message_uuid)
+        if message is None:
+            raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
+        return message
+
+    def update_metadata(self, tenant: str, session_id: str, message_uuid: str, metadata: JsonObject) -> StoredMessage:
+        message = self.store.update_message_metadata(tenant, session_id, message_uuid, metadata)
+        if message is None:
+            raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
+        return message

@@ -5,9 +5,11 @@ One table, items grouped by session:
 | item     | PK                          | SK                       | indexes                                   |
 |----------|-----------------------------|--------------------------|-------------------------------------------|
 | session  | T#{tenant}#S#{session_id}   | SESSION                  | GSI1: T#{tenant}#SESSIONS / {created}#{id} |
+|          |                             |                          | GSI2: T#{tenant}#U#{user_id} / {created}#{id} |
 | message  | T#{tenant}#S#{session_id}   | MSG#{ts:016d}            | LSI1: PK / MsgUuid                        |
 | summary  | T#{tenant}#S#{session_id}   | SESSION#SUMMARY          | the current summary (perpetual memory)    |
 | history  | T#{tenant}#S#{session_id}   | SUMMARY#{point:016d}     | every summary, by the newest message it covers |
+| user     | T#{tenant}#U#{user_id}      | USER                     | GSI1: T#{tenant}#USERS / {created}#{id}   |
 
 `ts` is the message's created_at in microseconds. 'MSG#' < 'SESSION' < 'SESSION#SUMMARY' < 'SUMMARY#', so one
 descending Query from the current summary down to 'MSG#' returns the summary, the session item and then the
@@ -24,13 +26,18 @@ TABLE_SORT_KEY: Final = "SK"
 MESSAGE_UUID_INDEX: Final = "MessagesByUuid"  # LSI: strongly consistent lookups by message uuid
 MESSAGE_UUID_ATTR: Final = "MsgUuid"
 
-SESSIONS_BY_TENANT_INDEX: Final = "SessionsByTenant"  # GSI, sparse: live sessions only
+LIST_BY_TENANT_INDEX: Final = "ByTenant"  # GSI, sparse: a tenant's live sessions and live users
 GSI1_PARTITION_KEY: Final = "GSI1PK"
 GSI1_SORT_KEY: Final = "GSI1SK"
+
+SESSIONS_BY_USER_INDEX: Final = "SessionsByUser"  # GSI, sparse: live sessions that have a user
+GSI2_PARTITION_KEY: Final = "GSI2PK"
+GSI2_SORT_KEY: Final = "GSI2SK"
 
 TTL_ATTR: Final = "expires_at"
 
 SESSION_SK: Final = "SESSION"
+USER_SK: Final = "USER"
 CURRENT_SUMMARY_SK: Final = "SESSION#SUMMARY"
 SUMMARY_HISTORY_PREFIX: Final = "SUMMARY#"
 MESSAGE_SK_PREFIX: Final = "MSG#"
@@ -64,8 +71,25 @@ def sessions_gsi_pk(tenant: str) -> str:
     return f"T#{tenant}#SESSIONS"
 
 
-def sessions_gsi_sk(created_ts: int, session_id: str) -> str:
-    return f"{created_ts:0{_TS_DIGITS}d}#{session_id}"
+def users_gsi_pk(tenant: str) -> str:
+    return f"T#{tenant}#USERS"
+
+
+def created_sk(created_ts: int, item_id: str) -> str:
+    """The sort key of a listing index: creation order, then id."""
+    return f"{created_ts:0{_TS_DIGITS}d}#{item_id}"
+
+
+def user_pk(tenant: str, user_id: str) -> str:
+    return f"T#{tenant}#U#{user_id}"
+
+
+def parse_user_pk(pk: str) -> tuple[str, str] | None:
+    """(tenant, user_id) of a user partition key, or None for any other key."""
+    parts = pk.split("#", 3)
+    if len(parts) != 4 or parts[0] != "T" or parts[2] != "U":
+        return None
+    return parts[1], parts[3]
 
 
 def summary_history_sk(point_ts: int) -> str:

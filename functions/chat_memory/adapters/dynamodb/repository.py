@@ -10,11 +10,13 @@ TransactWriteItems holding the session item (condition: the version we read) and
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -23,14 +25,17 @@ from botocore.exceptions import ClientError
 
 from chat_memory.adapters.dynamodb import keys
 from chat_memory.adapters.dynamodb.client import dynamodb_client
-from chat_memory.domain.errors import ConflictError, NotFoundError, StoreUnavailableError
+from chat_memory.domain.errors import ConflictError, InvalidInputError, NotFoundError, StoreUnavailableError
 from chat_memory.domain.models import (
     AddedMessage,
     JsonObject,
+    MessagePage,
     RoleType,
     Session,
     StoredMessage,
     Summary,
+    User,
+    UserChanges,
     deep_merge,
 )
 from chat_memory.domain.ports import CountedMessage, SummaryState, Window
@@ -104,6 +109,7 @@ class _SessionRecord:
     first_ts: int  # messages older than this belong to a deleted incarnation of the session
     deleted: bool
     summary_instruction: str | None
+    message_count: int = 0  # messages of this incarnation (message pages report it as total_count)
 
 
 def _session_from_item(item: Mapping[str, Any]) -> _SessionRecord:
@@ -123,6 +129,7 @@ def _session_from_item(item: Mapping[str, Any]) -> _SessionRecord:
         first_ts=int(item.get("first_ts", {}).get("N", "0")),
         deleted=item.get("deleted", {}).get("BOOL", False),
         summary_instruction=item["summary_instruction"]["S"] if "summary_instruction" in item else None,
+        message_count=int(item.get("message_count", {}).get("N", "0")),
     )
 
 
@@ -139,6 +146,7 @@ def _session_item(tenant: str, record: _SessionRecord) -> Item:
         "version": _n(record.version),
         "last_ts": _n(record.last_ts),
         "first_ts": _n(record.first_ts),
+        "message_count": _n(record.message_count),
     }
     if s.metadata:
         item["metadata"] = _s(_dump_json(s.metadata))
@@ -151,7 +159,10 @@ def _session_item(tenant: str, record: _SessionRecord) -> Item:
     else:
         # Only live sessions are in the listing index (sparse GSI).
         item[keys.GSI1_PARTITION_KEY] = _s(keys.sessions_gsi_pk(tenant))
-        item[keys.GSI1_SORT_KEY] = _s(keys.sessions_gsi_sk(s.created_ts, s.session_id))
+        item[keys.GSI1_SORT_KEY] = _s(keys.created_sk(s.created_ts, s.session_id))
+        if s.user_id is not None:
+            item[keys.GSI2_PARTITION_KEY] = _s(keys.user_pk(tenant, s.user_id))
+            item[keys.GSI2_SORT_KEY] = _s(keys.created_sk(s.created_ts, s.session_id))
     return item
 
 
@@ -191,6 +202,72 @@ def _versioned_session_put(table: str, tenant: str, record: _SessionRecord, expe
         put["ConditionExpression"] = "version = :v"
         put["ExpressionAttributeValues"] = {":v": _n(expected_version)}
     return put
+
+
+def _is_deleted(item: Mapping[str, Any]) -> bool:
+    return bool(item.get("deleted", {}).get("BOOL", False))
+
+
+def _user_key(tenant: str, user_id: str) -> Item:
+    return {keys.TABLE_PARTITION_KEY: _s(keys.user_pk(tenant, user_id)), keys.TABLE_SORT_KEY: _s(keys.USER_SK)}
+
+
+def _user_item(tenant: str, user: User, *, version: int, deleted: bool = False) -> Item:
+    item: Item = {
+        keys.TABLE_PARTITION_KEY: _s(keys.user_pk(tenant, user.user_id)),
+        keys.TABLE_SORT_KEY: _s(keys.USER_SK),
+        "tenant": _s(tenant),
+        "user_id": _s(user.user_id),
+        "uuid": _s(user.uuid),
+        "created_ts": _n(user.created_ts),
+        "updated_ts": _n(user.updated_ts),
+        "version": _n(version),
+    }
+    for name in ("email", "first_name", "last_name"):
+        value = getattr(user, name)
+        if value is not None:
+            item[name] = _s(value)
+    if user.metadata:
+        item["metadata"] = _s(_dump_json(user.metadata))
+    if deleted:
+        item["deleted"] = {"BOOL": True}
+    else:
+        item[keys.GSI1_PARTITION_KEY] = _s(keys.users_gsi_pk(tenant))
+        item[keys.GSI1_SORT_KEY] = _s(keys.created_sk(user.created_ts, user.user_id))
+    return item
+
+
+def _user_from_item(item: Mapping[str, Any]) -> User:
+    metadata_raw = item.get("metadata", {}).get("S")
+    return User(
+        user_id=item["user_id"]["S"],
+        uuid=item["uuid"]["S"],
+        created_ts=int(item["created_ts"]["N"]),
+        updated_ts=int(item["updated_ts"]["N"]),
+        email=item["email"]["S"] if "email" in item else None,
+        first_name=item["first_name"]["S"] if "first_name" in item else None,
+        last_name=item["last_name"]["S"] if "last_name" in item else None,
+        metadata=json.loads(metadata_raw) if metadata_raw else {},
+    )
+
+
+def _encode_page_token(last_key: Mapping[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(last_key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_page_token(token: str, expected_gsi_pk: str) -> dict[str, Any]:
+    """The ExclusiveStartKey in a page token, refused unless it points into the caller's own listing."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        key = json.loads(raw)
+        valid = isinstance(key, dict) and key.get(keys.GSI1_PARTITION_KEY) == {"S": expected_gsi_pk}
+        valid = valid and all(isinstance(v, dict) and set(v) == {"S"} for v in key.values())
+    except ValueError:
+        valid = False
+    if not valid:
+        raise InvalidInputError("page_token is not a token this API gave out")
+    decoded: dict[str, Any] = key
+    return decoded
 
 
 def _message_from_item(item: Mapping[str, Any]) -> StoredMessage:
@@ -350,30 +427,53 @@ class DynamoMemoryStore:
 
         return self._write_session(tenant, session_id, update).session
 
-    def list_sessions(self, tenant: str, offset: int, limit: int) -> list[Session]:
-        """Sessions in creation order. `offset` is Zep's cursor: skipping costs reading the skipped keys."""
-        sessions: list[Session] = []
-        skipped = 0
+    def _index_page(
+        self, index: str, key_name: str, key_value: str, offset: int, limit: int | None
+    ) -> list[Mapping[str, Any]]:
+        """Items of one index partition in index order, skipping `offset` (offsets cost reading what they skip)."""
         query: dict[str, Any] = {
             "TableName": self._table,
-            "IndexName": keys.SESSIONS_BY_TENANT_INDEX,
-            "KeyConditionExpression": "GSI1PK = :pk",
-            "ExpressionAttributeValues": {":pk": _s(keys.sessions_gsi_pk(tenant))},
+            "IndexName": index,
+            "KeyConditionExpression": f"{key_name} = :pk",
+            "ExpressionAttributeValues": {":pk": _s(key_value)},
         }
-        while len(sessions) < limit:
+        items: list[Mapping[str, Any]] = []
+        skipped = 0
+        while limit is None or len(items) < limit:
             with _store_errors():
                 page = self._db.query(**query)
             for item in page.get("Items", []):
                 if skipped < offset:
                     skipped += 1
-                    continue
-                sessions.append(_session_from_item(item).session)
-                if len(sessions) == limit:
-                    break
+                elif limit is None or len(items) < limit:
+                    items.append(item)
             if "LastEvaluatedKey" not in page:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return sessions
+        return items
+
+    def list_sessions(self, tenant: str, offset: int, limit: int) -> list[Session]:
+        """Sessions in creation order. `offset` is Zep's cursor: skipping costs reading the skipped keys."""
+        items = self._index_page(keys.LIST_BY_TENANT_INDEX, "GSI1PK", keys.sessions_gsi_pk(tenant), offset, limit)
+        return [_session_from_item(i).session for i in items]
+
+    def list_sessions_after(self, tenant: str, limit: int, token: str | None) -> tuple[list[Session], str | None]:
+        """One Query per page: the token is where the previous page stopped (the index key of its last item)."""
+        gsi_pk = keys.sessions_gsi_pk(tenant)
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": keys.LIST_BY_TENANT_INDEX,
+            "KeyConditionExpression": "GSI1PK = :pk",
+            "ExpressionAttributeValues": {":pk": _s(gsi_pk)},
+            "Limit": limit,
+        }
+        if token:
+            query["ExclusiveStartKey"] = _decode_page_token(token, gsi_pk)
+        with _store_errors():
+            page = self._db.query(**query)
+        sessions = [_session_from_item(i).session for i in page.get("Items", [])]
+        last = page.get("LastEvaluatedKey")
+        return sessions, _encode_page_token(last) if last else None
 
     # -- messages -------------------------------------------------------------------------------------
 
@@ -462,7 +562,13 @@ class DynamoMemoryStore:
                 added.append(AddedMessage(message_uuid, ts, counted.token_count, updated=False))
 
             version = (existing.version if existing else 0) + 1
-            record = replace(base, version=version, last_ts=max(last_ts, next_ts - 1))
+            new_messages = sum(not a.updated for a in added)
+            record = replace(
+                base,
+                version=version,
+                last_ts=max(last_ts, next_ts - 1),
+                message_count=base.message_count + new_messages,
+            )
             session_put = _versioned_session_put(self._table, tenant, record, existing.version if existing else None)
             try:
                 with _store_errors():
@@ -623,12 +729,8 @@ class DynamoMemoryStore:
 
     # -- deletion -------------------------------------------------------------------------------------
 
-    def delete_session(self, tenant: str, session_id: str) -> bool:
-        """Delete a session with its messages. Returns False when there was no such session.
-
-        A tombstone makes the session unreadable at once and keeps `last_ts`, so a writer that recreates the
-        session meanwhile gets timestamps past everything being purged.
-        """
+    def _bury_session(self, tenant: str, session_id: str) -> _SessionRecord | None:
+        """Turn the session item into a tombstone; None when there is no live session."""
 
         def bury(existing: _SessionRecord | None) -> _SessionRecord:
             if existing is None or existing.deleted:
@@ -636,14 +738,228 @@ class DynamoMemoryStore:
             return replace(existing, version=existing.version + 1, deleted=True, summary_instruction=None)
 
         try:
-            tombstone = self._write_session(tenant, session_id, bury)
+            return self._write_session(tenant, session_id, bury)
         except NotFoundError:
-            return False
-        self._purge(tenant, session_id, up_to_ts=tombstone.last_ts)
-        self._drop_tombstone(tenant, session_id, tombstone.version)
-        return True
+            return None
 
-    def _purge(self, tenant: str, session_id: str, up_to_ts: int) -> None:
+    def delete_session(self, tenant: str, session_id: str) -> bool:
+        """One conditional write, whatever the session's size: the tombstone makes the session unreadable at once
+        and keeps `last_ts`, so a writer that recreates the session gets timestamps past everything left to
+        purge. The tombstone's stream record wakes the purger, which deletes the items (purge_session)."""
+        return self._bury_session(tenant, session_id) is not None
+
+    def purge_session(self, tenant: str, session_id: str, up_to_ts: int, version: int) -> int:
+        """Delete what the tombstone of `version` left: messages and summaries up to `up_to_ts`, then the tombstone.
+
+        Safe against replays (a stream redelivers records): it acts only while that tombstone is still there, or
+        when the session was recreated over it (its messages then start after `up_to_ts`). Once the tombstone is
+        gone the purge is done, and a session created since may have timestamps of any value.
+        """
+        current = self._get_record(tenant, session_id)
+        if current is None:
+            return 0
+        if current.deleted and current.version == version:
+            deleted = self._purge(tenant, session_id, up_to_ts)
+            self._drop_tombstone(tenant, session_id, version)
+            return deleted
+        if not current.deleted and current.first_ts > up_to_ts:
+            return self._purge(tenant, session_id, up_to_ts)
+        return 0
+
+    # -- messages -------------------------------------------------------------------------------------
+
+    def _live_record(self, tenant: str, session_id: str) -> _SessionRecord | None:
+        record = self._get_record(tenant, session_id)
+        return None if record is None or record.deleted else record
+
+    def message_page(self, tenant: str, session_id: str, page: int, limit: int) -> MessagePage | None:
+        """Page `page` (1-based) of `limit` messages, oldest first. Reading page n reads the n*limit oldest
+        messages: offsets cost what they skip (the client's paging is by page number)."""
+        record = self._live_record(tenant, session_id)
+        if record is None:
+            return None
+        skip = (page - 1) * limit
+        if skip >= record.message_count:
+            return MessagePage(messages=[], total_count=record.message_count)
+        pk = keys.session_pk(tenant, session_id)
+        items = self._range(pk, keys.message_sk(record.first_ts), keys.LAST_MESSAGE_SK, limit=skip + limit)
+        return MessagePage(messages=[_message_from_item(i) for i in items[skip:]], total_count=record.message_count)
+
+    def _message_item(self, record: _SessionRecord, tenant: str, message_uuid: str) -> Mapping[str, Any] | None:
+        """A message of the session's current incarnation by uuid: the LSI gives its key, consistently."""
+        pk = keys.session_pk(tenant, record.session.session_id)
+        sks = self._existing_message_sks(tenant, record.session.session_id, [message_uuid], record.first_ts)
+        if message_uuid not in sks:
+            return None
+        with _store_errors():
+            response = self._db.get_item(
+                TableName=self._table,
+                Key={keys.TABLE_PARTITION_KEY: _s(pk), keys.TABLE_SORT_KEY: _s(sks[message_uuid])},
+                ConsistentRead=True,
+            )
+        return response.get("Item")
+
+    def get_message(self, tenant: str, session_id: str, message_uuid: str) -> StoredMessage | None:
+        record = self._live_record(tenant, session_id)
+        item = self._message_item(record, tenant, message_uuid) if record else None
+        return _message_from_item(item) if item else None
+
+    def update_message_metadata(
+        self, tenant: str, session_id: str, message_uuid: str, metadata_patch: JsonObject
+    ) -> StoredMessage | None:
+        """Deep-merge into the message's metadata, conditional on the metadata read (a lost race re-reads)."""
+        for _ in _attempts(self._retry_budget):
+            record = self._live_record(tenant, session_id)
+            item = self._message_item(record, tenant, message_uuid) if record else None
+            if item is None:
+                return None
+            message = _message_from_item(item)
+            merged = deep_merge(message.metadata or {}, metadata_patch)
+            old = item.get("metadata")
+            condition = "metadata = :old" if old else "attribute_not_exists(metadata)"
+            values: dict[str, AttributeValueTypeDef] = {":m": _s(_dump_json(merged)), ":u": _s(message_uuid)}
+            if old:
+                values[":old"] = old
+            try:
+                with _store_errors():
+                    self._db.update_item(
+                        TableName=self._table,
+                        Key={keys.TABLE_PARTITION_KEY: item["PK"], keys.TABLE_SORT_KEY: item["SK"]},
+                        UpdateExpression="SET metadata = :m",
+                        ConditionExpression=f"MsgUuid = :u AND {condition}",
+                        ExpressionAttributeValues=values,
+                    )
+            except ClientError as exc:
+                if not _is_version_conflict(exc):
+                    raise
+                continue
+            return replace(message, metadata=merged)
+        raise StoreUnavailableError("too many concurrent writes to this message; retry shortly")
+
+    # -- users ----------------------------------------------------------------------------------------
+
+    def _get_user_item(self, tenant: str, user_id: str) -> Mapping[str, Any] | None:
+        with _store_errors():
+            response = self._db.get_item(
+                TableName=self._table,
+                Key=_user_key(tenant, user_id),
+                ConsistentRead=True,
+            )
+        return response.get("Item")
+
+    def get_user(self, tenant: str, user_id: str) -> User | None:
+        item = self._get_user_item(tenant, user_id)
+        return _user_from_item(item) if item and not _is_deleted(item) else None
+
+    def create_user(self, tenant: str, user: User) -> User:
+        try:
+            with _store_errors():
+                self._db.put_item(
+                    TableName=self._table,
+                    Item=_user_item(tenant, user, version=1),
+                    ConditionExpression="attribute_not_exists(PK)",
+                )
+        except ClientError as exc:
+            if not _is_version_conflict(exc):
+                raise
+            existing = self._get_user_item(tenant, user.user_id)
+            if existing is not None and _is_deleted(existing):
+                raise ConflictError(f"user {user.user_id!r} is being deleted; retry in a few seconds") from exc
+            raise ConflictError(f"user {user.user_id!r} already exists") from exc
+        return user
+
+    def update_user(self, tenant: str, user_id: str, changes: UserChanges) -> User | None:
+        for _ in _attempts(self._retry_budget):
+            item = self._get_user_item(tenant, user_id)
+            if item is None or _is_deleted(item):
+                return None
+            old = _user_from_item(item)
+            user = replace(
+                old,
+                updated_ts=max(self._clock(), old.updated_ts),
+                email=changes.email if changes.email is not None else old.email,
+                first_name=changes.first_name if changes.first_name is not None else old.first_name,
+                last_name=changes.last_name if changes.last_name is not None else old.last_name,
+                metadata=deep_merge(old.metadata, changes.metadata) if changes.metadata else old.metadata,
+            )
+            version = int(item["version"]["N"])
+            try:
+                with _store_errors():
+                    self._db.put_item(
+                        TableName=self._table,
+                        Item=_user_item(tenant, user, version=version + 1),
+                        ConditionExpression="version = :v",
+                        ExpressionAttributeValues={":v": _n(version)},
+                    )
+            except ClientError as exc:
+                if not _is_version_conflict(exc):
+                    raise
+                continue
+            return user
+        raise StoreUnavailableError("too many concurrent writes to this user; retry shortly")
+
+    def list_users(self, tenant: str, offset: int, limit: int) -> list[User]:
+        items = self._index_page(keys.LIST_BY_TENANT_INDEX, "GSI1PK", keys.users_gsi_pk(tenant), offset, limit)
+        return [_user_from_item(i) for i in items]
+
+    def user_sessions(self, tenant: str, user_id: str) -> list[Session]:
+        """The user's live sessions, oldest first, from the sparse SessionsByUser index (no scan)."""
+        items = self._index_page(keys.SESSIONS_BY_USER_INDEX, "GSI2PK", keys.user_pk(tenant, user_id), 0, None)
+        return [_session_from_item(i).session for i in items]
+
+    def delete_user(self, tenant: str, user_id: str) -> bool:
+        """Tombstone the user, then each of their sessions (in parallel): nothing of theirs is readable when this
+        returns. The stream hands the tombstones to the purger, which deletes the items in the background and
+        sweeps again for sessions the (eventually consistent) index had not shown yet."""
+        for _ in _attempts(self._retry_budget):
+            item = self._get_user_item(tenant, user_id)
+            if item is None or _is_deleted(item):
+                return False
+            version = int(item["version"]["N"])
+            tombstone = _user_item(tenant, _user_from_item(item), version=version + 1, deleted=True)
+            try:
+                with _store_errors():
+                    self._db.put_item(
+                        TableName=self._table,
+                        Item=tombstone,
+                        ConditionExpression="version = :v",
+                        ExpressionAttributeValues={":v": _n(version)},
+                    )
+            except ClientError as exc:
+                if not _is_version_conflict(exc):
+                    raise
+                continue
+            self._bury_sessions_of(tenant, user_id)
+            return True
+        raise StoreUnavailableError("too many concurrent writes to this user; retry shortly")
+
+    def _bury_sessions_of(self, tenant: str, user_id: str) -> int:
+        sessions = self.user_sessions(tenant, user_id)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            buried = list(pool.map(lambda s: self._bury_session(tenant, s.session_id), sessions))
+        return sum(record is not None for record in buried)
+
+    def purge_user(self, tenant: str, user_id: str, version: int) -> int:
+        """Only while the tombstone of `version` is there: a replayed record must not bury the sessions of a user
+        created again since."""
+        item = self._get_user_item(tenant, user_id)
+        if item is None or not _is_deleted(item) or int(item["version"]["N"]) != version:
+            return 0
+        buried = self._bury_sessions_of(tenant, user_id)
+        try:
+            with _store_errors():
+                self._db.delete_item(
+                    TableName=self._table,
+                    Key=_user_key(tenant, user_id),
+                    ConditionExpression="version = :v AND deleted = :yes",
+                    ExpressionAttributeValues={":v": _n(version), ":yes": {"BOOL": True}},
+                )
+        except ClientError as exc:
+            if not _is_version_conflict(exc):
+                raise
+        return buried
+
+    def _purge(self, tenant: str, session_id: str, up_to_ts: int) -> int:
         """Delete the messages at or before `up_to_ts`, the current summary and the summary history."""
         pk = keys.session_pk(tenant, session_id)
         doomed = [
@@ -653,6 +969,7 @@ class DynamoMemoryStore:
         item_keys = [{"PK": i["PK"], "SK": i["SK"]} for i in doomed]
         for start in range(0, len(item_keys), _BATCH_WRITE_SIZE):
             self._batch_delete(item_keys[start : start + _BATCH_WRITE_SIZE])
+        return len(item_keys)
 
     def _batch_delete(self, item_keys: list[Item]) -> None:
         requests: list[Any] = [{"DeleteRequest": {"Key": k}} for k in item_keys]
@@ -674,8 +991,8 @@ class DynamoMemoryStore:
                         keys.TABLE_PARTITION_KEY: _s(keys.session_pk(tenant, session_id)),
                         keys.TABLE_SORT_KEY: _s(keys.SESSION_SK),
                     },
-                    ConditionExpression="version = :v",
-                    ExpressionAttributeValues={":v": _n(version)},
+                    ConditionExpression="version = :v AND deleted = :yes",
+                    ExpressionAttributeValues={":v": _n(version), ":yes": {"BOOL": True}},
                 )
         except ClientError as exc:
             if not _is_version_conflict(exc):

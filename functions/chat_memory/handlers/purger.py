@@ -1,0 +1,46 @@
+"""The purger: deletes in the background what a DELETE made unreadable at once.
+
+Fed by the table's stream with session and user tombstones only (the event filter). A session tombstone's
+items up to its `last_ts` are deleted, then the tombstone (unless the session was recreated meanwhile); a user
+tombstone sweeps the user's sessions once more and is then deleted. Every step is idempotent, so a retried or
+replayed record only finishes the job."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chat_memory import wiring
+from chat_memory.adapters.dynamodb.keys import parse_session_pk, parse_user_pk
+from chat_memory.observability import logger, metrics, tracer
+
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+
+
+@tracer.capture_method(capture_response=False)
+def purge_record(record: DynamoDBRecord) -> None:
+    image = (record.dynamodb.new_image if record.dynamodb else None) or {}
+    if image.get("deleted") is not True:
+        return
+    pk = str(image.get("PK", ""))
+    version = int(image["version"])
+    session = parse_session_pk(pk)
+    if session is not None:
+        deleted = wiring.purger().purge_session(*session, up_to_ts=int(image.get("last_ts", 0)), version=version)
+        metrics.add_metric(name="ItemsPurged", unit="Count", value=deleted)
+        logger.info("session purged", extra={"items": deleted})
+        return
+    user = parse_user_pk(pk)
+    if user is not None:
+        buried = wiring.purger().purge_user(*user, version=version)
+        metrics.add_metric(name="UsersPurged", unit="Count", value=1)
+        logger.info("user purged", extra={"sessions_swept": buried})
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(event=event, record_handler=purge_record, processor=processor, context=context)

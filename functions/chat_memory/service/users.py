@@ -1,0 +1,67 @@
+"""Use cases of users: create, read, update, list, their sessions, and forgetting a user."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chat_memory.domain.errors import NotFoundError
+from chat_memory.domain.models import JsonObject, Session, User, UserChanges
+from chat_memory.domain.ports import UserStore
+
+
+def _now_micros() -> int:
+    return time.time_ns() // 1_000
+
+
+@dataclass(frozen=True)
+class Users:
+    store: UserStore
+    clock: Callable[[], int] = _now_micros
+
+    def create(
+        self,
+        tenant: str,
+        user_id: str,
+        email: str | None,
+        first_name: str | None,
+        last_name: str | None,
+        metadata: JsonObject | None,
+    ) -> User:
+        now = self.clock()
+        user = User(
+            user_id=user_id,
+            uuid=str(uuid.uuid4()),
+            created_ts=now,
+            updated_ts=now,
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+            metadata=metadata or {},
+        )
+        return self.store.create_user(tenant, user)
+
+    def get(self, tenant: str, user_id: str) -> User:
+        user = self.store.get_user(tenant, user_id)
+        if user is None:
+            raise NotFoundError(f"user {user_id!r} not found")
+        return user
+
+    def update(self, tenant: str, user_id: str, changes: UserChanges) -> User:
+        user = self.store.update_user(tenant, user_id, changes)
+        if user is None:
+            raise NotFoundError(f"user {user_id!r} not found")
+        return user
+
+    def list_page(self, tenant: str, offset: int, limit: int) -> list[User]:
+        return self.store.list_users(tenant, offset, limit)
+
+    def sessions(self, tenant: str, user_id: str) -> list[Session]:
+        self.get(tenant, user_id)
+        return self.store.user_sessions(tenant, user_id)
+
+    def delete(self, tenant: str, user_id: str) -> None:
+        if not self.store.delete_user(tenant, user_id):
+            raise NotFoundError(f"user {user_id!r} not found")
