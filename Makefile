@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## Create .venv and install the project with its dev tools
 
-run: install ## Serve the API on http://$(HOST):$(PORT) with an embedded DynamoDB
+run: install ## Serve the API on http://$(HOST):$(PORT) with an embedded DynamoDB; prints the API key (or set CHAT_MEMORY_API_KEY)
 	$(BIN)/chat-memory serve --host $(HOST) --port $(PORT)
 
 lint: install ## ruff (lint and format check) and mypy

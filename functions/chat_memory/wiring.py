@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
 from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
 from chat_memory.adapters.summarisers import BedrockSummaryModel, ExtractiveSummaryModel
 from chat_memory.adapters.tokenizer import TiktokenCounter  # loads tiktoken only when first counting
@@ -77,3 +78,8 @@ def summarise_session() -> SummariseSession:
         window=get_settings().session_window,
         max_input_tokens=get_summary_settings().max_input_tokens,
     )
+
+
+@cache
+def api_keys() -> ApiKeyStore:
+    return ApiKeyStore(get_settings().table_name)

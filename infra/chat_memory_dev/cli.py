@@ -1,13 +1,24 @@
-"""`chat-memory`: the developer command line (`chat-memory serve`, more subcommands to come)."""
+"""`chat-memory`: the developer command line (`chat-memory serve`, `chat-memory keys ...`)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
 
 Command = Callable[[argparse.Namespace], int]
+
+TABLE_OUTPUT: Final = "TableName"  # the stack output naming the table (template.yaml's Outputs)
+
+
+class CliError(Exception):
+    """A failure to report in one line (exit status 1), without a traceback."""
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
@@ -15,7 +26,7 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from chat_memory_dev.server import serve
+    from chat_memory_dev.server import LocalSetupError, serve
 
     # SIGTERM (e.g. from a test harness or a process manager) shuts down like Ctrl-C: cleanup runs.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -23,6 +34,9 @@ def _serve(args: argparse.Namespace) -> int:
         serve(args.host, args.port, table_name=args.table, stream_consumers=args.stream_consumers)
     except KeyboardInterrupt:
         print("chat-memory: stopped", file=sys.stderr)
+    except LocalSetupError as exc:
+        print(f"chat-memory: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -34,7 +48,9 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
             "Serve the API from template.yaml's routes, calling the Lambda handlers in-process. DynamoDB is an "
             "embedded moto server unless AWS_ENDPOINT_URL_DYNAMODB points at one (DynamoDB Local, moto, AWS); "
             "the table is created when missing. The summariser and the purger run from the table's stream as on "
-            "AWS (SUMMARY_MODEL_ID in the environment selects a Bedrock model; empty: the offline summariser)."
+            "AWS (SUMMARY_MODEL_ID in the environment selects a Bedrock model; empty: the offline summariser). "
+            "Every route but /healthz needs an API key, checked by the template's authorizer: CHAT_MEMORY_API_KEY "
+            "is accepted for the `default` tenant; unset, a key is created and printed once at start-up."
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
@@ -55,10 +71,134 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.set_defaults(command=_serve)
 
 
+# -------------------------------------------------------------------------------------------------------- keys
+
+
+def stack_table_name(stack: str, cloudformation: Any) -> str:
+    """The `TableName` output of a deployed stack (`cloudformation` is a boto3 CloudFormation client)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as exc:
+        raise CliError(f"stack {stack}: {exc.response.get('Error', {}).get('Message', exc)}") from exc
+    for output in (stacks[0].get("Outputs") or []) if stacks else []:
+        if output.get("OutputKey") == TABLE_OUTPUT:
+            return str(output["OutputValue"])
+    raise CliError(f"stack {stack} has no {TABLE_OUTPUT} output (is it a chat-memory stack, fully deployed?)")
+
+
+def _boto3_client(service: str, region: str | None) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=region)  # type: ignore[call-overload]
+
+
+def resolve_table(args: argparse.Namespace) -> str:
+    """--table, else --stack's TableName output, else $TABLE_NAME."""
+    if args.table:
+        return str(args.table)
+    if args.stack:
+        return stack_table_name(args.stack, _boto3_client("cloudformation", args.region))
+    from_env = os.environ.get("TABLE_NAME", "").strip()
+    if from_env:
+        return from_env
+    raise CliError("which table? give --table NAME or --stack NAME, or set TABLE_NAME")
+
+
+def _key_store(args: argparse.Namespace) -> ApiKeyStore:
+    from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
+    from chat_memory_dev.local_dynamodb import ENDPOINT_ENV, fill_in_loopback_credentials
+
+    # AWS_ENDPOINT_URL_DYNAMODB (a local table) is honoured by botocore itself; a loopback endpoint works
+    # without configured credentials.
+    fill_in_loopback_credentials(os.environ.get(ENDPOINT_ENV, ""))
+    table = resolve_table(args)
+    return ApiKeyStore(table, client=_boto3_client("dynamodb", args.region))
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    info, secret = _key_store(args).create(args.tenant, args.name)
+    print(f"API key (shown only now, store it safely): {secret}")
+    print(f"key id: {info.key_id}  tenant: {info.tenant}  name: {info.name}  created: {info.created_at}")
+    return 0
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    rows = [("KEY_ID", "TENANT", "NAME", "CREATED_AT", "REVOKED")]
+    for info in sorted(_key_store(args).list_keys(), key=lambda i: (i.tenant, i.created_at, i.key_id)):
+        rows.append((info.key_id, info.tenant, info.name, info.created_at, "yes" if info.revoked else "no"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace) -> int:
+    if not _key_store(args).revoke(args.key_id):
+        raise CliError(f"no API key has the id {args.key_id} (see `chat-memory keys list`)")
+    print(f"revoked {args.key_id}: refused once the authorizer's cached answer expires (AuthorizerCacheSeconds)")
+    return 0
+
+
+def _keys(command: Command) -> Command:
+    """Run a keys command; AWS and validation errors become one line on stderr and exit status 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from chat_memory.domain.errors import ChatMemoryError
+
+        try:
+            return command(args)
+        except CliError as exc:
+            message = str(exc)
+        except ChatMemoryError as exc:
+            message = exc.message
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            message = f"{error.get('Code', 'error')}: {error.get('Message', exc)}"
+        except BotoCoreError as exc:
+            message = str(exc)
+        print(f"chat-memory keys: {message}", file=sys.stderr)
+        return 1
+
+    return run
+
+
+def _add_keys(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    where = common.add_mutually_exclusive_group()
+    where.add_argument("--table", help="DynamoDB table name (default: $TABLE_NAME)")
+    where.add_argument("--stack", help="CloudFormation stack whose TableName output names the table")
+    common.add_argument("--region", help="AWS region (default: the standard AWS configuration)")
+
+    parser = subparsers.add_parser(
+        "keys",
+        help="create, list and revoke API keys (a deployed stack's table, or a local one)",
+        description=(
+            "Manage API keys in a chat-memory table: a deployed stack's (standard AWS credentials and region) or "
+            "a local one (AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:PORT). Keys are stored as their SHA-256 "
+            "only: a key is shown once, when it is created."
+        ),
+    )
+    keys = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    create = keys.add_parser("create", parents=[common], help="create a key for a tenant and print it once")
+    create.add_argument("--tenant", required=True, help="the tenant whose data the key gives access to")
+    create.add_argument("--name", required=True, help="what the key is for (shown in listings)")
+    create.set_defaults(command=_keys(_keys_create))
+    listing = keys.add_parser("list", parents=[common], help="list keys: id, tenant, name, created, revoked")
+    listing.set_defaults(command=_keys(_keys_list))
+    revoke = keys.add_parser("revoke", parents=[common], help="revoke a key by its id")
+    revoke.add_argument("key_id", metavar="KEY_ID", help="the key's id, from `keys create` or `keys list`")
+    revoke.set_defaults(command=_keys(_keys_revoke))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chat-memory", description="chat-memory developer tools")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _add_serve(subparsers)
+    _add_keys(subparsers)
     return parser
 
 

@@ -92,7 +92,10 @@ def build_example_events(routes: RouteTable | None = None) -> dict[str, dict[str
             time=datetime(2026, 1, 15, 12, 0, i, tzinfo=UTC),
             trace_id=f"Root=1-6968d7c0-{i + 1:024x}",
         )
-        events[name] = build_event(request, compiled.route_key, params, options)
+        event = build_event(request, compiled.route_key, params, options)
+        if name != "health":  # what API Gateway adds once the authorizer accepted the key (see authorizer.py)
+            event["requestContext"]["authorizer"] = {"lambda": {"tenant": "default", "key_id": "0123456789abcdef"}}
+        events[name] = event
     return events
 
 

@@ -234,6 +234,24 @@ class LocalDynamoDB:
                 del os.environ[ENDPOINT_ENV]
 
 
+def fill_in_loopback_credentials(endpoint_url: str) -> None:
+    """For a loopback endpoint (DynamoDB Local, a moto server) and no configured credentials: dummy ones.
+
+    A user-given endpoint may be real AWS: then the credentials chain is left alone. A region is filled in when
+    none is configured.
+    """
+    import boto3
+
+    if not endpoint_url.strip():
+        return
+    session = boto3.session.Session()
+    if _is_loopback(endpoint_url) and session.get_credentials() is None:
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", DUMMY_AWS_ENV["AWS_ACCESS_KEY_ID"])
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", DUMMY_AWS_ENV["AWS_SECRET_ACCESS_KEY"])
+    if session.region_name is None:
+        os.environ.setdefault("AWS_DEFAULT_REGION", DUMMY_AWS_ENV["AWS_DEFAULT_REGION"])
+
+
 def start_local_dynamodb(table_name: str) -> LocalDynamoDB:
     """Use $AWS_ENDPOINT_URL_DYNAMODB when set, else start an embedded moto and point the variable at it.
 
@@ -247,12 +265,7 @@ def start_local_dynamodb(table_name: str) -> LocalDynamoDB:
     if endpoint:
         # A user-given endpoint may be real AWS: keep their credentials chain, and fill in dummies only for a
         # loopback endpoint (DynamoDB Local, a moto server) when no credentials are configured at all.
-        session = boto3.session.Session()
-        if _is_loopback(endpoint) and session.get_credentials() is None:
-            os.environ.setdefault("AWS_ACCESS_KEY_ID", DUMMY_AWS_ENV["AWS_ACCESS_KEY_ID"])
-            os.environ.setdefault("AWS_SECRET_ACCESS_KEY", DUMMY_AWS_ENV["AWS_SECRET_ACCESS_KEY"])
-        if session.region_name is None:
-            os.environ.setdefault("AWS_DEFAULT_REGION", DUMMY_AWS_ENV["AWS_DEFAULT_REGION"])
+        fill_in_loopback_credentials(endpoint)
     else:
         ensure_dummy_aws_env()
         embedded = EmbeddedDynamoDB()

@@ -17,11 +17,19 @@ Fidelity notes:
   405 (API Gateway answers 404 there too) so mistakes are easier to spot locally.
 - `serve()` also drives the template's stream consumers (the summariser and the purger) from the table's stream,
   through the same invoke lock (chat_memory_dev.stream); `chat-memory serve --no-stream-consumers` leaves them out.
+- Lambda authorizers (the HttpApi's `Auth`, `http_authorizers()`) run as on API Gateway: a route guarded by one
+  answers 401 `{"message":"Unauthorized"}` without invoking it when an identity source (the Authorization
+  header) is missing or empty; otherwise the authorizer's handler gets the payload 2.0 authorizer event (under
+  the same invoke lock), its simple response is cached per identity source value for `ReauthorizeEvery` seconds
+  (the parameter's default), `isAuthorized: false` gives 403 `{"message":"Forbidden"}`, and its `context`
+  reaches the route's handler as `requestContext.authorizer.lambda`. An authorizer that fails or answers
+  something else than a simple response gives 500 (not cached). Only payload 2.0 simple responses are emulated.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import importlib
 import json
 import os
@@ -40,7 +48,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from chat_memory_dev.template import HttpRoute, http_routes
+from chat_memory_dev.template import HttpRoute, LambdaAuthorizer, http_authorizers, http_routes
 
 DEFAULT_TABLE_NAME: Final = "chat-memory-local"
 MAX_BODY_BYTES: Final = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -314,6 +322,101 @@ def build_event(
     return event
 
 
+def route_arn(event: Mapping[str, Any]) -> str:
+    """The `routeArn` of an authorizer event: arn:aws:execute-api:region:account:api/stage/METHOD/path."""
+    context = event["requestContext"]
+    return (
+        f"arn:aws:execute-api:{REGION}:{context['accountId']}:{context['apiId']}/{context['stage']}/"
+        f"{context['http']['method']}{event['rawPath']}"
+    )
+
+
+def identity_values(authorizer: LambdaAuthorizer, event: Mapping[str, Any]) -> list[str] | None:
+    """The values of the authorizer's identity sources in a route's event; None when one is missing or empty
+    (blank counts as empty: an HTTP header value never starts or ends with whitespace)."""
+    headers: Mapping[str, str] = event.get("headers") or {}
+    query: Mapping[str, str] = event.get("queryStringParameters") or {}
+    values = [headers.get(name.lower()) for name in authorizer.identity_headers]
+    values += [query.get(name) for name in authorizer.identity_query_strings]
+    if any(value is None or not value.strip() for value in values):
+        return None
+    return [str(value) for value in values]
+
+
+def build_authorizer_event(event: Mapping[str, Any], identity: Sequence[str] | None) -> dict[str, Any]:
+    """The HTTP API Lambda authorizer event (payload 2.0, REQUEST) for a route's event (no body)."""
+    auth_event: dict[str, Any] = {
+        "version": "2.0",
+        "type": "REQUEST",
+        "routeArn": route_arn(event),
+        "identitySource": list(identity) if identity is not None else None,
+        "routeKey": event["routeKey"],
+        "rawPath": event["rawPath"],
+        "rawQueryString": event["rawQueryString"],
+    }
+    for key in ("cookies", "headers", "queryStringParameters"):
+        if key in event:
+            auth_event[key] = copy.deepcopy(event[key])
+    auth_event["requestContext"] = copy.deepcopy(event["requestContext"])
+    if "pathParameters" in event:
+        auth_event["pathParameters"] = dict(event["pathParameters"])
+    return auth_event
+
+
+class InvalidAuthorizerResponseError(ValueError):
+    """An authorizer's result is not a simple response."""
+
+
+def simple_response(result: Any) -> tuple[bool, dict[str, Any]]:
+    """(isAuthorized, context) of a simple authorizer response."""
+    if not isinstance(result, dict) or not isinstance(result.get("isAuthorized"), bool):
+        raise InvalidAuthorizerResponseError(f"not a simple response (isAuthorized must be a boolean): {result!r}")
+    context = result.get("context")
+    if context is None:
+        context = {}
+    if not isinstance(context, dict):
+        raise InvalidAuthorizerResponseError(f"the context of a simple response must be an object: {context!r}")
+    return result["isAuthorized"], context
+
+
+class AuthorizerCache:
+    """Authorizer results by (authorizer, identity source values), each kept for its authorizer's TTL."""
+
+    MAX_ENTRIES: Final = 10_000
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._entries: dict[tuple[str, tuple[str, ...]], tuple[float, bool, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str, identity: Sequence[str]) -> tuple[bool, dict[str, Any]] | None:
+        key = (name, tuple(identity))
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            expires, authorized, context = entry
+            if self.clock() >= expires:
+                del self._entries[key]
+                return None
+            return authorized, copy.deepcopy(context)
+
+    def put(self, name: str, identity: Sequence[str], ttl_s: int, authorized: bool, context: dict[str, Any]) -> None:
+        if ttl_s <= 0:
+            return
+        now = self.clock()
+        with self._lock:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+                if len(self._entries) >= self.MAX_ENTRIES:
+                    self._entries.clear()
+            self._entries[(name, tuple(identity))] = (now + ttl_s, authorized, copy.deepcopy(context))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
 # ---------------------------------------------------------------------------------------------------- invoking
 
 
@@ -426,14 +529,76 @@ _HOP_BY_HOP: Final = frozenset(
 
 
 class LocalApi:
-    """Routes requests to handlers; knows nothing about sockets (unit-testable)."""
+    """Routes requests to handlers, through their authorizers; knows nothing about sockets (unit-testable).
 
-    def __init__(self, routes: Iterable[HttpRoute] | None = None) -> None:
-        self.table = RouteTable(http_routes() if routes is None else routes)
+    Without `routes`, the template's routes and authorizers; with `routes`, the given `authorizers` (none by
+    default). `clock` (monotonic seconds) times the authorizer cache.
+    """
+
+    def __init__(
+        self,
+        routes: Iterable[HttpRoute] | None = None,
+        authorizers: Mapping[str, LambdaAuthorizer] | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if routes is None:
+            routes = http_routes()
+            if authorizers is None:
+                authorizers = http_authorizers()
+        self.table = RouteTable(routes)
+        self.authorizers: dict[str, LambdaAuthorizer] = dict(authorizers or {})
+        missing = {c.route.authorizer for c in self.table.routes} - set(self.authorizers) - {None}
+        if missing:
+            raise ValueError(f"routes use unknown authorizers: {sorted(str(m) for m in missing)}")
+        self.authorizer_cache = AuthorizerCache(clock)
         self.handlers = HandlerCache()
         # See the module docstring: Powertools keeps per-invocation state on classes, so invocations of
         # this process run one at a time, like a single concurrent execution environment.
         self.invoke_lock = threading.Lock()
+
+    def _invoke(self, handler_name: str, function: str, event: dict[str, Any], request_id: str, timeout_ms: int) -> Any:
+        handler = self.handlers.get(handler_name)
+        context = FakeLambdaContext(function, request_id, timeout_ms)
+        with self.invoke_lock:
+            try:
+                return handler(event, context)
+            finally:
+                discard_unpublished_metrics()
+
+    def authorize(self, authorizer: LambdaAuthorizer, event: dict[str, Any], request_id: str) -> HttpResponse | None:
+        """API Gateway's authorizer step for a route's event: None to go on (the event now carries the
+        authorizer's context), else the response to send instead."""
+        identity: list[str] | None = None
+        if authorizer.identity_source:
+            identity = identity_values(authorizer, event)
+            if identity is None:
+                return json_response(401, {"message": "Unauthorized"})
+            cached = self.authorizer_cache.get(authorizer.name, identity)
+        else:
+            cached = None
+        if cached is None:
+            try:
+                result = self._invoke(
+                    authorizer.handler,
+                    authorizer.function,
+                    build_authorizer_event(event, identity),
+                    request_id,
+                    authorizer.timeout_s * 1000,
+                )
+                authorized, context = simple_response(result)
+            except Exception:
+                sys.stderr.write(f"chat-memory: authorizer {authorizer.name} ({authorizer.handler}) failed:\n")
+                traceback.print_exc(file=sys.stderr)
+                return internal_error()
+            if identity is not None:
+                self.authorizer_cache.put(authorizer.name, identity, authorizer.ttl_seconds, authorized, context)
+        else:
+            authorized, context = cached
+        if not authorized:
+            return json_response(403, {"message": "Forbidden"})
+        event["requestContext"]["authorizer"] = {"lambda": context}
+        return None
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         request_id = str(uuid.uuid4())
@@ -446,19 +611,21 @@ class LocalApi:
         except RouteNotFoundError:
             return json_response(404, {"message": "Not Found"}, extra)
         event = build_event(request, compiled.route_key, params, EventOptions(request_id=request_id))
-        try:
-            handler = self.handlers.get(compiled.route.handler)
-            context = FakeLambdaContext(compiled.route.function, request_id)
-            with self.invoke_lock:
-                try:
-                    result = handler(event, context)
-                finally:
-                    discard_unpublished_metrics()
-            response = translate_result(result)
-        except Exception:
-            sys.stderr.write(f"chat-memory: {compiled.route_key} ({compiled.route.handler}) failed:\n")
-            traceback.print_exc(file=sys.stderr)
-            response = internal_error()
+        refused: HttpResponse | None = None
+        if compiled.route.authorizer is not None:
+            refused = self.authorize(self.authorizers[compiled.route.authorizer], event, request_id)
+        if refused is not None:
+            response = refused
+        else:
+            try:
+                result = self._invoke(
+                    compiled.route.handler, compiled.route.function, event, request_id, INTEGRATION_TIMEOUT_MS
+                )
+                response = translate_result(result)
+            except Exception:
+                sys.stderr.write(f"chat-memory: {compiled.route_key} ({compiled.route.handler}) failed:\n")
+                traceback.print_exc(file=sys.stderr)
+                response = internal_error()
         response.headers = [(k, v) for k, v in response.headers if k.lower() not in _HOP_BY_HOP]
         response.headers.extend(extra)
         return response
@@ -631,6 +798,37 @@ class LocalServer:
         self.close()
 
 
+API_KEY_ENV: Final = "CHAT_MEMORY_API_KEY"
+LOCAL_TENANT: Final = "default"
+LOCAL_KEY_NAME: Final = "local"
+
+
+class LocalSetupError(RuntimeError):
+    """The local server cannot start as configured (the message says why)."""
+
+
+def local_api_key(table_name: str, endpoint_url: str) -> str:
+    """Store $CHAT_MEMORY_API_KEY for the `default` tenant, or create a key; the start-up line that says which.
+
+    A created key is in that line, the only place it is ever shown; a key from the environment is not repeated.
+    """
+    import boto3
+
+    from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
+    from chat_memory.domain.errors import ChatMemoryError
+
+    store = ApiKeyStore(table_name, client=boto3.client("dynamodb", endpoint_url=endpoint_url))
+    given = os.environ.get(API_KEY_ENV, "").strip()
+    if given:
+        try:
+            store.ensure(LOCAL_TENANT, LOCAL_KEY_NAME, given)
+        except ChatMemoryError as exc:  # e.g. that key is revoked, or another tenant's, in this table
+            raise LocalSetupError(f"{API_KEY_ENV}: {exc.message}") from exc
+        return f"API key: (from {API_KEY_ENV})"
+    _, secret = store.create(LOCAL_TENANT, LOCAL_KEY_NAME)
+    return f"API key for tenant {LOCAL_TENANT}: {secret}"
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -640,11 +838,12 @@ def serve(
     stop: threading.Event | None = None,
     stream_consumers: bool = True,
 ) -> None:
-    """Serve the API until interrupted (or until `stop` is set): DynamoDB, table, handlers' env, HTTP.
+    """Serve the API until interrupted (or until `stop` is set): DynamoDB, table, handlers' env, API key, HTTP.
 
-    With `stream_consumers` (the default) the functions that read the table's stream in template.yaml (the
-    summariser and the purger) are driven from it in the background (chat_memory_dev.stream). `ready` is set once
-    requests are accepted. Blocking; run it in a thread to embed it.
+    The routes need an API key (template.yaml's authorizer): $CHAT_MEMORY_API_KEY is stored for the `default`
+    tenant, else a new key is created and printed once. With `stream_consumers` (the default) the functions that
+    read the table's stream in template.yaml (the summariser and the purger) are driven from it in the background
+    (chat_memory_dev.stream). `ready` is set once requests are accepted. Blocking; run it in a thread to embed it.
     """
     from chat_memory_dev.local_dynamodb import start_local_dynamodb
     from chat_memory_dev.stream import StreamPoller, start_stream_pollers
@@ -655,16 +854,19 @@ def serve(
     db = start_local_dynamodb(table)
     pollers: list[StreamPoller] = []
     try:
+        key_line = local_api_key(table, db.endpoint_url)
         server = LocalServer(host, port)
         try:
             if stream_consumers:
                 pollers = start_stream_pollers(db, handlers=server.api.handlers, invoke_lock=server.api.invoke_lock)
             driven = ", ".join(p.consumer.function for p in pollers) or "none"
+            # The embedded endpoint is shown so that `chat-memory keys` can reach the table while this runs.
+            dynamodb = db.description if db.embedded is None else f"{db.description} at {db.endpoint_url}"
             print(
-                f"chat-memory serving {server.url} (DynamoDB: {db.description}, table: {table}, "
-                f"stream consumers: {driven})",
+                f"chat-memory serving {server.url} (DynamoDB: {dynamodb}, table: {table}, stream consumers: {driven})",
                 flush=True,
             )
+            print(key_line, flush=True)
             if stop is not None:
 
                 def _stop_when_set() -> None:
@@ -684,8 +886,10 @@ def serve(
 
 
 __all__ = [
+    "API_KEY_ENV",
     "DEFAULT_TABLE_NAME",
     "MAX_BODY_BYTES",
+    "AuthorizerCache",
     "CompiledRoute",
     "EventOptions",
     "FakeLambdaContext",
@@ -693,10 +897,13 @@ __all__ = [
     "HttpResponse",
     "LocalApi",
     "LocalServer",
+    "LocalSetupError",
     "MethodNotAllowedError",
     "RouteNotFoundError",
     "RouteTable",
+    "build_authorizer_event",
     "build_event",
+    "local_api_key",
     "query_parameters",
     "serve",
     "set_handler_env",

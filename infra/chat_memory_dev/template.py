@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -44,17 +44,63 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     return data
 
 
+NO_AUTHORIZER: Final = "NONE"  # an HttpApi event's `Auth: {Authorizer: NONE}`: public despite a default
+IMPLICIT_HTTP_API: Final = "ServerlessHttpApi"  # the API SAM creates for HttpApi events without an ApiId
+
+
 @dataclass(frozen=True)
 class HttpRoute:
     function: str  # logical id in the template
     handler: str  # "package.module.function"
     method: str  # upper case
     path: str  # API Gateway form, e.g. /api/v2/sessions/{sessionId}/memory
+    authorizer: str | None = None  # the route's authorizer (event's, else the API's default); None: public
+
+
+@dataclass(frozen=True)
+class LambdaAuthorizer:
+    """An HttpApi `Auth.Authorizers` entry backed by a function of this template (REQUEST, payload 2.0)."""
+
+    name: str
+    function: str  # logical id of the authorizer function
+    handler: str  # "package.module.function"
+    payload_format_version: str
+    simple_responses: bool
+    identity_headers: tuple[str, ...]  # Identity.Headers: $request.header.<name>
+    identity_query_strings: tuple[str, ...]  # Identity.QueryStrings: $request.querystring.<name>
+    ttl_seconds: int  # Identity.ReauthorizeEvery (a parameter's Default when it is a !Ref); 0: no cache
+    timeout_s: int  # the function's Timeout (Globals applied)
+
+    @property
+    def identity_source(self) -> tuple[str, ...]:
+        """As API Gateway names it (SAM's order: headers, then query strings)."""
+        return tuple(f"$request.header.{h}" for h in self.identity_headers) + tuple(
+            f"$request.querystring.{q}" for q in self.identity_query_strings
+        )
+
+
+def _http_api_auth(template: Mapping[str, Any], api_id: str) -> Mapping[str, Any]:
+    """The `Auth` of an AWS::Serverless::HttpApi (its own, else Globals.HttpApi's)."""
+    resource = template.get("Resources", {}).get(api_id)
+    if api_id != IMPLICIT_HTTP_API and (resource is None or resource.get("Type") != "AWS::Serverless::HttpApi"):
+        raise ValueError(f"{api_id} is not an AWS::Serverless::HttpApi of this template")
+    own = ((resource or {}).get("Properties") or {}).get("Auth")
+    auth = own if own is not None else (template.get("Globals", {}).get("HttpApi") or {}).get("Auth")
+    return auth or {}
+
+
+def _event_api_id(function: str, event_props: Mapping[str, Any]) -> str:
+    api = event_props.get("ApiId")
+    if api is None:
+        return IMPLICIT_HTTP_API
+    if isinstance(api, dict) and list(api) == ["Ref"] and isinstance(api["Ref"], str):
+        return api["Ref"]
+    raise ValueError(f"{function}: an HttpApi event's ApiId must be `!Ref <HttpApi>`, not {api!r}")
 
 
 @cache
 def http_routes(path: Path = TEMPLATE_PATH) -> tuple[HttpRoute, ...]:
-    """Every HttpApi event of every function in the template."""
+    """Every HttpApi event of every function in the template, with the authorizer that guards it."""
     template = load_template(path)
     global_handler = template.get("Globals", {}).get("Function", {}).get("Handler")
     routes: list[HttpRoute] = []
@@ -67,15 +113,94 @@ def http_routes(path: Path = TEMPLATE_PATH) -> tuple[HttpRoute, ...]:
             if event.get("Type") != "HttpApi":
                 continue
             event_props = event.get("Properties", {})
+            auth = _http_api_auth(template, _event_api_id(logical_id, event_props))
+            authorizer = (event_props.get("Auth") or {}).get("Authorizer", auth.get("DefaultAuthorizer"))
+            if authorizer not in (None, NO_AUTHORIZER) and authorizer not in (auth.get("Authorizers") or {}):
+                raise ValueError(f"{logical_id}: authorizer {authorizer!r} is not one of its HttpApi's")
             routes.append(
                 HttpRoute(
                     function=logical_id,
                     handler=handler,
                     method=str(event_props["Method"]).upper(),
                     path=str(event_props["Path"]),
+                    authorizer=None if authorizer in (None, NO_AUTHORIZER) else str(authorizer),
                 )
             )
     return tuple(routes)
+
+
+def _function_arn_target(name: str, arn: Any) -> str:
+    """The logical id of `!GetAtt <Function>.Arn`."""
+    if isinstance(arn, dict) and list(arn) == ["Fn::GetAtt"]:
+        target = arn["Fn::GetAtt"]
+        if isinstance(target, str):
+            target = target.split(".", 1)
+        if isinstance(target, list) and len(target) == 2 and target[1] == "Arn":
+            return str(target[0])
+    raise ValueError(f"authorizer {name}: FunctionArn must be `!GetAtt <Function>.Arn` of this template")
+
+
+@cache
+def http_authorizers(path: Path = TEMPLATE_PATH) -> dict[str, LambdaAuthorizer]:
+    """The Lambda authorizers the template's routes use, by name.
+
+    Only what the local server can emulate like API Gateway is accepted: a function of this template, payload
+    format 2.0 with simple responses. Anything else used by a route (a JWT authorizer, IAM policies in responses)
+    raises ValueError rather than being served without authorization.
+    """
+    template = load_template(path)
+    resources = template.get("Resources", {})
+    globals_ = template.get("Globals", {}).get("Function", {})
+    resolver = _Resolver(template, region="us-east-1")
+    used = {r.authorizer for r in http_routes(path) if r.authorizer is not None}
+    found: dict[str, LambdaAuthorizer] = {}
+    api_ids = [i for i, r in resources.items() if r.get("Type") == "AWS::Serverless::HttpApi"]
+    for api_id in [*api_ids, IMPLICIT_HTTP_API]:
+        for name, config in ((_http_api_auth(template, api_id).get("Authorizers")) or {}).items():
+            if name not in used:
+                continue
+            if "FunctionArn" not in config:
+                raise ValueError(f"authorizer {name}: only Lambda authorizers are emulated locally (no JWT)")
+            function = _function_arn_target(name, config["FunctionArn"])
+            fn_resource = resources.get(function) or {}
+            if fn_resource.get("Type") != "AWS::Serverless::Function":
+                raise ValueError(f"authorizer {name}: {function} is not an AWS::Serverless::Function")
+            fn_props = fn_resource.get("Properties", {})
+            version = str(config.get("AuthorizerPayloadFormatVersion", ""))
+            simple = bool(config.get("EnableSimpleResponses", False))
+            if version != "2.0" or not simple:
+                raise ValueError(
+                    f"authorizer {name}: only payload format 2.0 with simple responses is emulated locally"
+                )
+            identity = config.get("Identity") or {}
+            unsupported = set(identity) - {"Headers", "QueryStrings", "ReauthorizeEvery"}
+            if unsupported:
+                raise ValueError(f"authorizer {name}: Identity {sorted(unsupported)} is not emulated locally")
+            ttl = identity.get("ReauthorizeEvery")
+            try:
+                ttl_value = resolver.value(ttl) if ttl is not None else None
+            except _UnresolvableError:
+                message = f"authorizer {name}: ReauthorizeEvery must be a number or `!Ref <Parameter>`"
+                raise ValueError(message) from None
+            authorizer = LambdaAuthorizer(
+                name=str(name),
+                function=function,
+                handler=str(fn_props.get("Handler", globals_.get("Handler"))),
+                payload_format_version=version,
+                simple_responses=simple,
+                identity_headers=tuple(str(h) for h in identity.get("Headers") or ()),
+                identity_query_strings=tuple(str(q) for q in identity.get("QueryStrings") or ()),
+                # Unset: SAM leaves the TTL out; treat it as no cache (every request asks the authorizer).
+                ttl_seconds=int(float(ttl_value)) if ttl_value else 0,
+                timeout_s=int(fn_props.get("Timeout", globals_.get("Timeout", 3))),
+            )
+            if found.get(authorizer.name, authorizer) != authorizer:
+                raise ValueError(f"two HttpApis declare different authorizers named {name}")
+            found[authorizer.name] = authorizer
+    missing = used - set(found)
+    if missing:
+        raise ValueError(f"routes use undeclared authorizers: {sorted(missing)}")
+    return found
 
 
 def table_properties(path: Path = TEMPLATE_PATH, logical_id: str = "MemoryTable") -> dict[str, Any]:

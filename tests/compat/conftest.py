@@ -14,6 +14,8 @@ import pytest
 from zep_python import ZepClient
 
 STARTUP_TIMEOUT_S = 60.0
+# The key `chat-memory serve` accepts for the `default` tenant (CHAT_MEMORY_API_KEY).
+API_KEY = "cm_compat-suite-key-9f2c4d1e8b7a6f5e4d3c2b1a0f9e8d7c"
 TABLE = "chat-memory-compat"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,6 +42,7 @@ def base_url() -> Iterator[str]:
     env = dict(os.environ)
     env.pop("AWS_ENDPOINT_URL_DYNAMODB", None)  # embedded moto, never a configured endpoint
     env["PYTHONUNBUFFERED"] = "1"
+    env["CHAT_MEMORY_API_KEY"] = API_KEY
     # The client's httpx honours proxy variables: keep loopback calls direct.
     env["NO_PROXY"] = env["no_proxy"] = ",".join(filter(None, ["127.0.0.1,localhost", env.get("NO_PROXY")]))
     command = [sys.executable, "-m", "chat_memory_dev.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -81,7 +84,7 @@ def base_url() -> Iterator[str]:
 @pytest.fixture
 def client(base_url: str) -> Iterator[ZepClient]:
     """A sync zep-python client on the shared server."""
-    zep = ZepClient(api_url=base_url, api_key="anything")
+    zep = ZepClient(api_url=base_url, api_key=API_KEY)
     yield zep
     zep.close()
 
@@ -89,6 +92,6 @@ def client(base_url: str) -> Iterator[ZepClient]:
 @pytest.fixture
 async def aclient(base_url: str) -> AsyncIterator[ZepClient]:
     """An async zep-python client on the shared server, used as an async context manager."""
-    async with ZepClient(api_url=base_url, api_key="anything") as zep:
+    async with ZepClient(api_url=base_url, api_key=API_KEY) as zep:
         yield zep
     zep.close()

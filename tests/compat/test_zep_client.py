@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 from zep_python import ZepClient
-from zep_python.exceptions import APIError, NotFoundError
+from zep_python.exceptions import APIError, AuthError, NotFoundError
 from zep_python.memory import Memory
 from zep_python.memory.models import Session
 from zep_python.message import Message
 from zep_python.message.models import RoleType
+
+from tests.compat.conftest import API_KEY
 
 pytestmark = pytest.mark.compat
 
@@ -85,20 +87,39 @@ def _assert_valid_messages(messages: list[Message]) -> None:
 # ------------------------------------------------------------------------------------------- health and auth
 
 
-def test_constructor_passes_the_health_check(base_url: str) -> None:
+def test_constructor_passes_the_health_check_without_a_key(base_url: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. the client's "incompatible Zep server version" warning
-        for key in ("anything", "z_cloud_style_key", None):
-            zep = ZepClient(api_url=base_url, api_key=key)
-            try:
-                assert isinstance(zep.memory.list_sessions(limit=1), list)
-            finally:
-                zep.close()
+        for key in (API_KEY, "z_cloud_style_key", "wrong", None):
+            ZepClient(api_url=base_url, api_key=key).close()  # /healthz is public
+
+
+def test_a_valid_key_is_needed_for_everything_else(base_url: str) -> None:
+    valid = ZepClient(api_url=base_url, api_key=API_KEY)
+    try:
+        assert isinstance(valid.memory.list_sessions(limit=1), list)
+    finally:
+        valid.close()
+    for key in ("wrong", "z_cloud_style_key", f"{API_KEY}x", None):  # Bearer, Api-Key, near miss, no header
+        zep = ZepClient(api_url=base_url, api_key=key)
+        try:
+            with pytest.raises(AuthError):
+                zep.memory.list_sessions(limit=1)
+            with pytest.raises(AuthError):
+                zep.memory.get_memory("any-session")
+        finally:
+            zep.close()
+
+
+async def test_a_wrong_key_is_an_auth_error_async(base_url: str) -> None:
+    async with ZepClient(api_url=base_url, api_key="wrong") as zep:
+        with pytest.raises(AuthError):
+            await zep.memory.aget_session("any-session")
 
 
 def test_health_check_failure_is_reported(base_url: str) -> None:
     with pytest.raises(APIError):
-        ZepClient(api_url=f"{base_url}/not-the-api-root", api_key="anything")
+        ZepClient(api_url=f"{base_url}/not-the-api-root", api_key=API_KEY)
 
 
 # ----------------------------------------------------------------------------------------- the user's example
@@ -109,7 +130,7 @@ async def test_users_example_sync_add_then_async_perpetual_memory(client: ZepCli
     result = client.memory.add_memory(session_id, _example_memory())
     assert json.loads(result)["message"] == "OK"
 
-    async with ZepClient(api_url=base_url, api_key="anything") as zep:
+    async with ZepClient(api_url=base_url, api_key=API_KEY) as zep:
         memory = await zep.memory.aget_memory(session_id, memory_type="perpetual")
     assert memory.summary is None
     assert [(m.role, m.content, m.metadata) for m in _messages(memory)] == [

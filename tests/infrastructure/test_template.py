@@ -36,7 +36,11 @@ DEAD_LETTER_QUEUE = "SummariserDeadLetterQueue"
 PURGER = "PurgerFunction"
 PURGER_DEAD_LETTER_QUEUE = "PurgerDeadLetterQueue"
 STREAM_FUNCTIONS = {SUMMARISER: DEAD_LETTER_QUEUE, PURGER: PURGER_DEAD_LETTER_QUEUE}  # function: its OnFailure queue
-TOKENIZER_FUNCTIONS = frozenset({WRITE_FUNCTION, SUMMARISER})  # the others (the purger too) must never load tiktoken
+AUTHORIZER = "AuthorizerFunction"  # the HTTP API's Lambda authorizer (API keys); serves no route itself
+AUTHORIZER_NAME = "ApiKeyAuthorizer"  # its name in the HttpApi's Auth.Authorizers
+PUBLIC_ROUTES = {("GET", "/healthz")}  # `Auth: {Authorizer: NONE}`: the client's health check sends no key
+# The others (the purger and the authorizer too) must never load tiktoken.
+TOKENIZER_FUNCTIONS = frozenset({WRITE_FUNCTION, SUMMARISER})
 # The summariser's event filter: new messages only (message keys are MSG#..., sessions SESSION).
 MESSAGE_INSERTS = {"eventName": ["INSERT"], "dynamodb": {"Keys": {"SK": {"S": [{"prefix": keys.MESSAGE_SK_PREFIX}]}}}}
 # The purger's event filter: session and user tombstones (the item written or rewritten with deleted = true).
@@ -118,6 +122,8 @@ EXPECTED_ACTIONS: dict[str, frozenset[str]] = {
             "dynamodb:ConditionCheckItem",
         }
     ),
+    # Looks a key's hash up: one GetItem on the table, nothing else (no index, no write).
+    AUTHORIZER: frozenset({"dynamodb:GetItem"}),
 }
 HTTP_FUNCTIONS = frozenset(EXPECTED_ROUTES)
 
@@ -177,7 +183,7 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def test_functions_are_exactly_the_expected_ones() -> None:
-    assert set(FUNCTIONS) == set(EXPECTED_ROUTES) | set(STREAM_FUNCTIONS)
+    assert set(FUNCTIONS) == set(EXPECTED_ROUTES) | set(STREAM_FUNCTIONS) | {AUTHORIZER}
 
 
 def test_no_route_is_served_twice() -> None:
@@ -209,6 +215,82 @@ def test_routes(function: str) -> None:
 
 def test_http_api() -> None:
     assert RESOURCES["HttpApi"]["Type"] == "AWS::Serverless::HttpApi"
+
+
+# --- API keys: the authorizer, throttling ------------------------------------------------------------------
+
+
+def _http_api_props() -> dict[str, Any]:
+    props: dict[str, Any] = RESOURCES["HttpApi"]["Properties"]
+    return props
+
+
+def test_http_api_authorizer_is_the_api_key_function_with_simple_responses() -> None:
+    auth = _http_api_props()["Auth"]
+    assert auth["DefaultAuthorizer"] == AUTHORIZER_NAME
+    assert auth["Authorizers"] == {
+        AUTHORIZER_NAME: {
+            "FunctionArn": {"Fn::GetAtt": [AUTHORIZER, "Arn"]},
+            "AuthorizerPayloadFormatVersion": "2.0",
+            "EnableSimpleResponses": True,
+            "EnableFunctionDefaultPermissions": True,
+            # The result cache is keyed on the identity source: the Authorization header.
+            "Identity": {"Headers": ["Authorization"], "ReauthorizeEvery": {"Ref": "AuthorizerCacheSeconds"}},
+        }
+    }
+    assert "Globals" not in TEMPLATE or "HttpApi" not in TEMPLATE["Globals"]  # no second source of Auth
+
+
+def _http_events() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (function, event["Properties"])
+        for function, props in FUNCTIONS.items()
+        for event in props.get("Events", {}).values()
+        if event["Type"] == "HttpApi"
+    ]
+
+
+def test_every_route_but_the_health_check_needs_an_api_key() -> None:
+    public = set()
+    for _, props in _http_events():
+        route = (str(props["Method"]).upper(), props["Path"])
+        if "Auth" in props:
+            assert props["Auth"] == {"Authorizer": "NONE"}, f"{route}: only opting out of the default is allowed"
+            public.add(route)
+    assert public == PUBLIC_ROUTES
+
+
+def test_the_authorizer_serves_no_route_and_loads_no_tokenizer() -> None:
+    assert "Events" not in FUNCTIONS[AUTHORIZER]
+    assert AUTHORIZER not in TOKENIZER_FUNCTIONS  # test_only_the_tokenizer_functions_import_tiktoken covers it
+    assert _prop(AUTHORIZER, "Handler") == "chat_memory.handlers.authorizer.lambda_handler"
+    assert _prop(AUTHORIZER, "MemorySize") == 256
+    assert _prop(AUTHORIZER, "Timeout") == 5  # every uncached request waits for it
+
+
+def test_authorizer_may_only_get_items_from_the_table() -> None:
+    [(condition, statement)] = _conditional_statements(AUTHORIZER)
+    assert condition is None
+    assert statement["Effect"] == "Allow"
+    assert _as_list(statement["Action"]) == ["dynamodb:GetItem"]
+    assert _as_list(statement["Resource"]) == [{"Fn::GetAtt": [TABLE_ID, "Arn"]}]  # not the indexes
+
+
+def test_authorizer_and_throttling_parameters() -> None:
+    parameters = TEMPLATE["Parameters"]
+    cache = parameters["AuthorizerCacheSeconds"]
+    assert (cache["Type"], cache["Default"], cache["MinValue"], cache["MaxValue"]) == ("Number", 60, 0, 3600)
+    rate, burst = parameters["ThrottlingRateLimit"], parameters["ThrottlingBurstLimit"]
+    assert (rate["Type"], rate["Default"]) == ("Number", 100)
+    assert (burst["Type"], burst["Default"]) == ("Number", 200)
+    assert rate.get("MinValue", 0) >= 1 and burst.get("MinValue", 0) >= 1  # 0 would turn the API off
+
+
+def test_throttling_comes_from_the_parameters() -> None:
+    assert _http_api_props()["DefaultRouteSettings"] == {
+        "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},
+        "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"},
+    }
 
 
 @pytest.mark.parametrize("function", sorted(FUNCTIONS))
@@ -247,7 +329,7 @@ def test_runtime_and_architecture(function: str) -> None:
     assert _prop(function, "Architectures") == ["arm64"]
 
 
-@pytest.mark.parametrize("function", sorted(HTTP_FUNCTIONS))
+@pytest.mark.parametrize("function", sorted(HTTP_FUNCTIONS | {AUTHORIZER}))
 def test_timeout_fits_the_http_api_limit(function: str) -> None:
     timeout = _prop(function, "Timeout")
     assert isinstance(timeout, int)
@@ -726,7 +808,7 @@ def test_sam_generates_one_event_source_mapping_per_stream_consumer(generated: d
     assert mapped == sorted(STREAM_FUNCTIONS)
 
 
-@pytest.mark.parametrize("function", sorted(HTTP_FUNCTIONS))
+@pytest.mark.parametrize("function", sorted(HTTP_FUNCTIONS | {AUTHORIZER}))
 def test_sam_adds_nothing_to_the_http_functions_roles(function: str, generated: dict[str, Any]) -> None:
     role = generated.get(f"{function}Role")
     assert role is not None
@@ -736,6 +818,60 @@ def test_sam_adds_nothing_to_the_http_functions_roles(function: str, generated: 
     ]
     actions = {a for s in _generated_statements(role) for a in _as_list(s["Action"])}
     assert actions == EXPECTED_ACTIONS[function]
+
+
+def _generated_api(generated: dict[str, Any]) -> dict[str, Any]:
+    [api] = [r["Properties"] for r in generated.values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
+    assert isinstance(api, dict)
+    return api
+
+
+def test_sam_generates_the_lambda_authorizer(generated: dict[str, Any]) -> None:
+    body = _generated_api(generated)["Body"]
+    scheme = body["components"]["securitySchemes"][AUTHORIZER_NAME]["x-amazon-apigateway-authorizer"]
+    assert scheme["type"] == "request"
+    assert scheme["authorizerPayloadFormatVersion"] == "2.0"
+    assert scheme["enableSimpleResponses"] is True
+    assert scheme["identitySource"] == ["$request.header.Authorization"]
+    assert scheme["authorizerResultTtlInSeconds"] == {"Ref": "AuthorizerCacheSeconds"}
+    assert json.dumps(scheme["authorizerUri"]).count(json.dumps({"Fn::GetAtt": [AUTHORIZER, "Arn"]})) == 1
+    assert "authorizerCredentials" not in scheme  # invoked with a resource-based permission (below)
+    assert set(body["components"]["securitySchemes"]) == {AUTHORIZER_NAME}
+
+
+def test_sam_puts_the_authorizer_on_every_route_but_the_health_check(generated: dict[str, Any]) -> None:
+    body = _generated_api(generated)["Body"]
+    security = {
+        (method.upper(), path): operation.get("security")
+        for path, operations in body["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert set(security) == set().union(*EXPECTED_ROUTES.values())
+    for route, requirement in security.items():
+        expected: list[dict[str, list[str]]] = [{"NONE" if route in PUBLIC_ROUTES else AUTHORIZER_NAME: []}]
+        assert requirement == expected, route
+
+
+def test_sam_lets_only_this_apis_authorizers_invoke_the_authorizer(generated: dict[str, Any]) -> None:
+    [permission] = [
+        r["Properties"]
+        for r in generated.values()
+        if r["Type"] == "AWS::Lambda::Permission"
+        and r["Properties"]["FunctionName"] == {"Fn::GetAtt": [AUTHORIZER, "Arn"]}
+    ]
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    assert permission["Action"] == "lambda:InvokeFunction"
+    arn, variables = permission["SourceArn"]["Fn::Sub"]
+    assert arn.endswith(":${__ApiId__}/authorizers/*")
+    assert variables == {"__ApiId__": {"Ref": "HttpApi"}}
+
+
+def test_sam_stage_throttling_comes_from_the_parameters(generated: dict[str, Any]) -> None:
+    [stage] = [r["Properties"] for r in generated.values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+    assert stage["DefaultRouteSettings"] == {
+        "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},
+        "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"},
+    }
 
 
 def test_sam_read_role_cannot_write(generated: dict[str, Any]) -> None:

@@ -76,9 +76,14 @@ class FakeContext:
 
 
 def http_event(
-    method: str, raw_path: str, body: Any = None, query: str = "", raw_body: str | None = None
+    method: str,
+    raw_path: str,
+    body: Any = None,
+    query: str = "",
+    raw_body: str | None = None,
+    tenant: str | None = "default",
 ) -> dict[str, Any]:
-    """A minimal API Gateway HTTP API (payload 2.0) event."""
+    """A minimal API Gateway HTTP API (payload 2.0) event, authorized for `tenant` (None: no authorizer context)."""
     params: dict[str, str] = {}
     for pair in filter(None, query.split("&")):
         key, _, value = pair.partition("=")
@@ -99,6 +104,8 @@ def http_event(
     }
     if params:
         event["queryStringParameters"] = params
+    if tenant is not None:
+        event["requestContext"]["authorizer"] = {"lambda": {"tenant": tenant, "key_id": "0123456789abcdef"}}
     if raw_body is not None:
         event["body"] = raw_body
     elif body is not None:
@@ -121,14 +128,21 @@ def api(ddb: Any) -> Invoke:
     """Call the right handler for a method and path, as API Gateway would route it."""
     from chat_memory.handlers import read_memory, sessions, write_memory
 
-    def invoke(method: str, raw_path: str, body: Any = None, query: str = "", raw_body: str | None = None) -> Reply:
+    def invoke(
+        method: str,
+        raw_path: str,
+        body: Any = None,
+        query: str = "",
+        raw_body: str | None = None,
+        tenant: str | None = "default",
+    ) -> Reply:
         if method == "POST" and raw_path.endswith("/memory"):
             handler = write_memory.lambda_handler
         elif method == "GET":
             handler = read_memory.lambda_handler
         else:
             handler = sessions.lambda_handler
-        result = handler(http_event(method, raw_path, body, query, raw_body), FakeContext())
+        result = handler(http_event(method, raw_path, body, query, raw_body, tenant), FakeContext())
         text = result.get("body") or ""
         return Reply(result["statusCode"], result.get("headers", {}), json.loads(text) if text else None)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from contextvars import ContextVar
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -20,10 +21,10 @@ from chat_memory.domain.errors import (
     NotFoundError,
     PayloadTooLargeError,
     StoreUnavailableError,
+    UnauthorizedError,
 )
 from chat_memory.domain.models import MemoryType
 from chat_memory.observability import logger
-from chat_memory.settings import get_settings
 
 JSON = "application/json"
 # GET /sessions?page_token=...: where the next page starts (absent on the last page).
@@ -42,6 +43,7 @@ class _Resolver(APIGatewayHttpResolver):
 
 _STATUS: dict[type[ChatMemoryError], int] = {
     InvalidInputError: 400,
+    UnauthorizedError: 401,
     NotFoundError: 404,
     ConflictError: 409,
     PayloadTooLargeError: 413,
@@ -107,27 +109,47 @@ def _is_json(content_type: str) -> bool:
     return media_type == JSON or media_type.endswith("+json")
 
 
+def _error_result(status: int, message: str) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": JSON},
+        "body": json.dumps({"message": message}),
+        "isBase64Encoded": False,
+    }
+
+
+# The caller's tenant for the request being handled: set by resolve() from the authorizer's context only.
+_tenant: ContextVar[str] = ContextVar("tenant")
+
+
+def _authorized_tenant(event: dict[str, Any]) -> str | None:
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    tenant = (authorizer.get("lambda") or {}).get("tenant")
+    return tenant if isinstance(tenant, str) and tenant else None
+
+
 def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Resolve an event, refusing bodies that are not JSON up front.
+    """Resolve an event for the tenant the authorizer named; 401 without one, 415 for a body that is not JSON.
 
     Powertools would parse a form-encoded body as a form (so `curl -d '{...}'` without a Content-Type would
     arrive as an empty request) and answer other types in its own error format.
     """
+    tenant = _authorized_tenant(event)
+    if tenant is None:
+        return _error_result(401, "a valid API key is required: 'Authorization: Bearer <key>'")
     content_type = (event.get("headers") or {}).get("content-type", "")
     if event.get("body") and content_type and not _is_json(content_type):
-        message = f"the request body must be JSON sent as Content-Type: {JSON} (got {content_type!r})"
-        return {
-            "statusCode": 415,
-            "headers": {"Content-Type": JSON},
-            "body": json.dumps({"message": message}),
-            "isBase64Encoded": False,
-        }
-    return app.resolve(event, context)
+        return _error_result(415, f"the request body must be JSON sent as Content-Type: {JSON} (got {content_type!r})")
+    token = _tenant.set(tenant)
+    try:
+        return app.resolve(event, context)
+    finally:
+        _tenant.reset(token)
 
 
 def current_tenant() -> str:
-    """The caller's tenant. Until API keys exist, every caller is the configured default tenant."""
-    return get_settings().default_tenant
+    """The caller's tenant: it comes only from the authorizer, never from the request."""
+    return _tenant.get()
 
 
 def path_id(raw: str, what: str = "session id") -> str:

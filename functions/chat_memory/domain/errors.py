@@ -15,6 +15,10 @@ class InvalidInputError(ChatMemoryError):
     """The caller sent something we cannot accept (HTTP 400)."""
 
 
+class UnauthorizedError(ChatMemoryError):
+    """No valid API key (HTTP 401)."""
+
+
 class NotFoundError(ChatMemoryError):
     """The session, message or user does not exist (HTTP 404)."""
 

@@ -36,6 +36,8 @@ GSI2_SORT_KEY: Final = "GSI2SK"
 
 TTL_ATTR: Final = "expires_at"
 
+API_KEY_SK: Final = "APIKEY"
+API_KEYS_GSI_PK: Final = "APIKEYS"  # every key of the deployment, listed by the admin CLI
 SESSION_SK: Final = "SESSION"
 USER_SK: Final = "USER"
 CURRENT_SUMMARY_SK: Final = "SESSION#SUMMARY"
@@ -94,3 +96,8 @@ def parse_user_pk(pk: str) -> tuple[str, str] | None:
 
 def summary_history_sk(point_ts: int) -> str:
     return f"{SUMMARY_HISTORY_PREFIX}{point_ts:0{_TS_DIGITS}d}"
+
+
+def api_key_pk(key_hash: str) -> str:
+    """API keys are found by the SHA-256 of the key: the key itself is never stored."""
+    return f"APIKEY#{key_hash}"

@@ -1,0 +1,43 @@
+"""The HTTP API's Lambda authorizer (payload 2.0, simple responses, cached by API Gateway per Authorization header).
+
+It lets every request it sees through, with a context: `{"tenant": ...}` for a valid key, `{"denied": ...}`
+otherwise, and the API functions answer 401 when there is no tenant. (An HTTP API answers 403 when an authorizer
+says no, and zep-python raises AuthError only on 401.) A request without an Authorization header never gets
+here: API Gateway answers 401 itself. The key is never logged; only its public id is.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chat_memory import wiring
+from chat_memory.observability import logger
+
+_SCHEMES = ("bearer", "api-key")  # zep-python: "Api-Key <key>" for keys starting with z_, else "Bearer <key>"
+_MAX_KEY_CHARS = 256
+
+
+def key_from_header(header: str | None) -> str | None:
+    scheme, _, key = (header or "").strip().partition(" ")
+    key = key.strip()
+    if scheme.lower() not in _SCHEMES or not key or len(key) > _MAX_KEY_CHARS or " " in key:
+        return None
+    return key
+
+
+def _allow(context: dict[str, str]) -> dict[str, Any]:
+    return {"isAuthorized": True, "context": context}
+
+
+@logger.inject_lambda_context(log_event=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    key = key_from_header(headers.get("authorization"))
+    if key is None:
+        return _allow({"denied": "send the API key as 'Authorization: Bearer <key>' or 'Api-Key <key>'"})
+    info = wiring.api_keys().lookup(key)
+    if info is None or info.revoked:
+        logger.info("API key refused", extra={"known": info is not None})
+        return _allow({"denied": "the API key is not valid"})
+    logger.info("API key accepted", extra={"key_id": info.key_id, "tenant": info.tenant})
+    return _allow({"tenant": info.tenant, "key_id": info.key_id})
