@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chat_memory.adapters.dynamodb.consumed import measure
 from chat_memory.api.schemas import path_safe_id
 from chat_memory.domain import limits
 from chat_memory.domain.errors import (
@@ -24,9 +25,10 @@ from chat_memory.domain.errors import (
     UnauthorizedError,
 )
 from chat_memory.domain.models import MemoryType
-from chat_memory.observability import logger
+from chat_memory.observability import logger, metrics
 
 JSON = "application/json"
+CONSUMED_CAPACITY_HEADER = "X-Consumed-Capacity"
 # GET /sessions?page_token=...: where the next page starts (absent on the last page).
 NEXT_PAGE_HEADER = "X-Next-Page-Token"
 
@@ -142,9 +144,15 @@ def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaC
         return _error_result(415, f"the request body must be JSON sent as Content-Type: {JSON} (got {content_type!r})")
     token = _tenant.set(tenant)
     try:
-        return app.resolve(event, context)
+        with measure() as consumed:
+            result = app.resolve(event, context)
     finally:
         _tenant.reset(token)
+    # What this request cost in DynamoDB capacity, as DynamoDB reported it: for callers and for the metrics.
+    result.setdefault("headers", {})[CONSUMED_CAPACITY_HEADER] = consumed.header()
+    metrics.add_metric(name="ConsumedReadCapacityUnits", unit="Count", value=consumed.read_units)
+    metrics.add_metric(name="ConsumedWriteCapacityUnits", unit="Count", value=consumed.write_units)
+    return result
 
 
 def current_tenant() -> str:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
+from chat_memory.adapters.dynamodb.consumed import ask_for_capacity, record_capacity
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
@@ -23,4 +25,7 @@ _CONFIG = Config(
 @cache
 def dynamodb_client() -> DynamoDBClient:
     # AWS_ENDPOINT_URL_DYNAMODB, when set, is honoured by botocore itself.
-    return boto3.client("dynamodb", config=_CONFIG)
+    client = boto3.client("dynamodb", config=_CONFIG)
+    client.meta.events.register("provide-client-params.dynamodb.*", ask_for_capacity)
+    client.meta.events.register("after-call.dynamodb.*", record_capacity)
+    return client
