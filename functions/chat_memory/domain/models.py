@@ -58,14 +58,12 @@ class StoredMessage:
         return rfc3339_from_micros(self.ts)
 
 
-@dataclass(frozen=True, slots=True)
-class Session:
-    session_id: str
-    uuid: str
+class _Timestamped:
+    """created_at / updated_at in the API's format, from the stored microseconds."""
+
+    __slots__ = ()
     created_ts: int
     updated_ts: int
-    user_id: str | None = None
-    metadata: JsonObject = field(default_factory=dict)
 
     @property
     def created_at(self) -> str:
@@ -77,7 +75,17 @@ class Session:
 
 
 @dataclass(frozen=True, slots=True)
-class User:
+class Session(_Timestamped):
+    session_id: str
+    uuid: str
+    created_ts: int
+    updated_ts: int
+    user_id: str | None = None
+    metadata: JsonObject = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class User(_Timestamped):
     user_id: str
     uuid: str
     created_ts: int
@@ -86,14 +94,6 @@ class User:
     first_name: str | None = None
     last_name: str | None = None
     metadata: JsonObject = field(default_factory=dict)
-
-    @property
-    def created_at(self) -> str:
-        return rfc3339_from_micros(self.created_ts)
-
-    @property
-    def updated_at(self) -> str:
-        return rfc3339_from_micros(self.updated_ts)
 
 
 @dataclass(frozen=True, slots=True)
