@@ -10,7 +10,7 @@ SAM_VENV := .tools/sam
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format template requirements events check-generated pytest build lambda-python lambda-python-dir
+.PHONY: help install run test lint format template requirements events check-generated pytest bench build lambda-python lambda-python-dir
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -78,6 +78,9 @@ pytest: install ## Run the test suite (unit, integration, infrastructure, compat
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; exit 1; fi; \
 	exit $$rc
+
+bench: install ## Benchmark against LangChain's DynamoDBChatMessageHistory into bench-results/ (about 3 minutes)
+	$(BIN)/chat-memory bench --out bench-results
 
 test: lint template check-generated pytest ## Every check: lint, types, template, generated files, tests
 

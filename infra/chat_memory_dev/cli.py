@@ -1,4 +1,4 @@
-"""`chat-memory`: the developer command line (`chat-memory serve`, `chat-memory keys ...`)."""
+"""`chat-memory`: the developer command line (`chat-memory serve`, `chat-memory keys ...`, `chat-memory bench`)."""
 
 from __future__ import annotations
 
@@ -194,11 +194,38 @@ def _add_keys(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
     revoke.set_defaults(command=_keys(_keys_revoke))
 
 
+# ------------------------------------------------------------------------------------------------------- bench
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from chat_memory_dev.bench.runner import run_args
+
+    return run_args(args)
+
+
+def _add_bench(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from chat_memory_dev.bench.runner import add_arguments
+
+    parser = subparsers.add_parser(
+        "bench",
+        help="benchmark against LangChain's DynamoDBChatMessageHistory (capacity units, calls, latency, cold start)",
+        description=(
+            "Run both systems on one in-process moto DynamoDB with the same deterministic conversation, at "
+            "history lengths 10 to 10,000 (--quick: 10 and 100): read units per window read, write units per "
+            "appended message, bytes read, DynamoDB calls, in-process latency, LangChain's 400 KB limit, cold "
+            "starts and package sizes. Writes results.md, results.json and PNG plots to --out."
+        ),
+    )
+    add_arguments(parser)
+    parser.set_defaults(command=_bench)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chat-memory", description="chat-memory developer tools")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _add_serve(subparsers)
     _add_keys(subparsers)
+    _add_bench(subparsers)
     return parser
 
 

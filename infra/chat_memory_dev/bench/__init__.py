@@ -1,0 +1,1 @@
+"""Benchmarks: chat-memory against LangChain's DynamoDB chat history (capacity units, calls, latency)."""

@@ -1,0 +1,496 @@
+"""DynamoDB capacity units computed from item sizes, and a recorder that measures them per API call.
+
+moto answers every call with a constant `ConsumedCapacity`, so the benchmarks compute capacity the way DynamoDB
+documents it, from the items each call reads and writes:
+
+* **Item size** (`item_size`): the sum of the attribute names' and values' sizes
+  (developerguide/CapacityUnitCalculations.html). Names and strings count their UTF-8 bytes; a number counts
+  1 byte per 2 significant digits (leading and trailing zeros trimmed) plus 1 byte; binary counts its raw bytes
+  (not its base64 text); a Boolean or null counts 1 byte; a list or map counts 3 bytes plus its elements plus
+  1 byte per element (a map element also counts its key like an attribute name).
+* **Reads** (`read_units`): 4 KB (4,096-byte) units rounded up; an eventually consistent read costs half,
+  a transactional read twice a strongly consistent one. GetItem, BatchGetItem and TransactGetItems round each
+  item on its own; Query and Scan round the sum of the sizes of all the items they read in one call.
+* **Writes** (`write_units`): 1 KB (1,024-byte) units rounded up, at least 1; twice that in a transaction.
+
+`CapacityRecorder` attaches to a boto3 DynamoDB client (or to a resource or `Table`, through `meta.client`) with
+botocore's event hooks and appends one `CallRecord` per API call. It only sees what travels in the request and
+the response, so where DynamoDB charges for something it cannot see, the figure is a documented lower bound
+(see `CapacityRecorder`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from types import TracebackType
+from typing import Any, Self
+
+__all__ = [
+    "READ_UNIT_BYTES",
+    "WRITE_UNIT_BYTES",
+    "CallRecord",
+    "CallTotals",
+    "CapacityRecorder",
+    "attribute_value_size",
+    "item_size",
+    "number_size",
+    "read_units",
+    "write_units",
+]
+
+READ_UNIT_BYTES = 4096
+"""One read unit: a strongly consistent read of up to 4 KB."""
+WRITE_UNIT_BYTES = 1024
+"""One write unit: a write of up to 1 KB."""
+
+_LIST_OR_MAP_OVERHEAD = 3
+_ELEMENT_OVERHEAD = 1
+
+
+# --- sizes -------------------------------------------------------------------------------------------------------
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def number_size(number: str | int | float | Decimal) -> int:
+    """Bytes of a DynamoDB number: 1 byte per two significant digits (rounded up) plus 1 byte.
+
+    Leading and trailing zeros are trimmed, as the documentation says (so 0 is 1 byte, 100 and 1 are 2 bytes,
+    123.45 is 4 bytes). DynamoDB calls this size approximate; its internal encoding also depends on where the
+    decimal point falls and on the sign, which the documented rule leaves out, and so does this function.
+    """
+    try:
+        value = Decimal(str(number))
+    except InvalidOperation as exc:
+        raise ValueError(f"not a DynamoDB number: {number!r}") from exc
+    if not value.is_finite():
+        raise ValueError(f"not a DynamoDB number: {number!r}")
+    if value.is_zero():
+        return 1
+    # Not normalize(): it rounds to the context's 28 digits, and DynamoDB numbers have up to 38.
+    significant = "".join(map(str, value.as_tuple().digits)).strip("0")
+    return math.ceil(len(significant) / 2) + 1
+
+
+def _binary_size(value: bytes | bytearray | memoryview | str) -> int:
+    if isinstance(value, str):
+        # The wire form: base64 text. DynamoDB counts the raw bytes it stands for.
+        try:
+            return len(base64.b64decode(value, validate=True))
+        except binascii.Error as exc:
+            raise ValueError(f"binary value is not base64: {value[:20]!r}") from exc
+    return len(bytes(value))
+
+
+def attribute_value_size(value: Mapping[str, Any]) -> int:
+    """Bytes of one attribute value in DynamoDB's low-level form (`{"S": ...}`, `{"N": ...}`, ...), name excluded.
+
+    Sets (`SS`, `NS`, `BS`) count the sum of their elements' sizes: the documentation gives no overhead for sets.
+    """
+    if len(value) != 1:
+        raise ValueError(f"an attribute value has exactly one type key, got {sorted(value)!r}")
+    ((kind, data),) = value.items()
+    if kind == "S":
+        return _utf8_len(data)
+    if kind == "N":
+        return number_size(data)
+    if kind == "B":
+        return _binary_size(data)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "L":
+        return _LIST_OR_MAP_OVERHEAD + sum(_ELEMENT_OVERHEAD + attribute_value_size(element) for element in data)
+    if kind == "M":
+        return _LIST_OR_MAP_OVERHEAD + sum(
+            _ELEMENT_OVERHEAD + _utf8_len(name) + attribute_value_size(element) for name, element in data.items()
+        )
+    if kind == "SS":
+        return sum(_utf8_len(element) for element in data)
+    if kind == "NS":
+        return sum(number_size(element) for element in data)
+    if kind == "BS":
+        return sum(_binary_size(element) for element in data)
+    raise ValueError(f"unknown DynamoDB attribute type {kind!r}")
+
+
+def item_size(item: Mapping[str, Any]) -> int:
+    """Bytes of an item in DynamoDB's low-level form: each attribute's name (UTF-8) plus its value's size."""
+    return sum(_utf8_len(name) + attribute_value_size(value) for name, value in item.items())
+
+
+# --- units -------------------------------------------------------------------------------------------------------
+
+
+def read_units(total_bytes: int, *, consistent: bool, transactional: bool = False) -> float:
+    """Read units for reading `total_bytes` in one rounding: 4 KB units rounded up, at least one.
+
+    Strongly consistent: 1 unit per 4 KB; eventually consistent: half that; transactional (always strongly
+    consistent, `consistent` is then ignored): twice that. A read that finds nothing (0 bytes) still costs the
+    minimum: 1 unit strongly consistent, 0.5 eventually consistent, 2 transactional.
+
+    Pass one item's size for GetItem/BatchGetItem/TransactGetItems (each item is rounded on its own) and the sum of
+    all the items' sizes for one Query or Scan call (rounded once).
+    """
+    if total_bytes < 0:
+        raise ValueError("total_bytes must not be negative")
+    units = max(1, math.ceil(total_bytes / READ_UNIT_BYTES))
+    if transactional:
+        return float(2 * units)
+    return float(units) if consistent else units / 2
+
+
+def write_units(item_bytes: int, *, transactional: bool = False) -> int:
+    """Write units for writing one item of `item_bytes`: 1 KB units rounded up, at least one; doubled in a
+    transaction (DynamoDB prepares and commits each item)."""
+    if item_bytes < 0:
+        raise ValueError("item_bytes must not be negative")
+    units = max(1, math.ceil(item_bytes / WRITE_UNIT_BYTES))
+    return 2 * units if transactional else units
+
+
+# --- records -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One DynamoDB API call as the recorder measured it.
+
+    `bytes_read` / `bytes_written` are the item bytes the units were computed from (for a write, the larger of the
+    old and new item when the response shows the old one). `items` counts the items read or written. `error` is the
+    error code when DynamoDB answered with an error (units are then what a failed call is documented to cost).
+    """
+
+    operation: str
+    read_units: float
+    write_units: float
+    bytes_read: int
+    bytes_written: int
+    items: int
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallTotals:
+    """Sums over a run of `CallRecord`s; `calls` counts them per operation."""
+
+    read_units: float = 0.0
+    write_units: float = 0.0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    calls: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def call_count(self) -> int:
+        return sum(self.calls.values())
+
+
+def _sum_records(records: Iterable[CallRecord]) -> CallTotals:
+    reads = writes = 0.0
+    bytes_read = bytes_written = 0
+    calls: Counter[str] = Counter()
+    for record in records:
+        reads += record.read_units
+        writes += record.write_units
+        bytes_read += record.bytes_read
+        bytes_written += record.bytes_written
+        calls[record.operation] += 1
+    return CallTotals(reads, writes, bytes_read, bytes_written, dict(calls))
+
+
+# --- per-operation accounting ------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Tally:
+    read_units: float = 0.0
+    write_units: float = 0.0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    items: int = 0
+
+    def read(self, size: int, *, consistent: bool, transactional: bool = False, found: bool = True) -> None:
+        self.read_units += read_units(size, consistent=consistent, transactional=transactional)
+        self.bytes_read += size
+        self.items += int(found)
+
+    def write(self, size: int, *, transactional: bool = False) -> None:
+        self.write_units += write_units(size, transactional=transactional)
+        self.bytes_written += size
+        self.items += 1
+
+
+_UPDATE_CLAUSE = re.compile(r"\b(SET|REMOVE|ADD|DELETE)\b", re.IGNORECASE)
+
+
+def _top_level_actions(clause: str) -> list[str]:
+    """An update clause's actions: split at the commas outside parentheses (`list_append(a, :b)` is one)."""
+    actions: list[str] = []
+    depth = 0
+    current: list[str] = []
+    for char in clause:
+        if char == "," and depth == 0:
+            actions.append("".join(current))
+            current = []
+            continue
+        depth += (char == "(") - (char == ")")
+        current.append(char)
+    actions.append("".join(current))
+    return [action.strip() for action in actions if action.strip()]
+
+
+def _updated_names(expression: str, names: Mapping[str, str]) -> set[str]:
+    """The top-level attributes an update expression's SET and ADD actions write (`#n` placeholders resolved)."""
+    parts = _UPDATE_CLAUSE.split(expression)
+    written: set[str] = set()
+    for keyword, clause in zip(parts[1::2], parts[2::2], strict=True):
+        if keyword.upper() not in ("SET", "ADD"):
+            continue
+        for action in _top_level_actions(clause):
+            target = action.split("=", 1)[0] if keyword.upper() == "SET" else action.split(None, 1)[0]
+            top = re.split(r"[.\[]", target.strip(), maxsplit=1)[0].strip()
+            written.add(names.get(top, top))
+    return written
+
+
+def _update_estimate(request: Mapping[str, Any]) -> int:
+    """Size of the item an update writes, as far as the request shows it: the key; the names of the top-level
+    attributes that the update expression's SET and ADD actions write; every value the expressions use
+    (`ExpressionAttributeValues`); and each legacy `AttributeUpdates` name and value.
+
+    Attributes the item already had and the update leaves alone are invisible here, so this is a lower bound for
+    an update of an existing item; it is exact for an update that writes every non-key attribute whole with
+    values used once (LangChain's `SET History = :h`), and it overcounts values used only in a condition."""
+    key = request.get("Key", {})
+    size = item_size(key)
+    names = request.get("ExpressionAttributeNames", {})
+    written = _updated_names(request.get("UpdateExpression", ""), names) - set(key)
+    size += sum(_utf8_len(name) for name in written)
+    size += sum(attribute_value_size(value) for value in request.get("ExpressionAttributeValues", {}).values())
+    for name, update in request.get("AttributeUpdates", {}).items():
+        size += _utf8_len(name)
+        if "Value" in update:
+            size += attribute_value_size(update["Value"])
+    return size
+
+
+def _update_size(request: Mapping[str, Any], response: Mapping[str, Any]) -> int:
+    returned = response.get("Attributes")
+    return_values = request.get("ReturnValues", "NONE")
+    if returned is not None and return_values == "ALL_NEW":
+        return item_size(returned)
+    estimate = _update_estimate(request)
+    if returned is not None and return_values == "ALL_OLD":
+        return max(item_size(returned), estimate)
+    return estimate
+
+
+def _account(operation: str, request: Mapping[str, Any], response: Mapping[str, Any]) -> _Tally:
+    tally = _Tally()
+    consistent = bool(request.get("ConsistentRead", False))
+    if operation == "GetItem":
+        found = response.get("Item")
+        tally.read(item_size(found or {}), consistent=consistent, found=found is not None)
+    elif operation == "BatchGetItem":
+        responses = response.get("Responses", {})
+        unprocessed = response.get("UnprocessedKeys", {})
+        for table, spec in request.get("RequestItems", {}).items():
+            table_consistent = bool(spec.get("ConsistentRead", False))
+            returned = responses.get(table, [])
+            for item in returned:
+                tally.read(item_size(item), consistent=table_consistent)
+            # Keys that were processed but found nothing still cost the minimum read each.
+            left = len(unprocessed.get(table, {}).get("Keys", []))
+            for _ in range(max(0, len(spec.get("Keys", [])) - left - len(returned))):
+                tally.read(0, consistent=table_consistent, found=False)
+    elif operation in ("Query", "Scan"):
+        items = response.get("Items", [])
+        total = sum(item_size(item) for item in items)
+        tally.read_units = read_units(total, consistent=consistent)
+        tally.bytes_read = total
+        tally.items = len(items)
+    elif operation == "TransactGetItems":
+        for entry in response.get("Responses", []):
+            found = entry.get("Item")
+            tally.read(item_size(found or {}), consistent=True, transactional=True, found=found is not None)
+    elif operation == "PutItem":
+        size = item_size(request.get("Item", {}))
+        old = response.get("Attributes")
+        tally.write(max(size, item_size(old)) if old is not None else size)
+    elif operation == "UpdateItem":
+        tally.write(_update_size(request, response))
+    elif operation == "DeleteItem":
+        old = response.get("Attributes")
+        tally.write(item_size(old) if old is not None else 0)
+    elif operation == "BatchWriteItem":
+        unprocessed = response.get("UnprocessedItems", {})
+        for table, requests in request.get("RequestItems", {}).items():
+            not_done = list(unprocessed.get(table, []))
+            for write in requests:
+                if write in not_done:
+                    not_done.remove(write)  # not processed, not charged
+                elif "PutRequest" in write:
+                    tally.write(item_size(write["PutRequest"].get("Item", {})))
+                else:
+                    tally.write(0)  # a delete: the deleted item's size is not in the response
+    elif operation == "TransactWriteItems":
+        for action in request.get("TransactItems", []):
+            if "Put" in action:
+                tally.write(item_size(action["Put"].get("Item", {})), transactional=True)
+            elif "Update" in action:
+                tally.write(_update_estimate(action["Update"]), transactional=True)
+            elif "Delete" in action:
+                tally.write(0, transactional=True)
+            elif "ConditionCheck" in action:
+                tally.write_units += write_units(item_size(action["ConditionCheck"].get("Key", {})), transactional=True)
+    return tally
+
+
+_SINGLE_WRITES = ("PutItem", "UpdateItem", "DeleteItem")
+
+
+def _account_error(operation: str, code: str, response: Mapping[str, Any]) -> _Tally:
+    """A failed conditional write still costs writes: the existing item's size (shown when the request set
+    ReturnValuesOnConditionCheckFailure=ALL_OLD), else the minimum of 1. Every other error is recorded at 0."""
+    tally = _Tally()
+    if operation in _SINGLE_WRITES and code == "ConditionalCheckFailedException":
+        existing = response.get("Item")
+        tally.write_units = write_units(item_size(existing) if existing is not None else 0)
+    return tally
+
+
+# --- the recorder ------------------------------------------------------------------------------------------------
+
+
+def _low_level_client(target: Any) -> Any:
+    """The botocore client behind a client, a `boto3.resource("dynamodb")` or one of its `Table`s."""
+    meta = getattr(target, "meta", None)
+    client = getattr(meta, "client", None)
+    if client is not None:
+        return client
+    if meta is not None and hasattr(meta, "events") and hasattr(meta, "service_model"):
+        return target
+    raise TypeError(f"not a boto3 DynamoDB client, resource or table: {target!r}")
+
+
+class CapacityRecorder:
+    """Records the DynamoDB capacity of every call made through the clients it is attached to.
+
+    Hooks (botocore's event system, registered with unique ids and removed by `detach`):
+
+    * `before-parameter-build.dynamodb`, registered last, sees the request. It runs after boto3's resource layer
+      has turned Python values into low-level attribute values (`provide-client-params`, which fires before that,
+      would still see a `Table`'s Python values), so both a client's and a `Table`'s calls are measured alike.
+    * `after-call.dynamodb`, registered first, sees the parsed response before the resource layer turns it back
+      into Python values, and appends the `CallRecord`. It also fires for error responses.
+
+    Units come only from the items in the request and response (`ConsumedCapacity` is ignored: moto's is a
+    constant). What a call is charged for and the recorder cannot see makes its figure a lower bound:
+
+    * Reads with a `ProjectionExpression` or `AttributesToGet`: DynamoDB charges the whole item, the recorder
+      counts the returned attributes. Query/Scan with a filter: DynamoDB charges every item it evaluated, the
+      recorder counts the items returned (and `Select=COUNT` returns none, so costs the minimum).
+    * PutItem replacing an item: DynamoDB charges the larger of the old and new item; the old one counts only when
+      the response carries it (`ReturnValues=ALL_OLD`). The same holds for Put actions in transactions.
+    * UpdateItem: the larger of the item before and after. With `ReturnValues=ALL_NEW` the new item is measured
+      exactly; otherwise the size is estimated from the key, the attribute names SET/ADD write and the update's
+      values (`_update_estimate`; exact for LangChain's whole-history `SET History = :h` when the history grows),
+      and with `ALL_OLD` the old item counts too. Update actions in transactions use the same estimate.
+    * DeleteItem: the deleted item's size when `ReturnValues=ALL_OLD` shows it, else the 1-unit minimum; deletes in
+      BatchWriteItem and TransactWriteItems always count the minimum.
+    * TransactWriteItems: every action at twice a write; a ConditionCheck is counted as a transactional write of
+      its key's size (2 units minimum), as the checked item itself is not in the request or response.
+    * BatchGetItem: keys processed but not found cost the minimum read each; unprocessed keys and unprocessed batch
+      writes cost nothing.
+    * A failed conditional PutItem/UpdateItem/DeleteItem costs the existing item's size when the error carries it,
+      else 1 unit; other errors and calls that never reached DynamoDB (no `after-call`) record 0 units.
+
+    Control-plane calls (CreateTable, DescribeTable, ...) are recorded with 0 units so call counts stay complete.
+    PartiQL calls (ExecuteStatement, ...) are not measured either: 0 units.
+
+    Thread-safe: calls from several threads append under a lock.
+    """
+
+    def __init__(self) -> None:
+        self._records: list[CallRecord] = []
+        self._lock = threading.Lock()
+        self._clients: list[Any] = []
+        self._id = f"chat-memory-capacity-{id(self):x}"
+        self._context_key = f"_{self._id}"
+
+    # attach / detach
+
+    def attach(self, client: Any) -> Self:
+        """Start recording the calls of `client` (a DynamoDB client, resource or `Table`). Idempotent."""
+        low_level = _low_level_client(client)
+        if any(known is low_level for known in self._clients):
+            return self
+        events = low_level.meta.events
+        events.register_last("before-parameter-build.dynamodb", self._on_request, unique_id=f"{self._id}-request")
+        events.register_first("after-call.dynamodb", self._on_response, unique_id=f"{self._id}-response")
+        self._clients.append(low_level)
+        return self
+
+    def detach(self) -> None:
+        """Stop recording on every attached client. The records stay."""
+        for low_level in self._clients:
+            events = low_level.meta.events
+            events.unregister("before-parameter-build.dynamodb", unique_id=f"{self._id}-request")
+            events.unregister("after-call.dynamodb", unique_id=f"{self._id}-response")
+        self._clients.clear()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.detach()
+
+    # records
+
+    @property
+    def records(self) -> list[CallRecord]:
+        """A copy of the records so far, in call order. `len(recorder.records)` is a mark for `totals(since=...)`."""
+        with self._lock:
+            return list(self._records)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+    def totals(self, since: int = 0) -> CallTotals:
+        """Sums over the records from index `since` on."""
+        with self._lock:
+            return _sum_records(self._records[since:])
+
+    # hooks
+
+    def _on_request(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context[self._context_key] = params
+
+    def _on_response(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        operation: str = model.name
+        request: Mapping[str, Any] = context.pop(self._context_key, None) or {}
+        error = parsed.get("Error", {}).get("Code") if "Error" in parsed else None
+        tally = _account_error(operation, str(error), parsed) if error else _account(operation, request, parsed)
+        record = CallRecord(
+            operation=operation,
+            read_units=tally.read_units,
+            write_units=float(tally.write_units),
+            bytes_read=tally.bytes_read,
+            bytes_written=tally.bytes_written,
+            items=tally.items,
+            error=str(error) if error else None,
+        )
+        with self._lock:
+            self._records.append(record)

@@ -1,0 +1,75 @@
+"""`chat-memory bench --quick` as a smoke test: it runs, writes its files, and the capacity figures make sense.
+
+Assertions are on capacity units only (computed from DynamoDB's sizing rules, deterministic), never on time.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chat_memory_dev.bench import runner
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("bench")
+    assert runner.main(["--quick", "--out", str(out)]) == 0
+    return out, json.loads((out / "results.json").read_text(encoding="utf-8"))
+
+
+def test_writes_the_report_the_json_and_the_plots(results: tuple[Path, dict[str, Any]]) -> None:
+    out, data = results
+    for name in ("results.md", "results.json", "read_units.png", "write_units.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "read_units.png").read_bytes().startswith(b"\x89PNG")
+    report = (out / "results.md").read_text(encoding="utf-8")
+    assert "Read units per window read" in report
+    assert "Cold start" in report
+    assert data["plan"]["quick"] is True
+    assert data["machine"]["cpu_count"]
+
+
+def test_both_systems_read_and_write_at_length_100(results: tuple[Path, dict[str, Any]]) -> None:
+    _, data = results
+    for system in ("chat-memory", "langchain"):
+        result = data["systems"][system]["100"]
+        assert not result["failed"]
+        for lastn in ("6", "12"):
+            assert result["window"][lastn]["read_units"] > 0
+            assert result["window"][lastn]["bytes_read"] > 0
+        assert result["append"]["write_units_per_message"] > 0
+
+
+def test_our_window_read_does_not_grow_with_the_history_langchains_does(
+    results: tuple[Path, dict[str, Any]],
+) -> None:
+    _, data = results
+    ours, theirs = data["systems"]["chat-memory"], data["systems"]["langchain"]
+    assert ours["10"]["window"]["6"]["read_units"] == ours["100"]["window"]["6"]["read_units"]
+    # At 10 messages lastn=12 returns all 10, so it may cost less than 12 of the 100.
+    assert ours["10"]["window"]["12"]["read_units"] <= ours["100"]["window"]["12"]["read_units"]
+    assert [m["calls"] for m in ours["100"]["window"].values()] == [{"Query": 1.0}, {"Query": 1.0}]
+    for lastn in ("6", "12"):
+        assert theirs["100"]["window"][lastn]["read_units"] > theirs["10"]["window"][lastn]["read_units"]
+        assert theirs["100"]["window"][lastn]["bytes_read"] > 5 * theirs["10"]["window"][lastn]["bytes_read"]
+    # LangChain rewrites the whole item: its writes per message grow with the history, ours do not.
+    assert theirs["100"]["append"]["write_units_per_message"] > theirs["10"]["append"]["write_units_per_message"]
+    assert ours["100"]["append"]["write_units_per_message"] < theirs["100"]["append"]["write_units_per_message"]
+
+
+def test_finds_langchains_400_kb_limit(results: tuple[Path, dict[str, Any]]) -> None:
+    _, data = results
+    limit = data["langchain_limit"]
+    assert limit["confirmed"] is True
+    assert 100 < limit["messages"] < 1_000
+    assert limit["item_bytes"] <= 400 * 1024
+
+
+def test_the_cli_has_the_bench_command() -> None:
+    from chat_memory_dev.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "--quick", "--out", "somewhere"])
+    assert args.quick is True
+    assert str(args.out) == "somewhere"
