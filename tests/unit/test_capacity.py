@@ -384,3 +384,39 @@ def test_recorder_measures_langchains_history(client: Any) -> None:
     # The update's estimate (key + "History" + the whole list) is the stored item, as read back.
     assert get_1.bytes_read == update_1.bytes_written > 0
     assert get_2.bytes_read == update_2.bytes_written > update_1.bytes_written
+
+
+# -- secondary indexes -----------------------------------------------------------------------------------------
+
+
+def test_index_entries_cost_one_write_each_when_the_item_is_in_the_index() -> None:
+    from chat_memory_dev.bench.capacity import INDEX_ENTRY_OVERHEAD, IndexSpec, _account
+
+    lsi = IndexSpec("ByUuid", table_key=("PK", "SK"), index_key=("PK", "U"), projection="KEYS_ONLY")
+    gsi = IndexSpec("Listing", table_key=("PK", "SK"), index_key=("G",), projection="ALL")
+    item = {"PK": {"S": "p"}, "SK": {"S": "s"}, "U": {"S": "u"}, "body": {"S": "x" * 3000}}
+    keys_only = {"PK": {"S": "p"}, "SK": {"S": "s"}, "U": {"S": "u"}}
+    assert lsi.entry_size(item) == item_size(keys_only) + INDEX_ENTRY_OVERHEAD
+    assert gsi.entry_size(item) is None, "no G attribute: not in the sparse index"
+    with_g = {**item, "G": {"S": "g"}}
+    assert gsi.entry_size(with_g) == item_size(with_g) + INDEX_ENTRY_OVERHEAD
+
+    plain = _account("PutItem", {"TableName": "t", "Item": with_g}, {})
+    indexed = _account("PutItem", {"TableName": "t", "Item": with_g}, {}, {"t": (lsi, gsi)})
+    assert plain.index_write_units == 0
+    # the LSI entry is ~110 bytes (1 unit), the GSI entry the whole item + 100 bytes (4 units)
+    assert indexed.index_write_units == 1 + 4
+    tx = _account(
+        "TransactWriteItems", {"TransactItems": [{"Put": {"TableName": "t", "Item": item}}]}, {}, {"t": (lsi,)}
+    )
+    assert (tx.write_units, tx.index_write_units) == (2 * 3, 1), "the table write doubles, the index write does not"
+
+
+def test_the_templates_indexes_are_read_from_its_properties() -> None:
+    from chat_memory_dev.bench.capacity import indexes_from_table_properties
+    from chat_memory_dev.template import table_properties
+
+    specs = {s.name: s for s in indexes_from_table_properties(table_properties())}
+    assert set(specs) == {"MessagesByUuid", "ByTenant", "SessionsByUser"}
+    assert specs["MessagesByUuid"].projection == "KEYS_ONLY"
+    assert specs["MessagesByUuid"].index_key == ("PK", "MsgUuid")

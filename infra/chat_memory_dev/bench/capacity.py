@@ -27,7 +27,7 @@ import math
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
@@ -172,11 +172,12 @@ class CallRecord:
 
     operation: str
     read_units: float
-    write_units: float
+    write_units: float  # the table's and its indexes' (index_write_units of them)
     bytes_read: int
     bytes_written: int
     items: int
     error: str | None = None
+    index_write_units: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +208,56 @@ def _sum_records(records: Iterable[CallRecord]) -> CallTotals:
     return CallTotals(reads, writes, bytes_read, bytes_written, dict(calls))
 
 
+# --- secondary indexes ---------------------------------------------------------------------------------------
+
+INDEX_ENTRY_OVERHEAD = 100  # bytes DynamoDB adds to every index entry
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """A secondary index of a table, for the writes it costs.
+
+    DynamoDB's rules: a table write that puts, changes or removes an item's entry in an index costs one more write
+    (of the entry's size: the table's key, the index's key, the projected attributes and 100 bytes), two when the
+    index key changes; an item without the index's key attributes is not in the index and costs nothing there.
+    """
+
+    name: str
+    table_key: tuple[str, ...]
+    index_key: tuple[str, ...]
+    projection: str = "ALL"  # ALL | KEYS_ONLY | INCLUDE
+    include: tuple[str, ...] = ()
+
+    def entry_size(self, item: Mapping[str, Any]) -> int | None:
+        """The size of `item`'s entry in this index, or None when the item is not in it (a sparse index)."""
+        if not all(name in item for name in self.index_key):
+            return None
+        if self.projection == "ALL":
+            projected = dict(item)
+        else:
+            names = {*self.table_key, *self.index_key, *(self.include if self.projection == "INCLUDE" else ())}
+            projected = {k: v for k, v in item.items() if k in names}
+        return item_size(projected) + INDEX_ENTRY_OVERHEAD
+
+
+def indexes_from_table_properties(properties: Mapping[str, Any]) -> tuple[IndexSpec, ...]:
+    """The IndexSpecs of a CloudFormation `AWS::DynamoDB::Table`'s properties (LSIs and GSIs)."""
+    table_key = tuple(k["AttributeName"] for k in properties["KeySchema"])
+    specs: list[IndexSpec] = []
+    for index in [*properties.get("LocalSecondaryIndexes", []), *properties.get("GlobalSecondaryIndexes", [])]:
+        projection = index.get("Projection", {})
+        specs.append(
+            IndexSpec(
+                name=index["IndexName"],
+                table_key=table_key,
+                index_key=tuple(k["AttributeName"] for k in index["KeySchema"]),
+                projection=projection.get("ProjectionType", "ALL"),
+                include=tuple(projection.get("NonKeyAttributes", [])),
+            )
+        )
+    return tuple(specs)
+
+
 # --- per-operation accounting ------------------------------------------------------------------------------------
 
 
@@ -217,6 +268,7 @@ class _Tally:
     bytes_read: int = 0
     bytes_written: int = 0
     items: int = 0
+    index_write_units: int = 0
 
     def read(self, size: int, *, consistent: bool, transactional: bool = False, found: bool = True) -> None:
         self.read_units += read_units(size, consistent=consistent, transactional=transactional)
@@ -227,6 +279,14 @@ class _Tally:
         self.write_units += write_units(size, transactional=transactional)
         self.bytes_written += size
         self.items += 1
+
+    def put_into_indexes(self, item: Mapping[str, Any], indexes: Sequence[IndexSpec]) -> None:
+        """The index writes of putting `item` (a new entry, or the update of an existing one: one write each).
+        Counted at the standard price, also inside a transaction (DynamoDB's documentation names no doubling)."""
+        for index in indexes:
+            entry = index.entry_size(item)
+            if entry is not None:
+                self.index_write_units += write_units(entry)
 
 
 _UPDATE_CLAUSE = re.compile(r"\b(SET|REMOVE|ADD|DELETE)\b", re.IGNORECASE)
@@ -294,8 +354,14 @@ def _update_size(request: Mapping[str, Any], response: Mapping[str, Any]) -> int
     return estimate
 
 
-def _account(operation: str, request: Mapping[str, Any], response: Mapping[str, Any]) -> _Tally:
+def _account(
+    operation: str,
+    request: Mapping[str, Any],
+    response: Mapping[str, Any],
+    indexes: Mapping[str, Sequence[IndexSpec]] | None = None,
+) -> _Tally:
     tally = _Tally()
+    indexes = indexes or {}
     consistent = bool(request.get("ConsistentRead", False))
     if operation == "GetItem":
         found = response.get("Item")
@@ -326,6 +392,7 @@ def _account(operation: str, request: Mapping[str, Any], response: Mapping[str, 
         size = item_size(request.get("Item", {}))
         old = response.get("Attributes")
         tally.write(max(size, item_size(old)) if old is not None else size)
+        tally.put_into_indexes(request.get("Item", {}), indexes.get(request.get("TableName", ""), ()))
     elif operation == "UpdateItem":
         tally.write(_update_size(request, response))
     elif operation == "DeleteItem":
@@ -340,12 +407,15 @@ def _account(operation: str, request: Mapping[str, Any], response: Mapping[str, 
                     not_done.remove(write)  # not processed, not charged
                 elif "PutRequest" in write:
                     tally.write(item_size(write["PutRequest"].get("Item", {})))
+                    tally.put_into_indexes(write["PutRequest"].get("Item", {}), indexes.get(table, ()))
                 else:
                     tally.write(0)  # a delete: the deleted item's size is not in the response
     elif operation == "TransactWriteItems":
         for action in request.get("TransactItems", []):
             if "Put" in action:
-                tally.write(item_size(action["Put"].get("Item", {})), transactional=True)
+                put = action["Put"]
+                tally.write(item_size(put.get("Item", {})), transactional=True)
+                tally.put_into_indexes(put.get("Item", {}), indexes.get(put.get("TableName", ""), ()))
             elif "Update" in action:
                 tally.write(_update_estimate(action["Update"]), transactional=True)
             elif "Delete" in action:
@@ -420,7 +490,9 @@ class CapacityRecorder:
     Thread-safe: calls from several threads append under a lock.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, indexes: Mapping[str, Sequence[IndexSpec]] | None = None) -> None:
+        """`indexes`: the secondary indexes of each table (by name) whose writes the recorder should add."""
+        self._indexes = dict(indexes or {})
         self._records: list[CallRecord] = []
         self._lock = threading.Lock()
         self._clients: list[Any] = []
@@ -482,11 +554,15 @@ class CapacityRecorder:
         operation: str = model.name
         request: Mapping[str, Any] = context.pop(self._context_key, None) or {}
         error = parsed.get("Error", {}).get("Code") if "Error" in parsed else None
-        tally = _account_error(operation, str(error), parsed) if error else _account(operation, request, parsed)
+        if error:
+            tally = _account_error(operation, str(error), parsed)
+        else:
+            tally = _account(operation, request, parsed, self._indexes)
         record = CallRecord(
             operation=operation,
             read_units=tally.read_units,
-            write_units=float(tally.write_units),
+            write_units=float(tally.write_units + tally.index_write_units),
+            index_write_units=float(tally.index_write_units),
             bytes_read=tally.bytes_read,
             bytes_written=tally.bytes_written,
             items=tally.items,
