@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
+from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
 from chat_memory.adapters.summarisers import BedrockSummaryModel, ExtractiveSummaryModel
 from chat_memory.adapters.tokenizer import TiktokenCounter  # loads tiktoken only when first counting
@@ -83,3 +84,14 @@ def summarise_session() -> SummariseSession:
 @cache
 def api_keys() -> ApiKeyStore:
     return ApiKeyStore(get_settings().table_name)
+
+
+def reset() -> None:
+    """Forget every client, setting and use case cached for warm invocations: for tests and tools that point
+    the same process at another DynamoDB (each moto backend needs clients created after it starts)."""
+    dynamodb_client.cache_clear()
+    get_settings.cache_clear()
+    get_summary_settings.cache_clear()
+    for cached in (dynamo_store, memory_store, add_memory, get_memory, delete_memory, sessions, messages, users,
+                   purger, summary_model, summarise_session, api_keys):  # fmt: skip
+        cached.cache_clear()

@@ -12,31 +12,20 @@ from moto import mock_aws
 
 from chat_memory import wiring
 from chat_memory.adapters.dynamodb.client import dynamodb_client
-from chat_memory.settings import get_settings, get_summary_settings
 from chat_memory_dev.local_dynamodb import create_table_from_template
 
 TABLE = "chat-memory-test"
 
 
-def _clear_caches() -> None:
-    """Forget clients, settings and use cases cached for warm invocations (each test has its own moto)."""
-    dynamodb_client.cache_clear()
-    get_settings.cache_clear()
-    get_summary_settings.cache_clear()
-    for value in vars(wiring).values():
-        if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", "") == wiring.__name__:
-            value.cache_clear()
-
-
 @pytest.fixture
 def ddb() -> Iterator[Any]:
     """A fresh moto DynamoDB with the table of template.yaml; the handlers' cached clients are reset."""
-    _clear_caches()
+    wiring.reset()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         create_table_from_template(client, TABLE)
         yield client
-    _clear_caches()
+    wiring.reset()
 
 
 @dataclass

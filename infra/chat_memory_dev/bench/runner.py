@@ -106,18 +106,10 @@ def _isolated_environment() -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _reset_handler_caches() -> None:
-    """Forget the handlers' cached client, settings and use cases (they were made for another backend)."""
-    from chat_memory import wiring
-    from chat_memory.adapters.dynamodb.client import dynamodb_client
-    from chat_memory.settings import get_settings, get_summary_settings
+def _reset_wiring() -> None:
+    from chat_memory import wiring  # the handlers' warm caches were made for another backend
 
-    dynamodb_client.cache_clear()
-    get_settings.cache_clear()
-    get_summary_settings.cache_clear()
-    for value in vars(wiring).values():
-        if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", "") == wiring.__name__:
-            value.cache_clear()
+    wiring.reset()
 
 
 @contextlib.contextmanager
@@ -511,7 +503,7 @@ def _scenarios(plan: Plan, bar: tqdm[Any]) -> dict[str, Any]:
     results: dict[str, Any] = {name: {} for name in SYSTEMS}
     with _isolated_environment(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="No application metrics to publish")
-        _reset_handler_caches()
+        _reset_wiring()
         try:
             with mock_aws():
                 client = boto3.client("dynamodb")
@@ -538,7 +530,7 @@ def _scenarios(plan: Plan, bar: tqdm[Any]) -> dict[str, Any]:
                 results["langchain_limit"] = _langchain_limit(langchain, turns)
                 bar.update(1)
         finally:
-            _reset_handler_caches()
+            _reset_wiring()
     return results
 
 
