@@ -2,22 +2,18 @@
 
 import os
 import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from zep_python import ZepClient
 
+from tests.serve_process import serve_process
+
 STARTUP_TIMEOUT_S = 60.0
 # The key `chat-memory serve` accepts for the `default` tenant (CHAT_MEMORY_API_KEY).
 API_KEY = "cm_compat-suite-key-9f2c4d1e8b7a6f5e4d3c2b1a0f9e8d7c"
 TABLE = "chat-memory-compat"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _free_port() -> int:
@@ -45,40 +41,18 @@ def base_url() -> Iterator[str]:
     env["CHAT_MEMORY_API_KEY"] = API_KEY
     # The client's httpx honours proxy variables: keep loopback calls direct.
     env["NO_PROXY"] = env["no_proxy"] = ",".join(filter(None, ["127.0.0.1,localhost", env.get("NO_PROXY")]))
-    command = [sys.executable, "-m", "chat_memory_dev.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--table", TABLE]
-    with tempfile.TemporaryFile() as output:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-
-        def server_output() -> str:
-            output.seek(0)
-            return output.read().decode("utf-8", "replace")
-
+    args = ["--host", "127.0.0.1", "--port", str(port), "--table", TABLE]
+    with serve_process(args, env, lambda _: _healthy(url), STARTUP_TIMEOUT_S):
+        previous = {name: os.environ.get(name) for name in ("NO_PROXY", "no_proxy")}
+        os.environ["NO_PROXY"] = os.environ["no_proxy"] = env["NO_PROXY"]
         try:
-            deadline = time.monotonic() + STARTUP_TIMEOUT_S
-            while not _healthy(url):
-                if process.poll() is not None:
-                    pytest.fail(f"chat-memory serve exited with {process.returncode}:\n{server_output()}")
-                if time.monotonic() > deadline:
-                    pytest.fail(f"chat-memory serve not healthy after {STARTUP_TIMEOUT_S:.0f}s:\n{server_output()}")
-                time.sleep(0.1)
-            previous = {name: os.environ.get(name) for name in ("NO_PROXY", "no_proxy")}
-            os.environ["NO_PROXY"] = os.environ["no_proxy"] = env["NO_PROXY"]
-            try:
-                yield url
-            finally:
-                for name, value in previous.items():
-                    if value is None:
-                        os.environ.pop(name, None)
-                    else:
-                        os.environ[name] = value
+            yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 @pytest.fixture

@@ -4,13 +4,8 @@ once; the template's authorizer guards the local routes; `chat-memory keys` work
 import contextlib
 import os
 import re
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,8 +15,8 @@ import pytest
 from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
 from chat_memory_dev.local_dynamodb import ENDPOINT_ENV, EmbeddedDynamoDB, create_table_from_template
 from chat_memory_dev.server import API_KEY_ENV, LocalSetupError, local_api_key
+from tests.serve_process import serve_process
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TABLE = "local-keys"
 CREATED = re.compile(r"^API key for tenant default: (cm_[A-Za-z0-9_-]{43})$", re.MULTILINE)
 SERVING = re.compile(r"^chat-memory serving (http://127\.0\.0\.1:\d+) ", re.MULTILINE)
@@ -92,31 +87,15 @@ def test_keys_cli_against_a_local_table(
 @contextlib.contextmanager
 def _serve(env: dict[str, str]) -> Iterator[tuple[str, str]]:
     """Start `chat-memory serve` on a free port; yield (base URL, everything it printed so far)."""
-    command = [sys.executable, "-m", "chat_memory_dev.cli", "serve", "--host", "127.0.0.1", "--port", "0"]
-    command += ["--table", TABLE, "--no-stream-consumers"]
-    with tempfile.TemporaryFile() as output:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
 
-        def printed() -> str:
-            output.seek(0)
-            return output.read().decode("utf-8", "replace")
+    def ready(printed: str) -> bool:
+        return SERVING.search(printed) is not None and "API key" in printed
 
-        try:
-            deadline = time.monotonic() + STARTUP_TIMEOUT_S
-            while (serving := SERVING.search(printed())) is None or "API key" not in printed():
-                if process.poll() is not None:
-                    pytest.fail(f"chat-memory serve exited with {process.returncode}:\n{printed()}")
-                if time.monotonic() > deadline:
-                    pytest.fail(f"chat-memory serve did not start in {STARTUP_TIMEOUT_S:.0f}s:\n{printed()}")
-                time.sleep(0.1)
-            yield serving.group(1), printed()
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    args = ["--host", "127.0.0.1", "--port", "0", "--table", TABLE, "--no-stream-consumers"]
+    with serve_process(args, env, ready, STARTUP_TIMEOUT_S) as printed:
+        serving = SERVING.search(printed())
+        assert serving is not None
+        yield serving.group(1), printed()
 
 
 def _server_env(**extra: str) -> dict[str, str]:
