@@ -10,7 +10,7 @@ SAM_VENV := .tools/sam
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format template requirements events check-generated pytest bench build lambda-python lambda-python-dir
+.PHONY: help install run test lint format template requirements events openapi check-generated fuzz pytest bench load build lambda-python lambda-python-dir
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -52,9 +52,13 @@ requirements: install ## Regenerate functions/requirements.txt from pyproject.to
 events: install ## Regenerate the sample events in events/ (for sam local invoke)
 	$(BIN)/python -m chat_memory_dev.events
 
-check-generated: install ## Fail if functions/requirements.txt or events/ are out of date
+openapi: install ## Regenerate infra/openapi.json (the API's OpenAPI document) from the handlers
+	$(BIN)/python -m chat_memory_dev.openapi
+
+check-generated: install ## Fail if functions/requirements.txt, events/ or infra/openapi.json are out of date
 	$(BIN)/python -m chat_memory_dev.requirements --check
 	$(BIN)/python -m chat_memory_dev.events --check
+	$(BIN)/python -m chat_memory_dev.openapi --check
 
 # sam build needs the Python of the template's Runtime (python3.13; python3.12 if the template says so) on PATH.
 # pyenv's shims don't count (they refuse unselected versions), so look under $(pyenv root)/versions too.
@@ -79,8 +83,17 @@ pytest: install ## Run the test suite (unit, integration, infrastructure, compat
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; exit 1; fi; \
 	exit $$rc
 
+FUZZ_EXAMPLES ?= 200
+fuzz: install ## schemathesis against chat-memory serve: FUZZ_EXAMPLES per operation (about 15 minutes at 200)
+	$(BIN)/chat-memory fuzz --examples $(FUZZ_EXAMPLES)
+
 bench: install ## Benchmark against LangChain's DynamoDBChatMessageHistory into bench-results/ (about 3 minutes)
 	$(BIN)/chat-memory bench --out bench-results
+
+LOAD_DURATION ?= 60
+LOAD_ARGS ?=
+load: install ## Bounded load on chat-memory serve (LOAD_DURATION=60 s, LOAD_ARGS=...); fails on errors or lost messages
+	$(BIN)/chat-memory load --duration $(LOAD_DURATION) --out load-results/load.json $(LOAD_ARGS)
 
 test: lint template check-generated pytest ## Every check: lint, types, template, generated files, tests
 

@@ -1,6 +1,7 @@
 """`chat-memory serve` as a subprocess, for the tests that talk to it over real HTTP."""
 
 import contextlib
+import os
 import subprocess
 import sys
 import tempfile
@@ -45,3 +46,52 @@ def serve_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+# --- processes (Linux /proc), to check that nothing outlives a server --------------------------------------------
+
+
+def process_alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def children_of(pid: int) -> list[int]:
+    """The pids of the processes whose parent is `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def serve_pid(marker: str) -> int:
+    """The pid of the running `chat-memory serve` whose command line contains `marker` (e.g. its table name)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if b"serve" in argv and marker.encode() in argv:
+            return int(entry)
+    raise LookupError(f"no chat-memory serve with {marker!r} in its command line")
+
+
+def still_alive(pids: Sequence[int], within_s: float = 10.0) -> list[int]:
+    """The pids still alive after waiting up to `within_s` for them to exit (a bound, not a speed requirement)."""
+    deadline = time.monotonic() + within_s
+    while any(process_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [p for p in pids if process_alive(p)]

@@ -18,6 +18,11 @@ class Settings(BaseModel):
     table_name: str = Field(min_length=3, max_length=255)
     # W: the default number of messages in a memory window (Zep's default is 12).
     session_window: int = Field(default=12, ge=2, le=500)
+    # How long one write may retry lost races before answering 503 (None: the store's default, well inside the
+    # functions' timeout). Not set by the template: for local servers whose DynamoDB commits slowly (moto).
+    write_retry_budget_seconds: float | None = Field(default=None, gt=0, le=900)
+    # How long an Idempotency-Key's answer is replayed (seconds; then DynamoDB's TTL removes the record).
+    idempotency_expiry_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
 
 
 @cache
@@ -26,6 +31,10 @@ def get_settings() -> Settings:
     raw: dict[str, str] = {"table_name": env.get("TABLE_NAME", "")}
     if "SESSION_WINDOW" in env:
         raw["session_window"] = env["SESSION_WINDOW"]
+    if env.get("WRITE_RETRY_BUDGET_SECONDS"):
+        raw["write_retry_budget_seconds"] = env["WRITE_RETRY_BUDGET_SECONDS"]
+    if "IDEMPOTENCY_EXPIRY_SECONDS" in env:
+        raw["idempotency_expiry_seconds"] = env["IDEMPOTENCY_EXPIRY_SECONDS"]
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:

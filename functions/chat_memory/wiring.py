@@ -6,6 +6,7 @@ from functools import cache
 
 from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
 from chat_memory.adapters.dynamodb.client import dynamodb_client
+from chat_memory.adapters.dynamodb.idempotency import IdempotencyRecords
 from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
 from chat_memory.adapters.summarisers import BedrockSummaryModel, ExtractiveSummaryModel
 from chat_memory.adapters.tokenizer import TiktokenCounter  # loads tiktoken only when first counting
@@ -19,7 +20,10 @@ from chat_memory.settings import get_settings, get_summary_settings
 
 @cache
 def dynamo_store() -> DynamoMemoryStore:
-    return DynamoMemoryStore(get_settings().table_name)
+    settings = get_settings()
+    if settings.write_retry_budget_seconds is None:
+        return DynamoMemoryStore(settings.table_name)
+    return DynamoMemoryStore(settings.table_name, retry_budget_seconds=settings.write_retry_budget_seconds)
 
 
 @cache
@@ -86,6 +90,11 @@ def api_keys() -> ApiKeyStore:
     return ApiKeyStore(get_settings().table_name)
 
 
+@cache
+def idempotency_records() -> IdempotencyRecords:
+    return IdempotencyRecords(get_settings().table_name, dynamodb_client())
+
+
 def reset() -> None:
     """Forget every client, setting and use case cached for warm invocations: for tests and tools that point
     the same process at another DynamoDB (each moto backend needs clients created after it starts)."""
@@ -93,5 +102,5 @@ def reset() -> None:
     get_settings.cache_clear()
     get_summary_settings.cache_clear()
     for cached in (dynamo_store, memory_store, add_memory, get_memory, delete_memory, sessions, messages, users,
-                   purger, summary_model, summarise_session, api_keys):  # fmt: skip
+                   purger, summary_model, summarise_session, api_keys, idempotency_records):  # fmt: skip
         cached.cache_clear()

@@ -1,4 +1,4 @@
-"""`chat-memory`: the developer command line (`chat-memory serve`, `chat-memory keys ...`, `chat-memory bench`)."""
+"""`chat-memory`: the developer command line (`chat-memory serve`, `keys ...`, `bench`, `load`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 Command = Callable[[argparse.Namespace], int]
 
 TABLE_OUTPUT: Final = "TableName"  # the stack output naming the table (template.yaml's Outputs)
+MAX_WORKERS: Final = 256  # `serve --workers`: each worker is a Python process (~60 MB once warm)
 
 
 class CliError(Exception):
@@ -31,7 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
     # SIGTERM (e.g. from a test harness or a process manager) shuts down like Ctrl-C: cleanup runs.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        serve(args.host, args.port, table_name=args.table, stream_consumers=args.stream_consumers)
+        serve(args.host, args.port, table_name=args.table, stream_consumers=args.stream_consumers, workers=args.workers)
     except KeyboardInterrupt:
         print("chat-memory: stopped", file=sys.stderr)
     except LocalSetupError as exc:
@@ -40,12 +41,25 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if not 0 <= count <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"expected a number of worker processes from 0 to {MAX_WORKERS}, got {text!r}")
+    return count
+
+
 def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from chat_memory_dev.workers import DEFAULT_WORKERS
+
     parser = subparsers.add_parser(
         "serve",
         help="serve the API locally (embedded DynamoDB unless AWS_ENDPOINT_URL_DYNAMODB is set)",
         description=(
-            "Serve the API from template.yaml's routes, calling the Lambda handlers in-process. DynamoDB is an "
+            "Serve the API from template.yaml's routes, calling the Lambda handlers in worker processes, one "
+            "invocation per process at a time as Lambda runs them (--workers). DynamoDB is an "
             "embedded moto server unless AWS_ENDPOINT_URL_DYNAMODB points at one (DynamoDB Local, moto, AWS); "
             "the table is created when missing. The summariser and the purger run from the table's stream as on "
             "AWS (SUMMARY_MODEL_ID in the environment selects a Bedrock model; empty: the offline summariser). "
@@ -57,6 +71,18 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--port", type=int, default=8000, help="port, 0 for any free one (default: %(default)s)")
     parser.add_argument(
         "--table", default=None, help="DynamoDB table name (default: $TABLE_NAME, else chat-memory-local)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=DEFAULT_WORKERS,
+        metavar="N",
+        help=(
+            "run the handlers (routes, authorizer, stream consumers) in N worker processes, each one invocation at "
+            "a time like a Lambda execution environment, so N requests run at once and race in DynamoDB; a worker "
+            "that crashes is replaced. 0: in this process, one at a time (default: %(default)s). Many writers on one "
+            "session against the embedded moto may need WRITE_RETRY_BUDGET_SECONDS=20 (moto commits slowly)"
+        ),
     )
     parser.add_argument(
         "--no-stream-consumers",
@@ -220,12 +246,65 @@ def _add_bench(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.set_defaults(command=_bench)
 
 
+# -------------------------------------------------------------------------------------------------------- load
+
+
+def _load(args: argparse.Namespace) -> int:
+    from chat_memory_dev.load import run_args
+
+    return run_args(args)
+
+
+def _add_load(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from chat_memory_dev.load import add_arguments
+
+    parser = subparsers.add_parser(
+        "load",
+        help="bounded HTTP load (adds and reads over many sessions), then check every acknowledged message is stored",
+        description=(
+            "Users (threads with keep-alive connections) add 1-5 messages (client uuids, contents unique to the "
+            "run) or read memory and messages over many sessions, for --duration seconds or --requests requests. "
+            "Then every touched session is listed and checked: acknowledged messages lost, duplicated or out of "
+            "each user's order. Starts its own `chat-memory serve` unless --url is given. Prints a table, writes "
+            "JSON to --out; exit status 1 on any error or lost, duplicated or reordered message."
+        ),
+    )
+    add_arguments(parser)
+    parser.set_defaults(command=_load)
+
+
+# -------------------------------------------------------------------------------------------------------- fuzz
+
+
+def _fuzz(args: argparse.Namespace) -> int:
+    from chat_memory_dev.fuzz import run_args
+
+    return run_args(args)
+
+
+def _add_fuzz(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from chat_memory_dev.fuzz import add_arguments
+
+    parser = subparsers.add_parser(
+        "fuzz",
+        help="schemathesis against infra/openapi.json and chat-memory serve: no 5xx, every answer as documented",
+        description=(
+            "Generated requests (valid, invalid, stateful sequences) from the OpenAPI document against "
+            "`chat-memory serve` (started here unless --url is given); every answer checked against the document."
+        ),
+    )
+    add_arguments(parser)
+    parser.set_defaults(command=_fuzz)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chat-memory", description="chat-memory developer tools")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _add_serve(subparsers)
     _add_keys(subparsers)
     _add_bench(subparsers)
+    _add_load(subparsers)
+    _add_fuzz(subparsers)
     return parser
 
 

@@ -9,18 +9,24 @@ Fidelity notes:
   routing and in `rawPath`, `requestContext.http.path` and `pathParameters`: `/sessions/a%20b/memory` gives
   `{"sessionId": "a b"}`, and `/sessions/a%2Fb/memory` becomes `/sessions/a/b/memory`, which matches no
   one-segment route. `+` is left as it is (it is literal in a path); the handlers read it as a space.
-- Handlers run one at a time (HTTP parsing and responses stay concurrent). Powertools' resolvers keep the
-  current event on the `BaseRouter` class, shared by every resolver in the process, so two in-process
-  invocations at once could read each other's events. Real Lambda gives each concurrent request its own
-  execution environment; test concurrent writers at the service level (threads, embedded DynamoDB) or on AWS.
+- Like Lambda, which gives each concurrent request its own execution environment, `serve(workers=N)` (`chat-memory
+  serve --workers N`) runs the handlers in N worker processes (chat_memory_dev.workers): concurrent requests run
+  at once and race in DynamoDB as on AWS. A worker that crashes or overruns the timeout answers 500 (503 for the
+  integration timeout) and is replaced. With `workers=0` the handlers run in this process one at a time (HTTP
+  parsing and responses stay concurrent): Powertools' resolvers keep the current event on the `BaseRouter` class,
+  shared by every resolver in a process, so two in-process invocations at once could read each other's events.
+- `GET /docs` shows Swagger UI and `GET /openapi.json` the API's OpenAPI document (infra/openapi.json): local
+  additions, not routes of the template.
 - Unknown paths give 404 `{"message": "Not Found"}` as API Gateway does; a known path with another method gives
   405 (API Gateway answers 404 there too) so mistakes are easier to spot locally.
 - `serve()` also drives the template's stream consumers (the summariser and the purger) from the table's stream,
-  through the same invoke lock (chat_memory_dev.stream); `chat-memory serve --no-stream-consumers` leaves them out.
+  invoked like the routes' handlers, in the workers or under the same lock (chat_memory_dev.stream);
+  `chat-memory serve --no-stream-consumers` leaves them out.
 - Lambda authorizers (the HttpApi's `Auth`, `http_authorizers()`) run as on API Gateway: a route guarded by one
   answers 401 `{"message":"Unauthorized"}` without invoking it when an identity source (the Authorization
-  header) is missing or empty; otherwise the authorizer's handler gets the payload 2.0 authorizer event (under
-  the same invoke lock), its simple response is cached per identity source value for `ReauthorizeEvery` seconds
+  header) is missing or empty; otherwise the authorizer's handler gets the payload 2.0 authorizer event (invoked
+  like the routes' handlers), its simple response is cached (in the server process, as API Gateway caches it)
+  per identity source value for `ReauthorizeEvery` seconds
   (the parameter's default), `isAuthorized: false` gives 403 `{"message":"Forbidden"}`, and its `context`
   reaches the route's handler as `requestContext.authorizer.lambda`. An authorizer that fails or answers
   something else than a simple response gives 500 (not cached). Only payload 2.0 simple responses are emulated.
@@ -30,7 +36,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import importlib
 import json
 import os
 import re
@@ -40,22 +45,29 @@ import threading
 import time
 import traceback
 import uuid
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from chat_memory_dev.api_docs import DOCS_PATH, OPENAPI_JSON_PATH, docs_html, openapi_json
+from chat_memory_dev.runtime import (
+    ACCOUNT_ID,
+    INTEGRATION_TIMEOUT_MS,
+    REGION,
+    FakeLambdaContext,
+    HandlerCache,
+    discard_unpublished_metrics,
+    quiet_warnings,
+)
 from chat_memory_dev.template import HttpRoute, LambdaAuthorizer, http_authorizers, http_routes
+from chat_memory_dev.workers import DEFAULT_WORKERS, InvocationTimeoutError, WorkerPool
 
 DEFAULT_TABLE_NAME: Final = "chat-memory-local"
 MAX_BODY_BYTES: Final = 10 * 1024 * 1024  # API Gateway's payload limit
-INTEGRATION_TIMEOUT_MS: Final = 30_000  # API Gateway's maximum integration timeout
-ACCOUNT_ID: Final = "123456789012"
 API_ID: Final = "local"
-REGION: Final = "us-east-1"
 
 HANDLER_ENV_DEFAULTS: Final[Mapping[str, str]] = {
     "POWERTOOLS_TRACE_DISABLED": "true",
@@ -65,7 +77,13 @@ HANDLER_ENV_DEFAULTS: Final[Mapping[str, str]] = {
     "POWERTOOLS_SERVICE_NAME": "chat-memory",
 }
 
-LambdaHandler = Callable[[dict[str, Any], Any], Any]
+
+class Invoker(Protocol):
+    """Runs a handler (`module.function`) of `function` on an event, with a Lambda context; returns its result."""
+
+    def invoke(
+        self, handler: str, function: str, event: dict[str, Any], request_id: str, timeout_ms: int
+    ) -> Any: ...  # pragma: no cover - a protocol
 
 
 def set_handler_env(table_name: str | None = None) -> str:
@@ -420,64 +438,21 @@ class AuthorizerCache:
 # ---------------------------------------------------------------------------------------------------- invoking
 
 
-class FakeLambdaContext:
-    """The attributes of the Lambda context object that handlers and Powertools read."""
+class InProcessInvoker:
+    """Handlers imported into this process and run one at a time, under `lock` (see the module docstring)."""
 
-    def __init__(self, function_name: str, request_id: str, timeout_ms: int = INTEGRATION_TIMEOUT_MS) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.memory_limit_in_mb = 512
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name}"
-        self.aws_request_id = request_id
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = "local"
-        self.identity = None
-        self.client_context = None
-        self.tenant_id = None
-        self._deadline = time.monotonic() + timeout_ms / 1000
+    def __init__(self, handlers: HandlerCache | None = None, lock: threading.Lock | None = None) -> None:
+        self.handlers = handlers or HandlerCache()
+        self.lock = lock or threading.Lock()
 
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-class HandlerCache:
-    """Imports `package.module.function` handlers on first use, once (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._handlers: dict[str, LambdaHandler] = {}
-        self._lock = threading.Lock()
-
-    def get(self, handler: str) -> LambdaHandler:
-        found = self._handlers.get(handler)
-        if found is not None:
-            return found
-        with self._lock:
-            found = self._handlers.get(handler)
-            if found is None:
-                module_name, _, attr = handler.rpartition(".")
-                if not module_name:
-                    raise ValueError(f"handler must be 'module.function': {handler!r}")
-                func = getattr(importlib.import_module(module_name), attr)
-                if not callable(func):
-                    raise TypeError(f"{handler} is not callable")
-                found = self._handlers[handler] = func
-        return found
-
-
-def discard_unpublished_metrics() -> None:
-    """Drop the metrics an invocation left behind when Powertools metrics are disabled.
-
-    Powertools (3.x) with POWERTOOLS_METRICS_DISABLED=true neither prints nor clears the metric set at the end of
-    an invocation, so values pile up across warm invocations until `add_metric` reaches 100 values and prints the
-    EMF blob anyway. A long-running local server would print one every ~100 requests.
-    """
-    if "aws_lambda_powertools.metrics" not in sys.modules:
-        return
-    from aws_lambda_powertools.metrics import Metrics
-    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
-
-    if is_metrics_disabled():
-        Metrics().clear_metrics()  # the metric set is shared by every Metrics instance
+    def invoke(self, handler: str, function: str, event: dict[str, Any], request_id: str, timeout_ms: int) -> Any:
+        run = self.handlers.get(handler)
+        context = FakeLambdaContext(function, request_id, timeout_ms)
+        with self.lock:
+            try:
+                return run(event, context)
+            finally:
+                discard_unpublished_metrics()
 
 
 @dataclass
@@ -532,7 +507,8 @@ class LocalApi:
     """Routes requests to handlers, through their authorizers; knows nothing about sockets (unit-testable).
 
     Without `routes`, the template's routes and authorizers; with `routes`, the given `authorizers` (none by
-    default). `clock` (monotonic seconds) times the authorizer cache.
+    default). `clock` (monotonic seconds) times the authorizer cache. Handlers run through `invoker` (e.g. a
+    WorkerPool); by default in this process, one at a time.
     """
 
     def __init__(
@@ -541,6 +517,7 @@ class LocalApi:
         authorizers: Mapping[str, LambdaAuthorizer] | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        invoker: Invoker | None = None,
     ) -> None:
         if routes is None:
             routes = http_routes()
@@ -552,19 +529,10 @@ class LocalApi:
         if missing:
             raise ValueError(f"routes use unknown authorizers: {sorted(str(m) for m in missing)}")
         self.authorizer_cache = AuthorizerCache(clock)
-        self.handlers = HandlerCache()
-        # See the module docstring: Powertools keeps per-invocation state on classes, so invocations of
-        # this process run one at a time, like a single concurrent execution environment.
-        self.invoke_lock = threading.Lock()
+        self.invoker: Invoker = invoker or InProcessInvoker()
 
     def _invoke(self, handler_name: str, function: str, event: dict[str, Any], request_id: str, timeout_ms: int) -> Any:
-        handler = self.handlers.get(handler_name)
-        context = FakeLambdaContext(function, request_id, timeout_ms)
-        with self.invoke_lock:
-            try:
-                return handler(event, context)
-            finally:
-                discard_unpublished_metrics()
+        return self.invoker.invoke(handler_name, function, event, request_id, timeout_ms)
 
     def authorize(self, authorizer: LambdaAuthorizer, event: dict[str, Any], request_id: str) -> HttpResponse | None:
         """API Gateway's authorizer step for a route's event: None to go on (the event now carries the
@@ -604,6 +572,11 @@ class LocalApi:
         request_id = str(uuid.uuid4())
         extra = [("apigw-requestid", request_id)]
         raw_path, _ = split_target(request.target)
+        if request.method in ("GET", "HEAD") and raw_path in (DOCS_PATH, OPENAPI_JSON_PATH):
+            # Local only: the API's description and Swagger UI (not a route of the template).
+            if raw_path == DOCS_PATH:
+                return HttpResponse(200, [("content-type", "text/html; charset=utf-8"), *extra], docs_html())
+            return HttpResponse(200, [("content-type", "application/json"), *extra], openapi_json())
         try:
             compiled, params = self.table.match(request.method, raw_path)
         except MethodNotAllowedError as exc:
@@ -622,6 +595,9 @@ class LocalApi:
                     compiled.route.handler, compiled.route.function, event, request_id, INTEGRATION_TIMEOUT_MS
                 )
                 response = translate_result(result)
+            except InvocationTimeoutError:
+                sys.stderr.write(f"chat-memory: {compiled.route_key} ({compiled.route.handler}) timed out\n")
+                response = json_response(503, {"message": "Service Unavailable"})  # API Gateway's integration timeout
             except Exception:
                 sys.stderr.write(f"chat-memory: {compiled.route_key} ({compiled.route.handler}) failed:\n")
                 traceback.print_exc(file=sys.stderr)
@@ -731,6 +707,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_OPTIONS(self) -> None:
         self._dispatch()
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, QUERY, ...): http.server would answer its own HTML 501; API Gateway matches it
+        # against the routes like any method (so: 404, or 405 here).
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass  # _dispatch writes a shorter access line
 
@@ -837,33 +820,42 @@ def serve(
     ready: threading.Event | None = None,
     stop: threading.Event | None = None,
     stream_consumers: bool = True,
+    workers: int = DEFAULT_WORKERS,
 ) -> None:
     """Serve the API until interrupted (or until `stop` is set): DynamoDB, table, handlers' env, API key, HTTP.
 
     The routes need an API key (template.yaml's authorizer): $CHAT_MEMORY_API_KEY is stored for the `default`
     tenant, else a new key is created and printed once. With `stream_consumers` (the default) the functions that
     read the table's stream in template.yaml (the summariser and the purger) are driven from it in the background
-    (chat_memory_dev.stream). `ready` is set once requests are accepted. Blocking; run it in a thread to embed it.
+    (chat_memory_dev.stream). Every handler (routes, authorizer, stream consumers) runs in one of `workers` worker
+    processes, or in this process one at a time when `workers` is 0; the workers are stopped on the way out.
+    `ready` is set once requests are accepted. Blocking; run it in a thread to embed it.
     """
     from chat_memory_dev.local_dynamodb import start_local_dynamodb
     from chat_memory_dev.stream import StreamPoller, start_stream_pollers
 
+    if workers < 0:
+        raise LocalSetupError(f"workers must be 0 (in-process) or more, not {workers}")
     table = set_handler_env(table_name)
-    # Metrics are disabled locally, yet Powertools still warns on every request that adds none.
-    warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+    quiet_warnings()
     db = start_local_dynamodb(table)
     pollers: list[StreamPoller] = []
+    pool = WorkerPool(workers) if workers else None
     try:
         key_line = local_api_key(table, db.endpoint_url)
-        server = LocalServer(host, port)
+        server = LocalServer(host, port, api=LocalApi(invoker=pool))
         try:
             if stream_consumers:
-                pollers = start_stream_pollers(db, handlers=server.api.handlers, invoke_lock=server.api.invoke_lock)
+                pollers = start_stream_pollers(db, invoker=server.api.invoker)
+            if pool is not None:
+                pool.start()  # now: the workers inherit the environment set up above (endpoint, consumers' settings)
             driven = ", ".join(p.consumer.function for p in pollers) or "none"
+            handlers = f"{workers} worker processes" if workers else "in-process"
             # The embedded endpoint is shown so that `chat-memory keys` can reach the table while this runs.
             dynamodb = db.description if db.embedded is None else f"{db.description} at {db.endpoint_url}"
             print(
-                f"chat-memory serving {server.url} (DynamoDB: {dynamodb}, table: {table}, stream consumers: {driven})",
+                f"chat-memory serving {server.url} (DynamoDB: {dynamodb}, table: {table}, stream consumers: {driven}, "
+                f"handlers: {handlers})",
                 flush=True,
             )
             print(key_line, flush=True)
@@ -882,19 +874,25 @@ def serve(
                 poller.stop()
             server.httpd.server_close()
     finally:
+        if pool is not None:
+            pool.close()
         db.close()
 
 
 __all__ = [
     "API_KEY_ENV",
     "DEFAULT_TABLE_NAME",
+    "DEFAULT_WORKERS",
     "MAX_BODY_BYTES",
     "AuthorizerCache",
     "CompiledRoute",
     "EventOptions",
     "FakeLambdaContext",
+    "HandlerCache",
     "HttpRequest",
     "HttpResponse",
+    "InProcessInvoker",
+    "Invoker",
     "LocalApi",
     "LocalServer",
     "LocalSetupError",

@@ -3,9 +3,10 @@ mappings would.
 
 `chat-memory serve` starts one `StreamPoller` thread per `Type: DynamoDB` event in the template. It reads the
 table's stream (moto's DynamoDB Streams when the DynamoDB is embedded), keeps one shard iterator per shard, applies
-the event's FilterCriteria, and calls the function's `lambda_handler` in-process with the DynamoDB Streams event
-Lambda would send, in batches of BatchSize. Handlers share the HTTP handlers' invoke lock (Powertools keeps
-per-invocation state on classes, so in-process invocations must not overlap).
+the event's FilterCriteria, and calls the function's `lambda_handler` with the DynamoDB Streams event Lambda would
+send, in batches of BatchSize, through the server's invoker: in a worker process beside the HTTP handlers (as on
+AWS, where the consumers run concurrently with the API), or in-process under the HTTP handlers' invoke lock
+(Powertools keeps per-invocation state on classes, so in-process invocations must not overlap).
 
 Fidelity notes:
 - Records keep their order within a shard; a child shard is read only after its parent is finished.
@@ -43,7 +44,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
 
     from chat_memory_dev.local_dynamodb import LocalDynamoDB
-    from chat_memory_dev.server import HandlerCache
+    from chat_memory_dev.runtime import HandlerCache
+    from chat_memory_dev.server import Invoker
 
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
@@ -259,7 +261,7 @@ class StreamPoller:
 
     `poll_once()` does one round (tests call it directly); `start()` runs rounds every `poll_interval` seconds on a
     daemon thread until `stop()`. `handler` is the function to call; without it the consumer's handler is imported
-    through `handlers` on the first round.
+    through `handlers` on the first round, or, with `invoker`, run by it (e.g. in a worker process).
     """
 
     def __init__(
@@ -272,6 +274,7 @@ class StreamPoller:
         handler: LambdaHandler | None = None,
         handlers: HandlerCache | None = None,
         invoke_lock: threading.Lock | None = None,
+        invoker: Invoker | None = None,
         poll_interval: float = POLL_INTERVAL_S,
         retry_delay: float = RETRY_DELAY_S,
         log: TextIO | None = None,
@@ -285,6 +288,7 @@ class StreamPoller:
         self._handler = handler
         self._handlers = handlers
         self._invoke_lock = invoke_lock or threading.Lock()
+        self._invoker = invoker
         self.poll_interval = poll_interval
         self.retry_delay = retry_delay
         self._log = log
@@ -337,10 +341,10 @@ class StreamPoller:
             self._stop.wait(self.poll_interval)
 
     def _resolve_handler(self) -> bool:
-        if self._handler is not None:
+        if self._handler is not None or self._invoker is not None:
             return True
         if self._handlers is None:
-            from chat_memory_dev.server import HandlerCache
+            from chat_memory_dev.runtime import HandlerCache
 
             self._handlers = HandlerCache()
         try:
@@ -480,12 +484,18 @@ class StreamPoller:
                 return
 
     def _invoke(self, event: dict[str, Any]) -> Any:
-        from chat_memory_dev.server import FakeLambdaContext, discard_unpublished_metrics
+        from chat_memory_dev.runtime import FakeLambdaContext, discard_unpublished_metrics
 
+        timeout_ms = self.consumer.timeout_s * 1000
+        if self._invoker is not None:
+            self.invocations += 1
+            return self._invoker.invoke(
+                self.consumer.handler, self.consumer.function, event, str(uuid.uuid4()), timeout_ms
+            )
         if self._handler is None and not self._resolve_handler():
             raise RuntimeError(f"cannot import {self.consumer.handler}")
         assert self._handler is not None
-        context = FakeLambdaContext(self.consumer.function, str(uuid.uuid4()), self.consumer.timeout_s * 1000)
+        context = FakeLambdaContext(self.consumer.function, str(uuid.uuid4()), timeout_ms)
         with self._invoke_lock:
             self.invocations += 1
             try:
@@ -540,13 +550,15 @@ def start_stream_pollers(
     *,
     handlers: HandlerCache | None = None,
     invoke_lock: threading.Lock | None = None,
+    invoker: Invoker | None = None,
     consumers: Sequence[StreamConsumer] | None = None,
     table_logical_id: str = "MemoryTable",
 ) -> list[StreamPoller]:
     """Start a poller for every stream consumer of the table in template.yaml; returns them (to `stop()`).
 
     The function-level environment of each consumer (e.g. SUMMARY_MODEL_ID) is set from the template's parameter
-    defaults unless already set, as the handlers read it from os.environ.
+    defaults unless already set, as the handlers read it from os.environ (worker processes started afterwards
+    inherit it). Handlers run through `invoker` when given, else in-process through `handlers` under `invoke_lock`.
     """
     import boto3
     from botocore.config import Config
@@ -565,7 +577,13 @@ def start_stream_pollers(
         for name, value in function_environment(consumer.function, region=region).items():
             os.environ.setdefault(name, value)
         poller = StreamPoller(
-            consumer, db.table_name, dynamodb=dynamodb, streams=streams, handlers=handlers, invoke_lock=invoke_lock
+            consumer,
+            db.table_name,
+            dynamodb=dynamodb,
+            streams=streams,
+            handlers=handlers,
+            invoke_lock=invoke_lock,
+            invoker=invoker,
         )
         poller.start()
         pollers.append(poller)

@@ -80,12 +80,14 @@ READ_ACTIONS = frozenset({"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb
 EXPECTED_ACTIONS: dict[str, frozenset[str]] = {
     "HealthFunction": frozenset(),
     "ReadMemoryFunction": READ_ACTIONS,
+    # DeleteItem: only for Idempotency-Key records (a failed write's in-progress record is removed).
     "WriteMemoryFunction": frozenset(
         {
             "dynamodb:GetItem",
             "dynamodb:Query",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
             "dynamodb:ConditionCheckItem",
         }
     ),
@@ -126,6 +128,9 @@ EXPECTED_ACTIONS: dict[str, frozenset[str]] = {
     AUTHORIZER: frozenset({"dynamodb:GetItem"}),
 }
 HTTP_FUNCTIONS = frozenset(EXPECTED_ROUTES)
+# Powertools' idempotency records (Idempotency-Key on writes): what its DynamoDB persistence layer calls.
+IDEMPOTENCY_ACTIONS = frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"})
+IDEMPOTENT_FUNCTIONS = ("WriteMemoryFunction", "SessionsFunction")  # the functions serving writes
 
 
 def _prop(function: str, name: str) -> Any:
@@ -420,6 +425,23 @@ def test_policy_actions_are_least_privilege(function: str) -> None:
         assert "NotResource" not in statement
         actions.update(_as_list(statement["Action"]))
     assert actions == EXPECTED_ACTIONS[function]
+
+
+@pytest.mark.parametrize("function", IDEMPOTENT_FUNCTIONS)
+def test_write_functions_may_keep_idempotency_records_in_the_table(function: str) -> None:
+    table = {"Fn::GetAtt": [TABLE_ID, "Arn"]}
+    allowed = {
+        action
+        for statement in _statements(function)
+        if table in _as_list(statement["Resource"])
+        for action in _as_list(statement["Action"])
+    }
+    assert allowed >= IDEMPOTENCY_ACTIONS
+
+
+def test_the_idempotent_functions_serve_every_write_route() -> None:
+    writes = {function for function, routes in EXPECTED_ROUTES.items() if any(m != "GET" for m, _ in routes)}
+    assert writes == set(IDEMPOTENT_FUNCTIONS)
 
 
 def test_read_function_cannot_write() -> None:

@@ -71,8 +71,10 @@ def http_event(
     query: str = "",
     raw_body: str | None = None,
     tenant: str | None = "default",
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A minimal API Gateway HTTP API (payload 2.0) event, authorized for `tenant` (None: no authorizer context)."""
+    """A minimal API Gateway HTTP API (payload 2.0) event, authorized for `tenant` (None: no authorizer context);
+    `headers` are added with lower-cased names, as HTTP APIs deliver them."""
     params: dict[str, str] = {}
     for pair in filter(None, query.split("&")):
         key, _, value = pair.partition("=")
@@ -82,7 +84,7 @@ def http_event(
         "routeKey": "$default",
         "rawPath": raw_path,
         "rawQueryString": query,
-        "headers": {"content-type": "application/json"},
+        "headers": {"content-type": "application/json", **{k.lower(): v for k, v in (headers or {}).items()}},
         "requestContext": {
             "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
             "requestId": str(uuid.uuid4()),
@@ -124,6 +126,7 @@ def api(ddb: Any) -> Invoke:
         query: str = "",
         raw_body: str | None = None,
         tenant: str | None = "default",
+        headers: dict[str, str] | None = None,
     ) -> Reply:
         if method == "POST" and raw_path.endswith("/memory"):
             handler = write_memory.lambda_handler
@@ -131,7 +134,7 @@ def api(ddb: Any) -> Invoke:
             handler = read_memory.lambda_handler
         else:
             handler = sessions.lambda_handler
-        result = handler(http_event(method, raw_path, body, query, raw_body, tenant), FakeContext())
+        result = handler(http_event(method, raw_path, body, query, raw_body, tenant, headers), FakeContext())
         text = result.get("body") or ""
         return Reply(result["statusCode"], result.get("headers", {}), json.loads(text) if text else None)
 

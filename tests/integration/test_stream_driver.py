@@ -3,6 +3,7 @@ summariser's event source would deliver, in Lambda's event shape, with partial-b
 
 import dataclasses
 import io
+import json
 import os
 import sys
 import threading
@@ -10,6 +11,7 @@ import time
 import types
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -19,6 +21,7 @@ from chat_memory_dev.local_dynamodb import EmbeddedDynamoDB, LocalDynamoDB, crea
 from chat_memory_dev.server import HandlerCache
 from chat_memory_dev.stream import StreamPoller, start_stream_pollers
 from chat_memory_dev.template import StreamConsumer, stream_consumers
+from chat_memory_dev.workers import WorkerPool
 
 PK = "T#default#S#octavia"
 
@@ -356,3 +359,33 @@ def test_serve_drives_the_summariser_and_the_purger_each_with_its_filter(
     assert "deleted" not in record["dynamodb"]["OldImage"]
     assert purger.contexts[0].function_name == "PurgerFunction"
     assert purger.contexts[0].get_remaining_time_in_millis() > 800_000  # the purger's Timeout (900 s)
+
+
+def test_with_a_worker_pool_the_consumer_runs_in_a_worker_that_has_the_consumers_environment(
+    clients: Clients, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`chat-memory serve --workers N`: the consumer runs in a worker process, started (as serve does) after
+    start_stream_pollers set the function's environment from the template, so the worker inherits it."""
+    record_file = tmp_path / "batches.jsonl"
+    monkeypatch.setenv("POOL_TEST_RECORD_FILE", str(record_file))
+    monkeypatch.delenv("SUMMARY_MODEL_ID", raising=False)
+    db = LocalDynamoDB(endpoint_url=clients.endpoint, table_name=clients.table, embedded=None)
+    pool = WorkerPool(1)
+    pollers = start_stream_pollers(db, invoker=pool, consumers=[_summariser(handler="tests.unit.pool_handlers.record")])
+    pool.start()
+    try:
+        _put_message(clients, 1)
+        deadline = time.monotonic() + 30
+        while not record_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [batch] = [json.loads(line) for line in record_file.read_text().splitlines()]
+        assert batch["pid"] in pool.pids and batch["pid"] != os.getpid()
+        assert batch["function"] == "SummariserFunction"
+        assert batch["summary_model_id"] == ""  # the template's default, set before the worker started
+        assert len(batch["sequences"]) == 1
+        assert pollers[0].invocations == 1
+    finally:
+        for poller in pollers:
+            poller.stop()
+        pool.close()
+        monkeypatch.delenv("SUMMARY_MODEL_ID", raising=False)

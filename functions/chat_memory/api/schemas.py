@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from chat_memory.domain import limits
 from chat_memory.domain.models import (
@@ -67,6 +68,13 @@ def _valid_content(value: str) -> str:
     return value
 
 
+# The same rules as JSON Schema patterns, for the OpenAPI description (tests hold them to the functions).
+BODY_ID_PATTERN = "^[^\\x00-\\x1f\\x7f/?#+]+$"
+# In a path, `+` is a space (zep-python's quote_plus): only the characters a decoded path cannot carry are out.
+PATH_ID_PATTERN = "^[^\\x00-\\x1f\\x7f/?#]+$"
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
 def path_safe_id(value: str) -> str:
     """Ids created in a body must be reachable in a path later. API Gateway decodes the path before routing,
     so `/` splits it, `?` and `#` cut it, and an encoded `+` cannot be told apart from an encoded space."""
@@ -78,7 +86,11 @@ def path_safe_id(value: str) -> str:
 
 
 Metadata = Annotated[JsonObject | None, AfterValidator(_valid_metadata)]
-Identifier = Annotated[str, AfterValidator(path_safe_id)]
+Identifier = Annotated[
+    str,
+    AfterValidator(path_safe_id),
+    Field(json_schema_extra={"pattern": BODY_ID_PATTERN, "minLength": 1, "maxLength": limits.MAX_ID_CHARS}),
+]
 
 
 class _Request(BaseModel):
@@ -89,7 +101,7 @@ class _Request(BaseModel):
 class MessageRequest(_Request):
     role: str = Field(default="", max_length=limits.MAX_ROLE_CHARS)
     role_type: RoleType | None = Field(default=None, description="Absent or null: stored as `norole`.")
-    content: Annotated[str, AfterValidator(_valid_content)]
+    content: Annotated[str, AfterValidator(_valid_content), Field(json_schema_extra={"pattern": "^[^\\x00]*$"})]
     uuid: UUID | None = Field(default=None, description="A uuid already in the session updates that message.")
     metadata: Metadata = None
 
@@ -104,7 +116,14 @@ class MessageRequest(_Request):
 
 
 class AddMemoryRequest(_Request):
-    messages: list[MessageRequest] = Field(default_factory=list)
+    messages: list[MessageRequest] = Field(
+        default_factory=list,
+        description=(
+            "Stored together or not at all, in this order. May be empty only when `metadata` or "
+            "`summary_instruction` is given (a session update)."
+        ),
+        json_schema_extra={"maxItems": limits.MAX_MESSAGES_PER_REQUEST},
+    )
     metadata: Metadata = None
     summary_instruction: str | None = Field(default=None, max_length=limits.MAX_SUMMARY_INSTRUCTION_CHARS)
 
@@ -217,3 +236,91 @@ def user_json(user: User) -> JsonObject:
         if value is not None:
             body[name] = value
     return body
+
+
+# -- response models: the documented shapes of the JSON above (OpenAPI). Tests hold the shapers to them. ---------
+
+
+# Optional keys of a response are left out, never sent as null: documented as their type, not as nullable.
+_OmittedText = Annotated[str | None, WithJsonSchema({"type": "string"})]
+_OmittedObject = Annotated[JsonObject | None, WithJsonSchema({"type": "object", "additionalProperties": True})]
+
+
+class _Response(BaseModel):
+    # Closed shapes: a field added to a shaper but not here fails the tests and the fuzzer's conformance check.
+    model_config = ConfigDict(extra="forbid")
+
+
+class MessageBody(_Response):
+    uuid: UUID
+    created_at: datetime = Field(description="When the message was accepted (RFC 3339, UTC, microseconds).")
+    role: str = Field(description="Free text: a person's or a bot's name.")
+    role_type: RoleType
+    content: str
+    token_count: int = Field(ge=0, description="cl100k_base tokens of `{role_type}: {content}`.")
+    metadata: _OmittedObject = Field(default=None, description="Omitted when the message has none.")
+
+
+class SummaryBody(_Response):
+    uuid: UUID
+    created_at: datetime
+    content: str
+    recent_message_uuid: UUID = Field(description="The newest message the summary covers.")
+    token_count: int = Field(ge=0)
+
+
+class MemoryBody(_Response):
+    messages: list[MessageBody] = Field(description="Oldest first.")
+    summary: SummaryBody | None
+
+
+class SessionBody(_Response):
+    session_id: str
+    uuid: UUID
+    created_at: datetime
+    updated_at: datetime
+    metadata: JsonObject
+    user_id: _OmittedText = Field(default=None, description="Omitted when the session belongs to no user.")
+
+
+class MessagePageBody(_Response):
+    messages: list[MessageBody] = Field(description="Oldest first; page 1 holds the first messages.")
+    total_count: int = Field(ge=0, description="Messages in the session.")
+    row_count: int = Field(ge=0, description="Messages on this page.")
+
+
+class UserBody(_Response):
+    user_id: str
+    uuid: UUID
+    created_at: datetime
+    updated_at: datetime
+    metadata: JsonObject
+    email: _OmittedText = Field(default=None, description="Omitted when not set.")
+    first_name: _OmittedText = Field(default=None, description="Omitted when not set.")
+    last_name: _OmittedText = Field(default=None, description="Omitted when not set.")
+
+
+class AddedMessageBody(_Response):
+    uuid: UUID
+    created_at: datetime
+    token_count: int = Field(ge=0)
+
+
+class AddMemoryBody(_Response):
+    message: Literal["OK"]
+    session_id: str
+    messages: list[AddedMessageBody] = Field(description="The request's messages, in its order.")
+
+
+class OkBody(_Response):
+    message: Literal["OK"]
+
+
+class FieldErrorBody(_Response):
+    location: str = Field(description="Where in the request, e.g. `body.messages.0.content`.")
+    message: str
+
+
+class ErrorBody(_Response):
+    message: str = Field(description="What is wrong, for a person.")
+    errors: list[FieldErrorBody] = Field(default_factory=list, description="Validation errors, one per field.")

@@ -27,6 +27,10 @@ class ConflictError(ChatMemoryError):
     """The thing already exists, or the request collides with the current state (HTTP 409)."""
 
 
+class IdempotencyKeyReusedError(ChatMemoryError):
+    """The Idempotency-Key was used before for a different request (HTTP 422)."""
+
+
 class PayloadTooLargeError(ChatMemoryError):
     """The request is larger than the documented limits (HTTP 413)."""
 

@@ -1,14 +1,27 @@
 """Read-only function: sessions, memory windows, messages and users. Never loads the tokenizer, has no write
 permission."""
 
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chat_memory import wiring
+from chat_memory.api.docs import (
+    NEXT_PAGE_DOC,
+    PATH_ERRORS,
+    LastNParam,
+    LimitParam,
+    MemoryTypeParam,
+    MessageIdParam,
+    OffsetParam,
+    PageParam,
+    PageTokenParam,
+    SessionIdParam,
+    UserIdParam,
+    responses,
+)
 from chat_memory.api.http import (
     NEXT_PAGE_HEADER,
     build_resolver,
@@ -21,7 +34,18 @@ from chat_memory.api.http import (
     path_id,
     resolve,
 )
-from chat_memory.api.schemas import memory_json, message_json, message_page_json, session_json, user_json
+from chat_memory.api.schemas import (
+    MemoryBody,
+    MessageBody,
+    MessagePageBody,
+    SessionBody,
+    UserBody,
+    memory_json,
+    message_json,
+    message_page_json,
+    session_json,
+    user_json,
+)
 from chat_memory.domain import limits
 from chat_memory.domain.errors import InvalidInputError
 from chat_memory.observability import logger, metrics, tracer
@@ -37,12 +61,20 @@ def _offset(cursor: str | None) -> int:
     return int_param("cursor", cursor, minimum=0, maximum=10**9) or 0
 
 
-@app.get("/api/v2/sessions")
+@app.get(
+    "/api/v2/sessions",
+    operation_id="list_sessions",
+    summary="List sessions",
+    tags=["sessions"],
+    responses=responses(
+        200, list[SessionBody], "Sessions, oldest first; an empty array past the end.", headers=NEXT_PAGE_DOC
+    ),
+)
 @tracer.capture_method(capture_response=False)
 def list_sessions(
-    limit: Annotated[str | None, Query()] = None,
-    cursor: Annotated[str | None, Query()] = None,
-    page_token: Annotated[str | None, Query()] = None,
+    limit: LimitParam = None,
+    cursor: OffsetParam = None,
+    page_token: PageTokenParam = None,
 ) -> Response[str]:
     """`cursor` is Zep's offset. `page_token` (from the previous page's X-Next-Page-Token) pages in O(page)."""
     if page_token is not None:
@@ -55,19 +87,31 @@ def list_sessions(
     return json_response(200, [session_json(s) for s in found])
 
 
-@app.get("/api/v2/sessions/<session_id>")
+@app.get(
+    "/api/v2/sessions/<session_id>",
+    operation_id="get_session",
+    summary="Get a session",
+    tags=["sessions"],
+    responses=responses(200, SessionBody, "The session.", *PATH_ERRORS),
+)
 @tracer.capture_method(capture_response=False)
-def get_session(session_id: str) -> Response[str]:
+def get_session(session_id: SessionIdParam) -> Response[str]:
     session = wiring.sessions().get(current_tenant(), path_id(session_id))
     return json_response(200, session_json(session))
 
 
-@app.get("/api/v2/sessions/<session_id>/memory")
+@app.get(
+    "/api/v2/sessions/<session_id>/memory",
+    operation_id="get_memory",
+    summary="Get a session's memory",
+    tags=["memory"],
+    responses=responses(200, MemoryBody, "The summary (or null) and the newest messages.", *PATH_ERRORS),
+)
 @tracer.capture_method(capture_response=False)
 def get_memory(
-    session_id: str,
-    lastn: Annotated[str | None, Query()] = None,
-    memory_type: Annotated[str | None, Query(alias="memoryType")] = None,
+    session_id: SessionIdParam,
+    lastn: LastNParam = None,
+    memory_type: MemoryTypeParam = None,
 ) -> Response[str]:
     memory = wiring.get_memory()(
         current_tenant(), path_id(session_id), memory_type_param(memory_type), lastn_param(lastn)
@@ -76,12 +120,18 @@ def get_memory(
     return json_response(200, memory_json(memory))
 
 
-@app.get("/api/v2/sessions/<session_id>/messages")
+@app.get(
+    "/api/v2/sessions/<session_id>/messages",
+    operation_id="get_session_messages",
+    summary="List a session's messages",
+    tags=["messages"],
+    responses=responses(200, MessagePageBody, "One page of messages.", *PATH_ERRORS),
+)
 @tracer.capture_method(capture_response=False)
 def list_messages(
-    session_id: str,
-    limit: Annotated[str | None, Query()] = None,
-    cursor: Annotated[str | None, Query()] = None,
+    session_id: SessionIdParam,
+    limit: LimitParam = None,
+    cursor: PageParam = None,
 ) -> Response[str]:
     """`cursor` is a 1-based page number; pages run oldest first."""
     page = int_param("cursor", cursor, minimum=1, maximum=10**9) or 1
@@ -89,32 +139,56 @@ def list_messages(
     return json_response(200, message_page_json(found))
 
 
-@app.get("/api/v2/sessions/<session_id>/messages/<message_id>")
+@app.get(
+    "/api/v2/sessions/<session_id>/messages/<message_id>",
+    operation_id="get_session_message",
+    summary="Get one message",
+    tags=["messages"],
+    responses=responses(200, MessageBody, "The message.", *PATH_ERRORS),
+)
 @tracer.capture_method(capture_response=False)
-def get_message(session_id: str, message_id: str) -> Response[str]:
+def get_message(session_id: SessionIdParam, message_id: MessageIdParam) -> Response[str]:
     message = wiring.messages().get(current_tenant(), path_id(session_id), message_uuid(message_id))
     return json_response(200, message_json(message))
 
 
-@app.get("/api/v2/users")
+@app.get(
+    "/api/v2/users",
+    operation_id="list_users",
+    summary="List users",
+    tags=["users"],
+    responses=responses(200, list[UserBody], "Users, oldest first; an empty array past the end."),
+)
 @tracer.capture_method(capture_response=False)
 def list_users(
-    limit: Annotated[str | None, Query()] = None,
-    cursor: Annotated[str | None, Query()] = None,
+    limit: LimitParam = None,
+    cursor: OffsetParam = None,
 ) -> Response[str]:
     found = wiring.users().list_page(current_tenant(), _offset(cursor), _page_size(limit))
     return json_response(200, [user_json(u) for u in found])
 
 
-@app.get("/api/v2/users/<user_id>")
+@app.get(
+    "/api/v2/users/<user_id>",
+    operation_id="get_user",
+    summary="Get a user",
+    tags=["users"],
+    responses=responses(200, UserBody, "The user.", *PATH_ERRORS),
+)
 @tracer.capture_method(capture_response=False)
-def get_user(user_id: str) -> Response[str]:
+def get_user(user_id: UserIdParam) -> Response[str]:
     return json_response(200, user_json(wiring.users().get(current_tenant(), path_id(user_id, "user id"))))
 
 
-@app.get("/api/v2/users/<user_id>/sessions")
+@app.get(
+    "/api/v2/users/<user_id>/sessions",
+    operation_id="get_user_sessions",
+    summary="List a user's sessions",
+    tags=["users"],
+    responses=responses(200, list[SessionBody], "The user's sessions.", *PATH_ERRORS),
+)
 @tracer.capture_method(capture_response=False)
-def get_user_sessions(user_id: str) -> Response[str]:
+def get_user_sessions(user_id: UserIdParam) -> Response[str]:
     found = wiring.users().sessions(current_tenant(), path_id(user_id, "user id"))
     return json_response(200, [session_json(s) for s in found])
 

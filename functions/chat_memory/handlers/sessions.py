@@ -9,13 +9,28 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chat_memory import wiring
+from chat_memory.api.docs import (
+    BODY_ERRORS,
+    IDEMPOTENCY_ERRORS,
+    PATH_ERRORS,
+    MessageIdParam,
+    SessionIdParam,
+    UserIdParam,
+    responses,
+    session_links,
+    user_links,
+)
 from chat_memory.api.http import build_resolver, current_tenant, json_response, message_uuid, path_id, resolve
 from chat_memory.api.schemas import (
     CreateSessionRequest,
     CreateUserRequest,
+    MessageBody,
+    OkBody,
+    SessionBody,
     UpdateMessageMetadataRequest,
     UpdateSessionRequest,
     UpdateUserRequest,
+    UserBody,
     message_json,
     session_json,
     user_json,
@@ -26,16 +41,37 @@ from chat_memory.observability import logger, metrics, tracer
 app = build_resolver()
 
 
-@app.post("/api/v2/sessions")
+@app.post(
+    "/api/v2/sessions",
+    operation_id="add_session",
+    summary="Create a session",
+    tags=["sessions"],
+    responses=responses(
+        201,
+        SessionBody,
+        "The new session.",
+        *BODY_ERRORS,
+        *IDEMPOTENCY_ERRORS,
+        links=session_links("$response.body#/session_id"),
+    ),
+)
 @tracer.capture_method(capture_response=False)
 def create_session(body: Annotated[CreateSessionRequest, Body()]) -> Response[str]:
     session = wiring.sessions().create(current_tenant(), body.session_id, body.user_id, body.metadata)
     return json_response(201, session_json(session))
 
 
-@app.patch("/api/v2/sessions/<session_id>")
+@app.patch(
+    "/api/v2/sessions/<session_id>",
+    operation_id="update_session",
+    summary="Update a session",
+    tags=["sessions"],
+    responses=responses(
+        200, SessionBody, "The session, metadata deep-merged.", *PATH_ERRORS, *BODY_ERRORS, *IDEMPOTENCY_ERRORS
+    ),
+)
 @tracer.capture_method(capture_response=False)
-def update_session(session_id: str, body: Annotated[UpdateSessionRequest, Body()]) -> Response[str]:
+def update_session(session_id: SessionIdParam, body: Annotated[UpdateSessionRequest, Body()]) -> Response[str]:
     sid = path_id(session_id)
     if body.session_id is not None and body.session_id != sid:
         raise InvalidInputError("session_id in the body differs from the session id in the path")
@@ -43,18 +79,38 @@ def update_session(session_id: str, body: Annotated[UpdateSessionRequest, Body()
     return json_response(200, session_json(session))
 
 
-@app.delete("/api/v2/sessions/<session_id>/memory")
+@app.delete(
+    "/api/v2/sessions/<session_id>/memory",
+    operation_id="delete_memory",
+    summary="Delete a session and its memory",
+    tags=["memory"],
+    responses=responses(
+        200,
+        OkBody,
+        "Deleted: gone from every read at once, purged in the background.",
+        *PATH_ERRORS,
+        *IDEMPOTENCY_ERRORS,
+    ),
+)
 @tracer.capture_method(capture_response=False)
-def delete_memory(session_id: str) -> Response[str]:
+def delete_memory(session_id: SessionIdParam) -> Response[str]:
     wiring.delete_memory()(current_tenant(), path_id(session_id))
     metrics.add_metric(name="SessionsDeleted", unit="Count", value=1)
     return json_response(200, {"message": "OK"})
 
 
-@app.patch("/api/v2/sessions/<session_id>/messages/<message_id>")
+@app.patch(
+    "/api/v2/sessions/<session_id>/messages/<message_id>",
+    operation_id="update_message_metadata",
+    summary="Update a message's metadata",
+    tags=["messages"],
+    responses=responses(
+        200, MessageBody, "The message, metadata deep-merged.", *PATH_ERRORS, *BODY_ERRORS, *IDEMPOTENCY_ERRORS
+    ),
+)
 @tracer.capture_method(capture_response=False)
 def update_message_metadata(
-    session_id: str, message_id: str, body: Annotated[UpdateMessageMetadataRequest, Body()]
+    session_id: SessionIdParam, message_id: MessageIdParam, body: Annotated[UpdateMessageMetadataRequest, Body()]
 ) -> Response[str]:
     message = wiring.messages().update_metadata(
         current_tenant(), path_id(session_id), message_uuid(message_id), body.metadata
@@ -62,7 +118,20 @@ def update_message_metadata(
     return json_response(200, message_json(message))
 
 
-@app.post("/api/v2/users")
+@app.post(
+    "/api/v2/users",
+    operation_id="add_user",
+    summary="Create a user",
+    tags=["users"],
+    responses=responses(
+        201,
+        UserBody,
+        "The new user.",
+        *BODY_ERRORS,
+        *IDEMPOTENCY_ERRORS,
+        links=user_links("$response.body#/user_id"),
+    ),
+)
 @tracer.capture_method(capture_response=False)
 def create_user(body: Annotated[CreateUserRequest, Body()]) -> Response[str]:
     user = wiring.users().create(
@@ -71,18 +140,43 @@ def create_user(body: Annotated[CreateUserRequest, Body()]) -> Response[str]:
     return json_response(201, user_json(user))
 
 
-@app.patch("/api/v2/users/<user_id>")
+@app.patch(
+    "/api/v2/users/<user_id>",
+    operation_id="update_user",
+    summary="Update a user",
+    tags=["users"],
+    responses=responses(
+        200,
+        UserBody,
+        "The user: given fields replaced, metadata deep-merged.",
+        *PATH_ERRORS,
+        *BODY_ERRORS,
+        *IDEMPOTENCY_ERRORS,
+    ),
+)
 @tracer.capture_method(capture_response=False)
-def update_user(user_id: str, body: Annotated[UpdateUserRequest, Body()]) -> Response[str]:
+def update_user(user_id: UserIdParam, body: Annotated[UpdateUserRequest, Body()]) -> Response[str]:
     uid = path_id(user_id, "user id")
     if body.user_id is not None and body.user_id != uid:
         raise InvalidInputError("user_id in the body differs from the user id in the path")
     return json_response(200, user_json(wiring.users().update(current_tenant(), uid, body.to_domain())))
 
 
-@app.delete("/api/v2/users/<user_id>")
+@app.delete(
+    "/api/v2/users/<user_id>",
+    operation_id="delete_user",
+    summary="Delete a user and their sessions",
+    tags=["users"],
+    responses=responses(
+        200,
+        OkBody,
+        "Deleted: the user and their sessions are gone from every read at once.",
+        *PATH_ERRORS,
+        *IDEMPOTENCY_ERRORS,
+    ),
+)
 @tracer.capture_method(capture_response=False)
-def delete_user(user_id: str) -> Response[str]:
+def delete_user(user_id: UserIdParam) -> Response[str]:
     wiring.users().delete(current_tenant(), path_id(user_id, "user id"))
     metrics.add_metric(name="UsersDeleted", unit="Count", value=1)
     return json_response(200, {"message": "OK"})

@@ -8,16 +8,31 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chat_memory import wiring
+from chat_memory.api.docs import BODY_ERRORS, IDEMPOTENCY_ERRORS, PATH_ERRORS, SessionIdParam, message_links, responses
 from chat_memory.api.http import build_resolver, current_tenant, json_response, path_id, resolve
-from chat_memory.api.schemas import AddMemoryRequest
+from chat_memory.api.schemas import AddMemoryBody, AddMemoryRequest
 from chat_memory.observability import logger, metrics, tracer
 
 app = build_resolver()
 
 
-@app.post("/api/v2/sessions/<session_id>/memory")
+@app.post(
+    "/api/v2/sessions/<session_id>/memory",
+    operation_id="add_memory",
+    summary="Add messages to a session",
+    tags=["memory"],
+    responses=responses(
+        201,
+        AddMemoryBody,
+        "Stored, all of them (the session is created if new).",
+        *PATH_ERRORS,
+        *BODY_ERRORS,
+        *IDEMPOTENCY_ERRORS,
+        links=message_links(),
+    ),
+)
 @tracer.capture_method(capture_response=False)
-def add_memory(session_id: str, memory: Annotated[AddMemoryRequest, Body()]) -> Response[str]:
+def add_memory(session_id: SessionIdParam, memory: Annotated[AddMemoryRequest, Body()]) -> Response[str]:
     sid = path_id(session_id)
     added = wiring.add_memory()(
         current_tenant(),

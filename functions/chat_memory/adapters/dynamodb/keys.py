@@ -10,6 +10,7 @@ One table, items grouped by session:
 | summary  | T#{tenant}#S#{session_id}   | SESSION#SUMMARY          | the current summary (perpetual memory)    |
 | history  | T#{tenant}#S#{session_id}   | SUMMARY#{point:016d}     | every summary, by the newest message it covers |
 | user     | T#{tenant}#U#{user_id}      | USER                     | GSI1: T#{tenant}#USERS / {created}#{id}   |
+| idempotency | T#{tenant}#IDEMPOTENCY#{hash} | IDEMPOTENCY         | none (expires: TTL on expires_at)         |
 
 `ts` is the message's created_at in microseconds. 'MSG#' < 'SESSION' < 'SESSION#SUMMARY' < 'SUMMARY#', so one
 descending Query from the current summary down to 'MSG#' returns the summary, the session item and then the
@@ -40,6 +41,7 @@ API_KEY_SK: Final = "APIKEY"
 API_KEYS_GSI_PK: Final = "APIKEYS"  # every key of the deployment, listed by the admin CLI
 SESSION_SK: Final = "SESSION"
 USER_SK: Final = "USER"
+IDEMPOTENCY_SK: Final = "IDEMPOTENCY"  # an Idempotency-Key record: one partition each
 CURRENT_SUMMARY_SK: Final = "SESSION#SUMMARY"
 SUMMARY_HISTORY_PREFIX: Final = "SUMMARY#"
 MESSAGE_SK_PREFIX: Final = "MSG#"
@@ -101,3 +103,8 @@ def summary_history_sk(point_ts: int) -> str:
 def api_key_pk(key_hash: str) -> str:
     """API keys are found by the SHA-256 of the key: the key itself is never stored."""
     return f"APIKEY#{key_hash}"
+
+
+def idempotency_pk(tenant: str, digest: str) -> str:
+    """An Idempotency-Key record's own partition: records never share one (no hot partition)."""
+    return f"T#{tenant}#{IDEMPOTENCY_SK}#{digest}"

@@ -5,7 +5,9 @@ TransactWriteItems holding the session item (condition: the version we read) and
 - a request's messages land all or none;
 - timestamps are reserved past the session's `last_ts`, so `created_at` strictly increases in commit order,
   whatever the writers' clocks say;
-- a caller's uuid is resolved against the committed state, so a retried request updates instead of duplicating.
+- a caller's uuid is resolved against the committed state, so a retried request updates instead of duplicating;
+- an attempt that committed unanswered (a read timeout, then botocore's copy refused by the version check) is
+  found by the uuids it gave its messages, and answered, not written a second time.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from contextvars import copy_context
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
+from chat_memory import deadline
 from chat_memory.adapters.dynamodb import keys
 from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.domain.errors import ConflictError, InvalidInputError, NotFoundError, StoreUnavailableError
@@ -62,29 +67,39 @@ _UNAVAILABLE_CODES = frozenset(
         "LimitExceededException",
     }
 )
-# Cancellation reasons of a transaction that mean the same.
+# Cancellation reasons of a transaction that mean the same (botocore does not retry cancelled transactions:
+# the write loops do, then answer 503).
 _UNAVAILABLE_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
-# How long one write may keep retrying a lost race (or unprocessed batch items) before answering 503:
-# well inside the functions' 10 s timeout.
+# Cancellation reasons of a transaction that lost a race: re-read and try again.
+_CONFLICT_REASONS = frozenset({"None", "ConditionalCheckFailed", "TransactionConflict"})
+# How long one write may keep retrying a lost race (or unprocessed batch items) before answering 503; the
+# invocation's deadline (chat_memory.deadline) may cut it shorter.
 _RETRY_BUDGET_SECONDS = 5.0
 _BATCH_WRITE_SIZE = 25
+_TRANSACTION_SIZE = 100
 
 
 def _now_micros() -> int:
     return time.time_ns() // 1_000
 
 
+def _unavailable() -> StoreUnavailableError:
+    return StoreUnavailableError("the memory store is busy; retry shortly", retry_after_seconds=1)
+
+
 @contextmanager
-def _store_errors() -> Iterator[None]:
-    """Turn DynamoDB throttling/unavailability into the domain's StoreUnavailableError."""
+def store_errors() -> Iterator[None]:
+    """Turn DynamoDB throttling/unavailability (after botocore's retries), network failures and a spent deadline
+    into the domain's StoreUnavailableError. Cancelled transactions are left to the caller (_is_retryable_write)."""
     try:
         yield
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        reasons = {r.get("Code", "") for r in exc.response.get("CancellationReasons", [])}
-        if code in _UNAVAILABLE_CODES or reasons & _UNAVAILABLE_REASONS:
-            raise StoreUnavailableError("the memory store is busy; retry shortly", retry_after_seconds=1) from exc
+        if exc.response.get("Error", {}).get("Code", "") in _UNAVAILABLE_CODES:
+            raise _unavailable() from exc
         raise
+    except (BotocoreConnectionError, HTTPClientError, deadline.DeadlineExceeded) as exc:
+        # A timed-out write may still have happened: the client's retry with its uuids updates, never duplicates.
+        raise _unavailable() from exc
 
 
 def _s(value: str) -> AttributeValueTypeDef:
@@ -318,29 +333,49 @@ def _message_attributes(counted: CountedMessage) -> Item:
     return attributes
 
 
+def _cancellation_reasons(exc: ClientError) -> set[str] | None:
+    """The reasons of a cancelled transaction; None for any other error."""
+    if exc.response.get("Error", {}).get("Code", "") != "TransactionCanceledException":
+        return None
+    return {str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons", [])}
+
+
 def _is_version_conflict(exc: ClientError) -> bool:
     """True when a transaction or conditional write lost a race and may simply be retried."""
-    error = exc.response.get("Error", {})
-    code = error.get("Code", "")
-    if code == "TransactionCanceledException":
-        reasons = exc.response.get("CancellationReasons", [])
+    reasons = _cancellation_reasons(exc)
+    if reasons is not None:
         # Only conflicts are retryable: any other reason (validation, size) is a real error.
-        return all(r.get("Code") in ("None", "ConditionalCheckFailed", "TransactionConflict") for r in reasons)
-    return code in ("ConditionalCheckFailedException", "TransactionConflictException")
+        return reasons <= _CONFLICT_REASONS
+    return exc.response.get("Error", {}).get("Code", "") in (
+        "ConditionalCheckFailedException",
+        "TransactionConflictException",
+    )
+
+
+def _is_throttled_transaction(exc: ClientError) -> bool:
+    """A transaction cancelled (nothing written) because some of its items were throttled."""
+    reasons = _cancellation_reasons(exc)
+    if reasons is None or not reasons & _UNAVAILABLE_REASONS:
+        return False
+    return reasons <= _UNAVAILABLE_REASONS | _CONFLICT_REASONS
+
+
+def _is_retryable_write(exc: ClientError) -> bool:
+    return _is_version_conflict(exc) or _is_throttled_transaction(exc)
 
 
 def _attempts(budget_seconds: float) -> Iterator[int]:
     """Attempt numbers until the time budget is spent, sleeping between attempts.
 
     Exponential backoff with full jitter (10 ms doubling to 0.5 s) spreads concurrent writers of one session
-    apart; always at least one attempt.
+    apart; always at least one attempt. (Past the invocation's deadline the client refuses to send: a 503.)
     """
-    deadline = time.monotonic() + budget_seconds
+    end = time.monotonic() + budget_seconds
     attempt = 0
     while True:
         yield attempt
         pause = random.uniform(0, min(0.5, 0.01 * 2**attempt))  # noqa: S311 - jitter, not cryptography
-        if time.monotonic() + pause > deadline:
+        if time.monotonic() + pause > end:
             return
         time.sleep(pause)
         attempt += 1
@@ -368,7 +403,7 @@ class DynamoMemoryStore:
     # -- sessions -------------------------------------------------------------------------------------
 
     def _get_record(self, tenant: str, session_id: str) -> _SessionRecord | None:
-        with _store_errors():
+        with store_errors():
             response = self._db.get_item(
                 TableName=self._table,
                 Key={
@@ -393,7 +428,7 @@ class DynamoMemoryStore:
             record = change(existing)
             expected = existing.version if existing else None
             try:
-                with _store_errors():
+                with store_errors():
                     self._db.put_item(**_versioned_session_put(self._table, tenant, record, expected))
             except ClientError as exc:
                 if not _is_version_conflict(exc):
@@ -440,7 +475,7 @@ class DynamoMemoryStore:
         items: list[Mapping[str, Any]] = []
         skipped = 0
         while limit is None or len(items) < limit:
-            with _store_errors():
+            with store_errors():
                 page = self._db.query(**query)
             for item in page.get("Items", []):
                 if skipped < offset:
@@ -469,7 +504,7 @@ class DynamoMemoryStore:
         }
         if token:
             query["ExclusiveStartKey"] = _decode_page_token(token, gsi_pk)
-        with _store_errors():
+        with store_errors():
             page = self._db.query(**query)
         sessions = [_session_from_item(i).session for i in page.get("Items", [])]
         last = page.get("LastEvaluatedKey")
@@ -484,7 +519,7 @@ class DynamoMemoryStore:
         found: dict[str, str] = {}
         pk = keys.session_pk(tenant, session_id)
         for message_uuid in message_uuids:
-            with _store_errors():
+            with store_errors():
                 page = self._db.query(
                     TableName=self._table,
                     IndexName=keys.MESSAGE_UUID_INDEX,
@@ -508,6 +543,11 @@ class DynamoMemoryStore:
     ) -> list[AddedMessage]:
         pk = keys.session_pk(tenant, session_id)
         caller_uuids = [m.message.uuid for m in messages if m.message.uuid is not None]
+        # Our uuids for the messages without one, the same in every attempt, and the first such message: the probe
+        # that finds an attempt committed although its answer was lost (see the handling of a refusal below).
+        message_uuids = [m.message.uuid or str(uuid.uuid4()) for m in messages]
+        probe = next((i for i, m in enumerate(messages) if m.message.uuid is None), None)
+        unanswered: dict[int, list[AddedMessage]] = {}  # the probe's ts -> the answer of an attempt that may be in
         for attempt in _attempts(self._retry_budget):
             existing = self._get_record(tenant, session_id)
             now = self._clock()
@@ -526,12 +566,18 @@ class DynamoMemoryStore:
                     summary_instruction=summary_instruction or existing.summary_instruction,
                 )
             first_ts, last_ts = base.first_ts, base.last_ts
+            if unanswered and probe is not None:
+                found = self._existing_message_sks(tenant, session_id, [message_uuids[probe]], first_ts)
+                stored_sk = found.get(message_uuids[probe])
+                earlier = unanswered.get(keys.ts_from_message_sk(stored_sk)) if stored_sk else None
+                if earlier is not None:
+                    return earlier  # that attempt is in: its answer, not a second copy
 
             known = self._existing_message_sks(tenant, session_id, caller_uuids, first_ts) if caller_uuids else {}
             next_ts = max(now, last_ts + 1)
             actions: list[TransactWriteItemTypeDef] = []
             added: list[AddedMessage] = []
-            for counted in messages:
+            for counted, message_uuid in zip(messages, message_uuids, strict=True):
                 caller_uuid = counted.message.uuid
                 attributes = _message_attributes(counted)
                 if caller_uuid is not None and caller_uuid in known:
@@ -541,7 +587,6 @@ class DynamoMemoryStore:
                         AddedMessage(caller_uuid, keys.ts_from_message_sk(sk), counted.token_count, updated=True)
                     )
                     continue
-                message_uuid = caller_uuid or str(uuid.uuid4())
                 ts = next_ts
                 next_ts += 1
                 item: Item = {
@@ -571,15 +616,23 @@ class DynamoMemoryStore:
             )
             session_put = _versioned_session_put(self._table, tenant, record, existing.version if existing else None)
             try:
-                with _store_errors():
-                    self._db.transact_write_items(TransactItems=[{"Put": session_put}, *actions])
+                with store_errors():
+                    # The token makes botocore's own resend of this attempt (after a timeout) idempotent on AWS: a
+                    # copy of a committed transaction succeeds without writing again (moto ignores it; see below).
+                    self._db.transact_write_items(
+                        TransactItems=[{"Put": session_put}, *actions], ClientRequestToken=str(uuid.uuid4())
+                    )
             except ClientError as exc:
-                if not _is_version_conflict(exc):
+                if not _is_retryable_write(exc):
                     raise
-                logger.debug("add_memory lost a race; retrying", extra={"attempt": attempt})
+                if probe is not None and exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0):
+                    # botocore sent the transaction more than once (e.g. after a read timeout): an earlier copy may
+                    # have committed unanswered, and this refusal be its own version check. The next attempt looks.
+                    unanswered[added[probe].ts] = added
+                logger.debug("add_memory lost a race or was throttled; retrying", extra={"attempt": attempt})
                 continue
             return added
-        raise StoreUnavailableError("too many concurrent writes to this session; retry shortly")
+        raise StoreUnavailableError("too many concurrent writes to this session, or the store is busy; retry shortly")
 
     def _range(
         self,
@@ -606,7 +659,7 @@ class DynamoMemoryStore:
         while limit is None or len(items) < limit:
             if limit is not None:
                 query["Limit"] = limit - len(items)
-            with _store_errors():
+            with store_errors():
                 page = self._db.query(**query)
             items.extend(page.get("Items", []))
             if "LastEvaluatedKey" not in page:
@@ -719,11 +772,13 @@ class DynamoMemoryStore:
             }
         }
         try:
-            with _store_errors():
+            with store_errors():
                 self._db.transact_write_items(TransactItems=[current, history])
         except ClientError as exc:
             if _is_version_conflict(exc):
                 return False
+            if _is_throttled_transaction(exc):
+                raise _unavailable() from exc
             raise
         return True
 
@@ -791,7 +846,7 @@ class DynamoMemoryStore:
         sks = self._existing_message_sks(tenant, record.session.session_id, [message_uuid], record.first_ts)
         if message_uuid not in sks:
             return None
-        with _store_errors():
+        with store_errors():
             response = self._db.get_item(
                 TableName=self._table,
                 Key={keys.TABLE_PARTITION_KEY: _s(pk), keys.TABLE_SORT_KEY: _s(sks[message_uuid])},
@@ -821,7 +876,7 @@ class DynamoMemoryStore:
             if old:
                 values[":old"] = old
             try:
-                with _store_errors():
+                with store_errors():
                     self._db.update_item(
                         TableName=self._table,
                         Key={keys.TABLE_PARTITION_KEY: item["PK"], keys.TABLE_SORT_KEY: item["SK"]},
@@ -839,7 +894,7 @@ class DynamoMemoryStore:
     # -- users ----------------------------------------------------------------------------------------
 
     def _get_user_item(self, tenant: str, user_id: str) -> Mapping[str, Any] | None:
-        with _store_errors():
+        with store_errors():
             response = self._db.get_item(
                 TableName=self._table,
                 Key=_user_key(tenant, user_id),
@@ -853,7 +908,7 @@ class DynamoMemoryStore:
 
     def create_user(self, tenant: str, user: User) -> User:
         try:
-            with _store_errors():
+            with store_errors():
                 self._db.put_item(
                     TableName=self._table,
                     Item=_user_item(tenant, user, version=1),
@@ -884,7 +939,7 @@ class DynamoMemoryStore:
             )
             version = int(item["version"]["N"])
             try:
-                with _store_errors():
+                with store_errors():
                     self._db.put_item(
                         TableName=self._table,
                         Item=_user_item(tenant, user, version=version + 1),
@@ -908,36 +963,69 @@ class DynamoMemoryStore:
         return [_session_from_item(i).session for i in items]
 
     def delete_user(self, tenant: str, user_id: str) -> bool:
-        """Tombstone the user, then each of their sessions (in parallel): nothing of theirs is readable when this
-        returns. The stream hands the tombstones to the purger, which deletes the items in the background and
-        sweeps again for sessions the (eventually consistent) index had not shown yet."""
+        """Tombstone the user and their sessions in one transaction: nothing of theirs is readable when this
+        returns, and a function killed on the way leaves all of it readable or none. (Sessions past the first 99
+        are tombstoned after the transaction; killed then, they stay readable until the purger sweeps.) The stream
+        hands the tombstones to the purger, which deletes the items in the background and sweeps again for
+        sessions the (eventually consistent) index had not shown yet."""
         for _ in _attempts(self._retry_budget):
             item = self._get_user_item(tenant, user_id)
             if item is None or _is_deleted(item):
                 return False
             version = int(item["version"]["N"])
-            tombstone = _user_item(tenant, _user_from_item(item), version=version + 1, deleted=True)
+            tombstone: PutTypeDef = {
+                "TableName": self._table,
+                "Item": _user_item(tenant, _user_from_item(item), version=version + 1, deleted=True),
+                "ConditionExpression": "version = :v",
+                "ExpressionAttributeValues": {":v": _n(version)},
+            }
+            session_ids = [s.session_id for s in self.user_sessions(tenant, user_id)]
+            together = session_ids[: _TRANSACTION_SIZE - 1]
+            actions = [self._bury_session_action(tenant, sid, user_id) for sid in together]
             try:
-                with _store_errors():
-                    self._db.put_item(
-                        TableName=self._table,
-                        Item=tombstone,
-                        ConditionExpression="version = :v",
-                        ExpressionAttributeValues={":v": _n(version)},
-                    )
+                with store_errors():
+                    self._db.transact_write_items(TransactItems=[{"Put": tombstone}, *actions])
             except ClientError as exc:
-                if not _is_version_conflict(exc):
+                # A session the index still showed was deleted or moved meanwhile: read again.
+                if not _is_retryable_write(exc):
                     raise
                 continue
-            self._bury_sessions_of(tenant, user_id)
+            self._bury_sessions(tenant, session_ids[len(together) :])
             return True
-        raise StoreUnavailableError("too many concurrent writes to this user; retry shortly")
+        raise StoreUnavailableError("too many concurrent writes to this user, or the store is busy; retry shortly")
+
+    def _bury_session_action(self, tenant: str, session_id: str, user_id: str) -> TransactWriteItemTypeDef:
+        """What _bury_session writes, as a transaction action that needs no read: the live session of `user_id`
+        becomes a tombstone (out of the listing indexes, its version moved on)."""
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {
+                    keys.TABLE_PARTITION_KEY: _s(keys.session_pk(tenant, session_id)),
+                    keys.TABLE_SORT_KEY: _s(keys.SESSION_SK),
+                },
+                "UpdateExpression": (
+                    "SET deleted = :yes, version = version + :one REMOVE "
+                    f"{keys.GSI1_PARTITION_KEY}, {keys.GSI1_SORT_KEY}, {keys.GSI2_PARTITION_KEY}, "
+                    f"{keys.GSI2_SORT_KEY}, summary_instruction"
+                ),
+                "ConditionExpression": "user_id = :u AND attribute_not_exists(deleted)",
+                "ExpressionAttributeValues": {":yes": {"BOOL": True}, ":one": _n(1), ":u": _s(user_id)},
+            }
+        }
+
+    def _bury_sessions(self, tenant: str, session_ids: Sequence[str]) -> int:
+        """Tombstone sessions in parallel (each thread in a copy of this context: the deadline and the capacity
+        measure apply)."""
+        if not session_ids:
+            return 0
+        contexts = [copy_context() for _ in session_ids]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            buried = list(pool.map(lambda c, sid: c.run(self._bury_session, tenant, sid), contexts, session_ids))
+        return sum(record is not None for record in buried)
 
     def _bury_sessions_of(self, tenant: str, user_id: str) -> int:
-        sessions = self.user_sessions(tenant, user_id)
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            buried = list(pool.map(lambda s: self._bury_session(tenant, s.session_id), sessions))
-        return sum(record is not None for record in buried)
+        return self._bury_sessions(tenant, [s.session_id for s in self.user_sessions(tenant, user_id)])
 
     def purge_user(self, tenant: str, user_id: str, version: int) -> int:
         """Only while the tombstone of `version` is there: a replayed record must not bury the sessions of a user
@@ -947,7 +1035,7 @@ class DynamoMemoryStore:
             return 0
         buried = self._bury_sessions_of(tenant, user_id)
         try:
-            with _store_errors():
+            with store_errors():
                 self._db.delete_item(
                     TableName=self._table,
                     Key=_user_key(tenant, user_id),
@@ -974,7 +1062,7 @@ class DynamoMemoryStore:
     def _batch_delete(self, item_keys: list[Item]) -> None:
         requests: list[Any] = [{"DeleteRequest": {"Key": k}} for k in item_keys]
         for _ in _attempts(self._retry_budget):
-            with _store_errors():
+            with store_errors():
                 response = self._db.batch_write_item(RequestItems={self._table: requests})
             requests = list(response.get("UnprocessedItems", {}).get(self._table, []))
             if not requests:
@@ -984,7 +1072,7 @@ class DynamoMemoryStore:
     def _drop_tombstone(self, tenant: str, session_id: str, version: int) -> None:
         """Remove the tombstone unless a writer has recreated the session meanwhile."""
         try:
-            with _store_errors():
+            with store_errors():
                 self._db.delete_item(
                     TableName=self._table,
                     Key={

@@ -1,0 +1,133 @@
+"""Idempotency-Key on writes: a write sent again with the same key gets the first answer and changes nothing.
+
+Powertools' idempotency utility keeps one record per (tenant, method, path, key) in the memory table
+(adapters/dynamodb/idempotency.py), with a hash of the body to refuse the same key for another request
+(draft-ietf-httpapi-idempotency-key-header: 422 for a different payload, 409 while the first is in progress).
+Only 2xx answers are remembered: after any other outcome the record is deleted, so a retry runs again (a 503
+or a 400 is never replayed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyInconsistentStateError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
+
+from chat_memory import wiring
+from chat_memory.domain.errors import ChatMemoryError, ConflictError, IdempotencyKeyReusedError, InvalidInputError
+from chat_memory.observability import logger
+from chat_memory.settings import get_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+HEADER = "idempotency-key"  # HTTP APIs deliver header names lower-cased
+REPLAYED_HEADER = "Idempotent-Replayed"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_KEY_CHARS = 255
+_VALID_KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_CHARS}}}")  # visible ASCII
+_KEY_PREFIX = "IDEMPOTENCY"
+
+Result = dict[str, Any]
+
+
+class _NotRememberedError(Exception):
+    """A non-2xx answer: raised through Powertools so that it deletes the in-progress record."""
+
+    def __init__(self, result: Result) -> None:
+        super().__init__(result.get("statusCode"))
+        self.result = result
+
+
+def idempotency_key(event: dict[str, Any]) -> str | None:
+    """The write's Idempotency-Key; None without one or for a read (reads ignore it)."""
+    method = ((event.get("requestContext") or {}).get("http") or {}).get("method", "")
+    key = (event.get("headers") or {}).get(HEADER)
+    if key is None or method not in WRITE_METHODS:
+        return None
+    if not (isinstance(key, str) and _VALID_KEY.fullmatch(key)):
+        raise InvalidInputError(
+            f"the Idempotency-Key header must be 1 to {MAX_KEY_CHARS} visible ASCII characters (no spaces)"
+        )
+    return key
+
+
+def request_data(event: dict[str, Any], tenant: str, key: str) -> dict[str, Any]:
+    """What Powertools hashes: `scope` names the record (so tenants and routes never share one), `body` is
+    compared with the first request's."""
+    method = event["requestContext"]["http"]["method"]
+    body = event.get("body") or ""
+    body_hash = hashlib.sha256(f"{bool(event.get('isBase64Encoded'))}:{body}".encode()).hexdigest()
+    return {"tenant": tenant, "scope": [tenant, method, event.get("rawPath", ""), key], "body": body_hash}
+
+
+def _replayed(response: Any, idempotent_data: DataRecord) -> Any:
+    response["headers"] = {**(response.get("headers") or {}), REPLAYED_HEADER: "true"}
+    return response
+
+
+def resolve_once(execute: Callable[[], Result], event: dict[str, Any], context: LambdaContext, tenant: str) -> Result:
+    """`execute()` (the resolver), at most once per Idempotency-Key; without a key, simply `execute()`.
+
+    Raises ChatMemoryError for a malformed key (400), a key reused for another body (422), a first request still
+    running (409) and a throttled store (503).
+    """
+    key = idempotency_key(event)
+    if key is None:
+        return execute()
+    # A config per request: it holds this invocation's context (an in-progress record of an invocation that is
+    # killed expires with the invocation's remaining time).
+    config = IdempotencyConfig(
+        event_key_jmespath="scope",
+        payload_validation_jmespath="body",
+        expires_after_seconds=get_settings().idempotency_expiry_seconds,
+        hash_function="sha256",
+        response_hook=_replayed,
+    )
+    config.register_lambda_context(context)
+    answered: list[Result] = []
+
+    def remembered(request: dict[str, Any]) -> Result:
+        result = execute()
+        answered.append(result)
+        if not 200 <= int(result.get("statusCode", 500)) < 300:
+            raise _NotRememberedError(result)
+        return result
+
+    once = idempotent_function(
+        remembered,
+        data_keyword_argument="request",
+        persistence_store=wiring.idempotency_records(),
+        config=config,
+        key_prefix=_KEY_PREFIX,
+    )
+    try:
+        result: Result = once(request=request_data(event, tenant, key))
+    except _NotRememberedError as exc:
+        return exc.result
+    except IdempotencyValidationError:
+        raise IdempotencyKeyReusedError(
+            "this Idempotency-Key was already used for a request with a different body; use a new key"
+        ) from None
+    except (IdempotencyAlreadyInProgressError, IdempotencyInconsistentStateError):
+        raise ConflictError("a request with this Idempotency-Key is still in progress; retry shortly") from None
+    except IdempotencyPersistenceLayerError as exc:
+        if answered:
+            # The write ran; only recording its outcome failed. Its answer is the truth (a 503 would invite a
+            # retry that could write again once the in-progress record expires).
+            logger.warning("idempotency record not updated", extra={"reason": type(exc.__cause__).__name__})
+            return answered[0]
+        if isinstance(exc.__cause__, ChatMemoryError):
+            raise exc.__cause__ from exc
+        raise
+    return result

@@ -1,0 +1,65 @@
+"""The Idempotency-Key header and the record key it becomes (no DynamoDB needed)."""
+
+import re
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+from chat_memory.adapters.dynamodb.idempotency import IdempotencyRecords
+from chat_memory.api.idempotency import idempotency_key, request_data
+from chat_memory.domain.errors import InvalidInputError
+
+
+def _event(method: str, key: Any = None, body: str | None = None, path: str = "/api/v2/sessions/s/memory") -> Any:
+    event: dict[str, Any] = {
+        "rawPath": path,
+        "headers": {} if key is None else {"idempotency-key": key},
+        "requestContext": {"http": {"method": method}},
+    }
+    if body is not None:
+        event["body"] = body
+    return event
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_writes_take_the_key(method: str) -> None:
+    assert idempotency_key(_event(method, "abc-123")) == "abc-123"
+    assert idempotency_key(_event(method)) is None
+    with pytest.raises(InvalidInputError, match="Idempotency-Key"):
+        idempotency_key(_event(method, "two words"))
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS"])
+def test_reads_ignore_the_key_even_when_malformed(method: str) -> None:
+    assert idempotency_key(_event(method, "two words")) is None
+
+
+@pytest.mark.parametrize("value", ["", "k" * 256, "naïve", "a\nb", 42, ["k"]])
+def test_malformed_keys(value: Any) -> None:
+    with pytest.raises(InvalidInputError, match="1 to 255 visible ASCII"):
+        idempotency_key(_event("POST", value))
+
+
+def test_the_scope_names_tenant_method_path_and_key_and_the_body_is_only_compared() -> None:
+    data = request_data(_event("POST", "k", body='{"a":1}'), "t1", "k")
+    assert data["scope"] == ["t1", "POST", "/api/v2/sessions/s/memory", "k"]
+    assert data["tenant"] == "t1"
+    same = request_data(_event("POST", "k", body='{"a":1}'), "t1", "k")
+    other = request_data(_event("POST", "k", body='{"a":2}'), "t1", "k")
+    assert same["body"] == data["body"] != other["body"]
+    assert re.fullmatch(r"[0-9a-f]{64}", data["body"])  # a hash: the body itself is never stored
+
+
+def test_the_record_key_is_a_partition_of_its_own_in_the_tenants_key_space() -> None:
+    """Pins what the subclass relies on in Powertools: the hashed key is "{prefix}#{hash}" and `_get_key` builds
+    the item key."""
+    records = IdempotencyRecords("table", boto3.client("dynamodb", region_name="us-east-1"))
+    records.configure(IdempotencyConfig(event_key_jmespath="scope", hash_function="sha256"), key_prefix="IDEMPOTENCY")
+    data = request_data(_event("POST", "k"), "t1", "k")
+    pk = records._get_hashed_idempotency_key(data)
+    assert pk is not None and re.fullmatch(r"T#t1#IDEMPOTENCY#[0-9a-f]{64}", pk)
+    assert records._get_key(pk) == {"PK": {"S": pk}, "SK": {"S": "IDEMPOTENCY"}}
+    other_tenant = records._get_hashed_idempotency_key(request_data(_event("POST", "k"), "t2", "k"))
+    assert other_tenant is not None and other_tenant.startswith("T#t2#") and other_tenant[5:] != pk[5:]
