@@ -84,7 +84,7 @@ pytest: install ## Run the test suite (unit, integration, infrastructure, compat
 	exit $$rc
 
 FUZZ_EXAMPLES ?= 200
-fuzz: install ## schemathesis against chat-memory serve: FUZZ_EXAMPLES per operation (about 15 minutes at 200)
+fuzz: install ## schemathesis against chat-memory serve: FUZZ_EXAMPLES per operation and phase (about 5 minutes at 200)
 	$(BIN)/chat-memory fuzz --examples $(FUZZ_EXAMPLES)
 
 bench: install ## Benchmark against LangChain's DynamoDBChatMessageHistory into bench-results/ (about 3 minutes)

@@ -571,10 +571,11 @@ class LocalApi:
     def handle(self, request: HttpRequest) -> HttpResponse:
         request_id = str(uuid.uuid4())
         extra = [("apigw-requestid", request_id)]
-        raw_path, _ = split_target(request.target)
+        raw_path, query = split_target(request.target)
         if request.method in ("GET", "HEAD") and raw_path in (DOCS_PATH, OPENAPI_JSON_PATH):
-            # Local only: the API's description and Swagger UI (not a route of the template).
-            if raw_path == DOCS_PATH:
+            # Local only: the API's description and Swagger UI (not a route of the template). The page links its
+            # document as /docs?format=json.
+            if raw_path == DOCS_PATH and "format=json" not in query:
                 return HttpResponse(200, [("content-type", "text/html; charset=utf-8"), *extra], docs_html())
             return HttpResponse(200, [("content-type", "application/json"), *extra], openapi_json())
         try:

@@ -111,3 +111,5 @@ def test_serve_shows_the_document_and_swagger_ui() -> None:
     assert b"SwaggerUIBundle" in page.body, "Swagger UI's script is inlined (works offline)"
     assert b'"operationId": "add_memory"' in page.body
     assert page.body == docs_html()
+    linked = api.handle(HttpRequest(method="GET", target="/docs?format=json"))
+    assert json.loads(linked.body) == json.loads(openapi_json()), "the page's own link to its document"

@@ -16,6 +16,7 @@ import traceback
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -190,38 +191,51 @@ def test_eight_processes_running_the_write_handler_lose_nothing_and_keep_their_o
 # --- a commit whose answer is lost ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("caller_uuids", [False, True], ids=["server uuids", "caller uuids"])
+@pytest.mark.parametrize("network", ["answers again", "stays down"])
 def test_a_transaction_committed_but_answered_by_a_timeout_is_not_written_twice(
-    db: tuple[EmbeddedDynamoDB, Any], monkeypatch: pytest.MonkeyPatch
+    db: tuple[EmbeddedDynamoDB, Any], monkeypatch: pytest.MonkeyPatch, caller_uuids: bool, network: str
 ) -> None:
-    """The first TransactWriteItems reaches DynamoDB and commits, but its answer is lost (a read timeout): botocore
-    sends it again, the session's version check refuses the copy, and the store, taking that for a lost race, must
-    find its own messages instead of appending them a second time (they carry no caller uuids)."""
+    """The first TransactWriteItems reaches DynamoDB and commits, but its answer is lost (a read timeout). botocore
+    sends it again: either the copy arrives and the session's version check refuses it ("answers again"), or every
+    copy times out too ("stays down"). Either way the store must recognise its own commit and answer it, not
+    append the messages a second time nor answer 503 for a request that is in."""
     embedded, _ = db
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", embedded.endpoint_url)
     dynamodb_client.cache_clear()
     client = dynamodb_client()  # the functions' client: its retries, its timeouts
     armed: list[bool] = []
     committed: list[int] = []
+    lost_answers: list[str] = []
 
     def commit_then_time_out(request: AWSPreparedRequest, **_: Any) -> None:
         if armed:
             armed.clear()
             committed.append(URLLib3Session().send(request).status_code)
+            lost_answers.append("first")
+            raise ReadTimeoutError(endpoint_url=request.url)
+        if network == "stays down" and len(lost_answers) % 5:
+            lost_answers.append("copy")  # botocore's resends of the same attempt time out as well
             raise ReadTimeoutError(endpoint_url=request.url)
 
     client.meta.events.register("before-send.dynamodb.TransactWriteItems", commit_then_time_out)
     store = DynamoMemoryStore(TABLE, client=client)
+    session = f"answer-lost-{network.replace(' ', '-')}-{caller_uuids}"
     added = []
     try:
         for request in range(2):  # the first creates the session, the second appends to it
             armed.append(True)
-            added += store.append_messages("default", "answer-lost", _request(0, request), None, None)
+            messages = _request(0, request)
+            if caller_uuids:
+                messages = [CountedMessage(replace(m.message, uuid=str(uuid.uuid4())), m.token_count) for m in messages]
+            added += store.append_messages("default", session, messages, None, None)
     finally:
         dynamodb_client.cache_clear()
     assert committed == [200, 200]  # each did commit the first time
-    window = store.read_window("default", "answer-lost", 20)
+    window = store.read_window("default", session, 20)
     assert window is not None
     assert [m.content for m in window.messages] == written_by(0, 2, MESSAGES_PER_REQUEST)
     assert [(m.uuid, m.ts) for m in window.messages] == [(a.uuid, a.ts) for a in added], "as the writes answered"
-    page = store.message_page("default", "answer-lost", 1, 20)
+    assert not any(a.updated for a in added), "the answer of the attempt that committed, not of a rewrite"
+    page = store.message_page("default", session, 1, 20)
     assert page is not None and page.total_count == 2 * MESSAGES_PER_REQUEST

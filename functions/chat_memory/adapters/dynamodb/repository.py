@@ -125,6 +125,8 @@ class _SessionRecord:
     deleted: bool
     summary_instruction: str | None
     message_count: int = 0  # messages of this incarnation (message pages report it as total_count)
+    # The attempt that wrote this version (add_memory): tells a writer whose answer was lost that it committed.
+    write_token: str | None = None
 
 
 def _session_from_item(item: Mapping[str, Any]) -> _SessionRecord:
@@ -145,6 +147,7 @@ def _session_from_item(item: Mapping[str, Any]) -> _SessionRecord:
         deleted=item.get("deleted", {}).get("BOOL", False),
         summary_instruction=item["summary_instruction"]["S"] if "summary_instruction" in item else None,
         message_count=int(item.get("message_count", {}).get("N", "0")),
+        write_token=item["write_token"]["S"] if "write_token" in item else None,
     )
 
 
@@ -169,6 +172,8 @@ def _session_item(tenant: str, record: _SessionRecord) -> Item:
         item["user_id"] = _s(s.user_id)
     if record.summary_instruction is not None:
         item["summary_instruction"] = _s(record.summary_instruction)
+    if record.write_token is not None:
+        item["write_token"] = _s(record.write_token)
     if record.deleted:
         item["deleted"] = {"BOOL": True}
     else:
@@ -548,8 +553,14 @@ class DynamoMemoryStore:
         message_uuids = [m.message.uuid or str(uuid.uuid4()) for m in messages]
         probe = next((i for i, m in enumerate(messages) if m.message.uuid is None), None)
         unanswered: dict[int, list[AddedMessage]] = {}  # the probe's ts -> the answer of an attempt that may be in
+        # An attempt's token (on the session item it writes) -> its answer, for attempts whose outcome we never
+        # heard: refused after botocore had resent them, or timed out. Finding our token on the session item
+        # means that attempt committed; its answer is the answer.
+        unanswered_tokens: dict[str, list[AddedMessage]] = {}
         for attempt in _attempts(self._retry_budget):
             existing = self._get_record(tenant, session_id)
+            if existing is not None and existing.write_token in unanswered_tokens:
+                return unanswered_tokens[existing.write_token]
             now = self._clock()
             if existing is None or existing.deleted:
                 # Sessions are created by their first add_memory (Zep's semantics).
@@ -608,31 +619,57 @@ class DynamoMemoryStore:
 
             version = (existing.version if existing else 0) + 1
             new_messages = sum(not a.updated for a in added)
+            token = str(uuid.uuid4())
             record = replace(
                 base,
                 version=version,
                 last_ts=max(last_ts, next_ts - 1),
                 message_count=base.message_count + new_messages,
+                write_token=token,
             )
             session_put = _versioned_session_put(self._table, tenant, record, existing.version if existing else None)
             try:
                 with store_errors():
-                    # The token makes botocore's own resend of this attempt (after a timeout) idempotent on AWS: a
-                    # copy of a committed transaction succeeds without writing again (moto ignores it; see below).
+                    # The token also makes botocore's own resend of this attempt (after a timeout) idempotent on
+                    # AWS: a copy of a committed transaction succeeds without writing again (moto ignores it).
                     self._db.transact_write_items(
-                        TransactItems=[{"Put": session_put}, *actions], ClientRequestToken=str(uuid.uuid4())
+                        TransactItems=[{"Put": session_put}, *actions], ClientRequestToken=token
                     )
             except ClientError as exc:
                 if not _is_retryable_write(exc):
                     raise
-                if probe is not None and exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0):
+                if exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0):
                     # botocore sent the transaction more than once (e.g. after a read timeout): an earlier copy may
                     # have committed unanswered, and this refusal be its own version check. The next attempt looks.
-                    unanswered[added[probe].ts] = added
+                    self._remember_unanswered(unanswered, unanswered_tokens, token, probe, added)
                 logger.debug("add_memory lost a race or was throttled; retrying", extra={"attempt": attempt})
                 continue
+            except StoreUnavailableError as exc:
+                if not isinstance(exc.__cause__, BotocoreConnectionError | HTTPClientError):
+                    raise
+                # No answer at all (botocore's retries timed out too): it may have committed. Look, then retry.
+                self._remember_unanswered(unanswered, unanswered_tokens, token, probe, added)
+                logger.debug("add_memory got no answer; looking whether it committed", extra={"attempt": attempt})
+                continue
             return added
+        if unanswered_tokens:
+            # Out of time, but one last look: an attempt we never heard back from may be the one that is in.
+            existing = self._get_record(tenant, session_id)
+            if existing is not None and existing.write_token in unanswered_tokens:
+                return unanswered_tokens[existing.write_token]
         raise StoreUnavailableError("too many concurrent writes to this session, or the store is busy; retry shortly")
+
+    @staticmethod
+    def _remember_unanswered(
+        by_probe: dict[int, list[AddedMessage]],
+        by_token: dict[str, list[AddedMessage]],
+        token: str,
+        probe: int | None,
+        added: list[AddedMessage],
+    ) -> None:
+        by_token[token] = added
+        if probe is not None:
+            by_probe[added[probe].ts] = added
 
     def _range(
         self,
