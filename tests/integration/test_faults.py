@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import EndpointConnectionError
 from moto.core.models import botocore_stubber
 
 from chat_memory.adapters.dynamodb import repository
@@ -295,13 +295,25 @@ def test_a_delete_user_transaction_cancelled_by_throttling_is_retried(seeded: In
 def test_a_transaction_cancelled_for_another_reason_is_not_retried_and_stores_nothing(
     seeded: Invoke, faults: Faults, ddb: Any
 ) -> None:
-    """ItemCollectionSizeLimitExceeded (the session's 10 GB) will not go away by retrying."""
+    """ItemCollectionSizeLimitExceeded (the session's 10 GB) will not go away by retrying: a 413 that says so."""
     before = all_items(ddb)
     faults.add("TransactWriteItems", always(lambda: cancelled("None", "ItemCollectionSizeLimitExceeded")))
-    with pytest.raises(ClientError) as raised:
-        seeded("POST", "/api/v2/sessions/s1/memory", {"messages": messages((M3, "c"))})
-    assert raised.value.response["CancellationReasons"][1]["Code"] == "ItemCollectionSizeLimitExceeded"
+    reply = seeded("POST", "/api/v2/sessions/s1/memory", {"messages": messages((M3, "c"))})
+    assert reply.status == 413, reply.body
+    assert "10 GB" in reply.body["message"]
     assert faults.attempts["TransactWriteItems"] == 1
+    faults.clear()
+    assert all_items(ddb) == before
+
+
+def test_a_session_at_dynamodbs_10_gb_limit_is_a_413_for_single_writes_too(
+    seeded: Invoke, faults: Faults, ddb: Any
+) -> None:
+    before = all_items(ddb)
+    faults.add("UpdateItem", always(lambda: dynamo_error("ItemCollectionSizeLimitExceededException")))
+    reply = seeded("PATCH", f"/api/v2/sessions/s1/messages/{M1}", {"metadata": {"k": "v"}})
+    assert reply.status == 413, reply.body
+    assert "10 GB" in reply.body["message"]
     faults.clear()
     assert all_items(ddb) == before
 

@@ -30,7 +30,13 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from chat_memory import deadline
 from chat_memory.adapters.dynamodb import keys
 from chat_memory.adapters.dynamodb.client import dynamodb_client
-from chat_memory.domain.errors import ConflictError, InvalidInputError, NotFoundError, StoreUnavailableError
+from chat_memory.domain.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PayloadTooLargeError,
+    StoreUnavailableError,
+)
 from chat_memory.domain.models import (
     AddedMessage,
     JsonObject,
@@ -83,6 +89,20 @@ def _now_micros() -> int:
     return time.time_ns() // 1_000
 
 
+_SESSION_FULL = "ItemCollectionSizeLimitExceeded"
+
+
+def _is_session_full(exc: ClientError) -> bool:
+    """A write refused because the partition (a session with its MessagesByUuid entries) holds 10 GB, the limit of
+    a table with a local secondary index: retrying cannot help."""
+    code = exc.response.get("Error", {}).get("Code", "")
+    if code == f"{_SESSION_FULL}Exception":
+        return True
+    return code == "TransactionCanceledException" and any(
+        r.get("Code") == _SESSION_FULL for r in exc.response.get("CancellationReasons", [])
+    )
+
+
 def _unavailable() -> StoreUnavailableError:
     return StoreUnavailableError("the memory store is busy; retry shortly", retry_after_seconds=1)
 
@@ -96,6 +116,11 @@ def store_errors() -> Iterator[None]:
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code", "") in _UNAVAILABLE_CODES:
             raise _unavailable() from exc
+        if _is_session_full(exc):
+            raise PayloadTooLargeError(
+                "this session holds 10 GB, DynamoDB's limit for one session: nothing was stored; "
+                "continue the conversation in a new session"
+            ) from exc
         raise
     except (BotocoreConnectionError, HTTPClientError, deadline.DeadlineExceeded) as exc:
         # A timed-out write may still have happened: the client's retry with its uuids updates, never duplicates.
