@@ -11,10 +11,12 @@ Fidelity notes:
   one-segment route. `+` is left as it is (it is literal in a path); the handlers read it as a space.
 - Like Lambda, which gives each concurrent request its own execution environment, `serve(workers=N)` (`chat-memory
   serve --workers N`) runs the handlers in N worker processes (chat_memory_dev.workers): concurrent requests run
-  at once and race in DynamoDB as on AWS. A worker that crashes or overruns the timeout answers 500 (503 for the
-  integration timeout) and is replaced. With `workers=0` the handlers run in this process one at a time (HTTP
-  parsing and responses stay concurrent): Powertools' resolvers keep the current event on the `BaseRouter` class,
-  shared by every resolver in a process, so two in-process invocations at once could read each other's events.
+  at once and race in DynamoDB as on AWS. Each invocation gets its function's Timeout from the template (its
+  context's remaining time, hence its deadline, as on AWS). A worker that crashes or overruns the function's
+  timeout answers 500 (503 for API Gateway's 30 s integration timeout) and is replaced. With `workers=0` the
+  handlers run in this process one at a time (HTTP parsing and responses stay concurrent): Powertools' resolvers
+  keep the current event on the `BaseRouter` class, shared by every resolver in a process, so two in-process
+  invocations at once could read each other's events.
 - `GET /docs` shows Swagger UI and `GET /openapi.json` the API's OpenAPI document (infra/openapi.json): local
   additions, not routes of the template.
 - Unknown paths give 404 `{"message": "Not Found"}` as API Gateway does; a known path with another method gives
@@ -37,6 +39,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import math
 import os
 import re
 import secrets
@@ -591,14 +594,21 @@ class LocalApi:
         if refused is not None:
             response = refused
         else:
+            # The function's own Timeout (what its context reports, what its deadline is drawn from), within API
+            # Gateway's integration timeout. A function that times out is a 500 on an HTTP API; the integration's
+            # timeout, a 503.
+            timeout_ms = min(INTEGRATION_TIMEOUT_MS, (compiled.route.timeout_s or math.inf) * 1000)
             try:
                 result = self._invoke(
-                    compiled.route.handler, compiled.route.function, event, request_id, INTEGRATION_TIMEOUT_MS
+                    compiled.route.handler, compiled.route.function, event, request_id, int(timeout_ms)
                 )
                 response = translate_result(result)
             except InvocationTimeoutError:
                 sys.stderr.write(f"chat-memory: {compiled.route_key} ({compiled.route.handler}) timed out\n")
-                response = json_response(503, {"message": "Service Unavailable"})  # API Gateway's integration timeout
+                if timeout_ms < INTEGRATION_TIMEOUT_MS:
+                    response = internal_error()
+                else:
+                    response = json_response(503, {"message": "Service Unavailable"})
             except Exception:
                 sys.stderr.write(f"chat-memory: {compiled.route_key} ({compiled.route.handler}) failed:\n")
                 traceback.print_exc(file=sys.stderr)

@@ -45,6 +45,7 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
 
 
 NO_AUTHORIZER: Final = "NONE"  # an HttpApi event's `Auth: {Authorizer: NONE}`: public despite a default
+LAMBDA_DEFAULT_TIMEOUT_S: Final = 3  # a function's Timeout when neither it nor Globals set one
 IMPLICIT_HTTP_API: Final = "ServerlessHttpApi"  # the API SAM creates for HttpApi events without an ApiId
 
 
@@ -55,6 +56,7 @@ class HttpRoute:
     method: str  # upper case
     path: str  # API Gateway form, e.g. /api/v2/sessions/{sessionId}/memory
     authorizer: str | None = None  # the route's authorizer (event's, else the API's default); None: public
+    timeout_s: int | None = None  # the function's Timeout; None: only API Gateway's 30 s integration timeout
 
 
 @dataclass(frozen=True)
@@ -103,12 +105,14 @@ def http_routes(path: Path = TEMPLATE_PATH) -> tuple[HttpRoute, ...]:
     """Every HttpApi event of every function in the template, with the authorizer that guards it."""
     template = load_template(path)
     global_handler = template.get("Globals", {}).get("Function", {}).get("Handler")
+    global_timeout = template.get("Globals", {}).get("Function", {}).get("Timeout", LAMBDA_DEFAULT_TIMEOUT_S)
     routes: list[HttpRoute] = []
     for logical_id, resource in template.get("Resources", {}).items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         props = resource.get("Properties", {})
         handler = props.get("Handler", global_handler)
+        timeout = props.get("Timeout", global_timeout)
         for event in props.get("Events", {}).values():
             if event.get("Type") != "HttpApi":
                 continue
@@ -124,6 +128,7 @@ def http_routes(path: Path = TEMPLATE_PATH) -> tuple[HttpRoute, ...]:
                     method=str(event_props["Method"]).upper(),
                     path=str(event_props["Path"]),
                     authorizer=None if authorizer in (None, NO_AUTHORIZER) else str(authorizer),
+                    timeout_s=timeout if isinstance(timeout, int) else None,
                 )
             )
     return tuple(routes)

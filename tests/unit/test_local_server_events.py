@@ -28,7 +28,7 @@ from chat_memory_dev.server import (
     split_target,
     translate_result,
 )
-from chat_memory_dev.template import HttpRoute, http_routes
+from chat_memory_dev.template import HttpRoute, http_routes, load_template
 
 FAKE_MODULE = "chat_memory_fake_handlers"
 
@@ -63,6 +63,14 @@ def test_template_routes_are_the_documented_api() -> None:
     keys = {f"{r.method} {r.path}" for r in http_routes()}
     assert keys >= {f"{r.method} {r.path}" for r in API_ROUTES}
     RouteTable(http_routes())  # compiles: no duplicate or malformed routes
+
+
+def test_template_routes_carry_their_functions_timeout() -> None:
+    template = load_template()
+    default = template["Globals"]["Function"]["Timeout"]
+    for route in http_routes():
+        props = template["Resources"][route.function]["Properties"]
+        assert route.timeout_s == props.get("Timeout", default), route
 
 
 @pytest.mark.parametrize(

@@ -202,6 +202,14 @@ def test_local_api_answers_503_when_the_integration_times_out(
     assert (slow.status, json.loads(slow.body)) == (503, {"message": "Service Unavailable"})
 
 
+def test_local_api_answers_500_when_the_function_times_out_before_the_integration(pool: WorkerPool) -> None:
+    # On an HTTP API a Lambda that runs past its own Timeout is an error (500); only the 30 s integration timeout
+    # is a 503.
+    api = LocalApi((HttpRoute("SlowFunction", f"{HANDLERS}.slow", "GET", "/slow", timeout_s=1),), {}, invoker=pool)
+    slow = _get(api, "/slow")
+    assert (slow.status, json.loads(slow.body)) == (500, {"message": "Internal server error"})
+
+
 def test_the_authorizer_runs_in_a_worker_and_its_answer_is_cached_in_the_server(pool: WorkerPool) -> None:
     route = HttpRoute("EchoFunction", f"{HANDLERS}.echo", "GET", "/echo", AUTHORIZER.name)
     api = LocalApi((route,), {AUTHORIZER.name: AUTHORIZER}, invoker=pool)
