@@ -870,6 +870,7 @@ def serve(
                 flush=True,
             )
             print(key_line, flush=True)
+            print(f"API docs: {server.url}{DOCS_PATH} (OpenAPI: {server.url}{OPENAPI_JSON_PATH})", flush=True)
             if stop is not None:
 
                 def _stop_when_set() -> None:
