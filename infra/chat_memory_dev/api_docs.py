@@ -9,10 +9,11 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
-from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+from chat_memory_dev.template import REPO_ROOT
 
-from chat_memory_dev.openapi import OPENAPI_PATH
-
+# Written by `make openapi` (chat_memory_dev.openapi). Named here, not imported from the generator: the server
+# imports this module at start-up, and the generator imports every handler and Powertools' OpenAPI machinery.
+OPENAPI_PATH = REPO_ROOT / "infra" / "openapi.json"
 DOCS_PATH = "/docs"
 OPENAPI_JSON_PATH = "/openapi.json"
 
@@ -24,6 +25,9 @@ def openapi_json() -> bytes:
 
 @cache
 def docs_html() -> bytes:
+    # Imported on the first /docs request: Powertools' event_handler package is heavy to import.
+    from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+
     assets = resources.files("aws_lambda_powertools.event_handler.openapi.swagger_ui")
     html = generate_swagger_html(
         spec=openapi_json().decode("utf-8"),

@@ -25,8 +25,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from chat_memory_dev.api_docs import OPENAPI_PATH
 from chat_memory_dev.local_serve import local_serve
-from chat_memory_dev.openapi import OPENAPI_PATH
+from chat_memory_dev.server import API_KEY_ENV
 
 EXCLUDED_CHECKS = ("positive_data_acceptance", "unsupported_method")
 QUICK_EXAMPLES = 15
@@ -66,7 +67,7 @@ def run(
 ) -> int:
     if url is not None:
         if not api_key:
-            print("chat-memory fuzz: --url needs --api-key (or $CHAT_MEMORY_API_KEY)", file=sys.stderr)
+            print(f"chat-memory fuzz: --url needs --api-key (or ${API_KEY_ENV})", file=sys.stderr)
             return 2
         return subprocess.call(schemathesis_command(url, api_key, examples, seed, workers))  # noqa: S603
     key = f"cm_fuzz_{secrets.token_urlsafe(16)}"
@@ -76,7 +77,9 @@ def run(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", help="API root of a running server or stack (default: start chat-memory serve)")
-    parser.add_argument("--api-key", default=os.environ.get("CHAT_MEMORY_API_KEY"), help="API key for --url")
+    parser.add_argument(
+        "--api-key", default=os.environ.get(API_KEY_ENV), help=f"API key for --url (default: ${API_KEY_ENV})"
+    )
     parser.add_argument(
         "--examples", type=int, default=DEFAULT_EXAMPLES, help="examples per operation and phase (default %(default)s)"
     )

@@ -43,6 +43,7 @@ from urllib.parse import quote, urlsplit
 
 from chat_memory_dev.local_serve import ServeError, local_serve
 from chat_memory_dev.server import API_KEY_ENV
+from chat_memory_dev.stats import percentile
 
 DEFAULT_OUT: Final = "load-results/load.json"
 # The key the embedded server is started with (the `default` tenant of a throwaway table).
@@ -63,19 +64,6 @@ _WORDS: Final = (
 
 
 # ------------------------------------------------------------------------------------------------ statistics
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """The p-th percentile (0-100) with linear interpolation between closest ranks (numpy's default); nan if empty."""
-    if not 0 <= p <= 100:
-        raise ValueError(f"percentile must be within 0 and 100, got {p}")
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * p / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def latency_summary(seconds: Sequence[float]) -> dict[str, float | None]:

@@ -27,13 +27,12 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from chat_memory import __version__
 from chat_memory.api.idempotency import MAX_KEY_CHARS, REPLAYED_HEADER, WRITE_METHODS
+from chat_memory_dev.api_docs import OPENAPI_PATH
 from chat_memory_dev.template import TEMPLATE_PATH, http_routes
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-OPENAPI_PATH = REPO_ROOT / "infra" / "openapi.json"
 
 SECURITY_SCHEME = "apiKey"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+JSON = "application/json"
 _POWERTOOLS_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
 
 DESCRIPTION = """\
@@ -85,17 +84,17 @@ def _resolver_modules(template: Path) -> list[str]:
 
 
 def _drop_default_validation_answers(document: dict[str, Any]) -> None:
-    for path_item in document.get("paths", {}).values():
+    default = {"$ref": "#/components/schemas/HTTPValidationError"}
+    for path_item in document["paths"].values():
         for operation in path_item.values():
-            answers = operation.get("responses", {})
-            schema_ref = json.dumps(answers.get("422", {}))
-            if "HTTPValidationError" in schema_ref:
+            answers = operation["responses"]
+            if answers.get("422", {}).get("content", {}).get(JSON, {}).get("schema") == default:
                 del answers["422"]
-    schemas = document.get("components", {}).get("schemas", {})
+    paths = json.dumps(document["paths"])
     for name in _POWERTOOLS_VALIDATION_SCHEMAS:
-        if name in json.dumps(document.get("paths", {})):
+        if f"/schemas/{name}" in paths:
             raise ValueError(f"a route still refers to Powertools' {name}")
-        schemas.pop(name, None)
+        document["components"]["schemas"].pop(name, None)
 
 
 def _sort_answers(document: dict[str, Any]) -> None:

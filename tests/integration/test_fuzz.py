@@ -12,12 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
+from chat_memory_dev.local_serve import SERVING
 from chat_memory_dev.server import API_KEY_ENV
 from chat_memory_dev.template import http_routes
 from tests.serve_process import REPO_ROOT, serve_process
 
 API_KEY = "cm_" + "f" * 43
-SERVING = re.compile(r"^chat-memory serving (http://127\.0\.0\.1:\d+) ", re.MULTILINE)
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 JSON = {"Content-Type": "application/json", **AUTH}
 

@@ -14,12 +14,12 @@ import pytest
 
 from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
 from chat_memory_dev.local_dynamodb import ENDPOINT_ENV, EmbeddedDynamoDB, create_table_from_template
+from chat_memory_dev.local_serve import SERVING
 from chat_memory_dev.server import API_KEY_ENV, LocalSetupError, local_api_key
 from tests.serve_process import serve_process
 
 TABLE = "local-keys"
 CREATED = re.compile(r"^API key for tenant default: (cm_[A-Za-z0-9_-]{43})$", re.MULTILINE)
-SERVING = re.compile(r"^chat-memory serving (http://127\.0\.0\.1:\d+) ", re.MULTILINE)
 EMBEDDED = re.compile(r"\(DynamoDB: embedded moto at (http://127\.0\.0\.1:\d+),")
 STARTUP_TIMEOUT_S = 60.0
 

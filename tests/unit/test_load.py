@@ -1,7 +1,6 @@
 """`chat-memory load`'s verifier and statistics on fabricated data: each kind of loss is caught, a clean run passes."""
 
 import argparse
-import math
 
 import pytest
 
@@ -11,7 +10,6 @@ from chat_memory_dev.load import (
     StoredMessage,
     add_arguments,
     latency_summary,
-    percentile,
     plan_from_args,
     verify,
 )
@@ -94,28 +92,6 @@ def test_unacknowledged_messages_are_reported_either_way_but_do_not_fail() -> No
     assert (verdict.unacknowledged_stored, verdict.unacknowledged_missing) == (1, 1)
     assert verdict.acknowledged == 5
     assert verdict.failures == 0
-
-
-@pytest.mark.parametrize(
-    ("values", "p", "expected"),
-    [
-        ([1.0, 2.0, 3.0, 4.0], 50, 2.5),  # between the two middle ranks
-        ([1.0, 2.0, 3.0, 4.0], 0, 1.0),
-        ([1.0, 2.0, 3.0, 4.0], 100, 4.0),
-        ([4.0, 1.0, 3.0, 2.0], 75, 3.25),  # unsorted input
-        (list(map(float, range(1, 101))), 95, 95.05),
-        (list(map(float, range(1, 101))), 99, 99.01),
-        ([7.0], 99, 7.0),
-    ],
-)
-def test_percentile_interpolates_between_closest_ranks(values: list[float], p: float, expected: float) -> None:
-    assert percentile(values, p) == pytest.approx(expected)
-
-
-def test_percentile_edges() -> None:
-    assert math.isnan(percentile([], 50))
-    with pytest.raises(ValueError, match="within 0 and 100"):
-        percentile([1.0], 101)
 
 
 def test_latency_summary_is_in_milliseconds() -> None:

@@ -135,32 +135,30 @@ def link(operation_id: str, **parameters: str) -> dict[str, Any]:
     return {"operationId": operation_id, "parameters": parameters}
 
 
+_SESSION_OPERATIONS = {
+    "GetSession": "get_session",
+    "GetMemory": "get_memory",
+    "ListMessages": "get_session_messages",
+    "UpdateSession": "update_session",
+    "AddMemory": "add_memory",
+    "DeleteMemory": "delete_memory",
+}
+_USER_OPERATIONS = {
+    "GetUser": "get_user",
+    "GetUserSessions": "get_user_sessions",
+    "UpdateUser": "update_user",
+    "DeleteUser": "delete_user",
+}
+
+
 def session_links(session_id: str) -> dict[str, Any]:
     """What can follow an answer naming a session (`session_id`: where the answer holds its id)."""
-    return {
-        name: link(operation, session_id=session_id)
-        for name, operation in (
-            ("GetSession", "get_session"),
-            ("GetMemory", "get_memory"),
-            ("ListMessages", "get_session_messages"),
-            ("UpdateSession", "update_session"),
-            ("AddMemory", "add_memory"),
-            ("DeleteMemory", "delete_memory"),
-        )
-    }
+    return {name: link(operation, session_id=session_id) for name, operation in _SESSION_OPERATIONS.items()}
 
 
 def user_links(user_id: str) -> dict[str, Any]:
     """What can follow an answer naming a user."""
-    return {
-        name: link(operation, user_id=user_id)
-        for name, operation in (
-            ("GetUser", "get_user"),
-            ("GetUserSessions", "get_user_sessions"),
-            ("UpdateUser", "update_user"),
-            ("DeleteUser", "delete_user"),
-        )
-    }
+    return {name: link(operation, user_id=user_id) for name, operation in _USER_OPERATIONS.items()}
 
 
 def message_links() -> dict[str, Any]:

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from chat_memory_dev.bench import corpus
 from chat_memory_dev.bench.capacity import indexes_from_table_properties
+from chat_memory_dev.stats import percentile
 from chat_memory_dev.template import table_properties
 
 if TYPE_CHECKING:
@@ -135,21 +136,10 @@ def _timed(operation: Callable[[], object]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    position = (len(ordered) - 1) * q
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 def _latency(samples: Sequence[float]) -> dict[str, Any]:
     return {
-        "p50": round(_percentile(samples, 0.5), 3),
-        "p95": round(_percentile(samples, 0.95), 3),
+        "p50": round(percentile(samples, 50), 3),
+        "p95": round(percentile(samples, 95), 3),
         "samples": [round(s, 3) for s in samples],
     }
 
