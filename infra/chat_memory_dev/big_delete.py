@@ -35,7 +35,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault(name, value)
     os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
     import boto3
-    from moto import mock_aws
 
     from chat_memory.adapters.dynamodb import keys
     from chat_memory.adapters.dynamodb.client import dynamodb_client
@@ -44,9 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from chat_memory.domain.ports import CountedMessage
     from chat_memory.handlers import purger, sessions
     from chat_memory_dev.local_dynamodb import create_table_from_template
+    from chat_memory_dev.localdb.engine import mock_dynamodb
     from chat_memory_dev.server import FakeLambdaContext
 
-    with mock_aws():
+    with mock_dynamodb():
         client = boto3.client("dynamodb")
         create_table_from_template(client, "big-delete")
         store = DynamoMemoryStore("big-delete", client=client)

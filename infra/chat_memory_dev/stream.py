@@ -300,6 +300,10 @@ class StreamPoller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_error: tuple[str, float] | None = None
+        self._rounds = threading.Condition()
+        self._round = 0  # rounds completed by the thread
+        self._last_round_read = -1  # records the last completed round read (-1: it failed)
+        self._from_trim_horizon: set[str] = set()  # shards whose next iterator starts at the oldest record kept
         # Counters, for tests and the curious.
         self.invocations = 0
         self.records_delivered = 0
@@ -331,14 +335,29 @@ class StreamPoller:
         if not self._resolve_handler():
             return
         while not self._stop.is_set():
+            read = -1
             try:
-                self.poll_once()
+                read = self.poll_once()
             except _NoStreamError as exc:
                 self._write(f"{exc}; {self.consumer.function} is not driven")
                 return
             except Exception as exc:
                 self._poll_error(exc)
-            self._stop.wait(self.poll_interval)
+            with self._rounds:
+                self._round += 1
+                self._last_round_read = read
+                self._rounds.notify_all()
+            if read <= 0:
+                self._stop.wait(self.poll_interval)
+
+    def wait_caught_up(self, timeout_s: float) -> bool:
+        """Wait until a whole round that began after this call found nothing new to read (what was written before
+        the call has been handled); False after `timeout_s`. True at once when the thread is not running."""
+        with self._rounds:
+            start = self._round
+            return self._rounds.wait_for(
+                lambda: not self.running or (self._round > start + 1 and self._last_round_read == 0), timeout_s
+            )
 
     def _resolve_handler(self) -> bool:
         if self._handler is not None or self._invoker is not None:
@@ -396,7 +415,10 @@ class StreamPoller:
     def _iterator(self, shard: _Shard) -> str:
         assert self.stream_arn is not None
         kwargs: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": shard.shard_id}
-        if shard.last_sequence is not None:
+        if shard.shard_id in self._from_trim_horizon:
+            self._from_trim_horizon.discard(shard.shard_id)
+            kwargs["ShardIteratorType"] = "TRIM_HORIZON"
+        elif shard.last_sequence is not None:
             kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=shard.last_sequence)
         elif shard.initial and self.consumer.starting_position == "LATEST":
             kwargs["ShardIteratorType"] = "LATEST"
@@ -410,11 +432,17 @@ class StreamPoller:
             shard.iterator = self._iterator(shard)
         try:
             page = self._streams.get_records(ShardIterator=shard.iterator, Limit=RECORDS_PER_CALL)
-        except (
-            self._streams.exceptions.ExpiredIteratorException,
-            self._streams.exceptions.TrimmedDataAccessException,
-        ):
+        except self._streams.exceptions.ExpiredIteratorException:
             shard.iterator = None  # a fresh one next round, after the last record handled
+            return 0
+        except self._streams.exceptions.TrimmedDataAccessException:
+            # Records this consumer had not read yet are gone (the stream's retention): go on from the oldest kept.
+            self._write(
+                f"{self.consumer.function}: records after {shard.last_sequence} left the stream before they were "
+                "read; going on from the oldest record kept"
+            )
+            shard.iterator = None
+            self._from_trim_horizon.add(shard.shard_id)
             return 0
         records = page.get("Records", [])
         next_iterator = page.get("NextShardIterator")

@@ -96,16 +96,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault(name, value)
     os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
     import boto3
-    from moto import mock_aws
 
     from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
     from chat_memory.service.memory import token_text
     from chat_memory.service.summarise import SummariseSession
     from chat_memory_dev.local_dynamodb import create_table_from_template
+    from chat_memory_dev.localdb.engine import mock_dynamodb
 
     tokens = TiktokenCounter()
     rng = random.Random(7)  # noqa: S311 - a reproducible corpus, not a secret
-    with mock_aws():
+    with mock_dynamodb():
         client = boto3.client("dynamodb")
         create_table_from_template(client, "summary-cost")
         store = DynamoMemoryStore("summary-cost", client=client)

@@ -8,11 +8,11 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from chat_memory import wiring
 from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory_dev.local_dynamodb import create_table_from_template
+from chat_memory_dev.localdb.engine import mock_dynamodb
 
 TABLE = "chat-memory-test"
 
@@ -21,7 +21,7 @@ TABLE = "chat-memory-test"
 def ddb() -> Iterator[Any]:
     """A fresh moto DynamoDB with the table of template.yaml; the handlers' cached clients are reset."""
     wiring.reset()
-    with mock_aws():
+    with mock_dynamodb():
         client = boto3.client("dynamodb", region_name="us-east-1")
         create_table_from_template(client, TABLE)
         yield client

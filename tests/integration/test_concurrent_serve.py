@@ -2,12 +2,14 @@
 
 Eight writer threads POST add_memory requests to ONE session at once; the server runs each request in one of its
 worker processes (one invocation per process, like Lambda's execution environments), so the requests race in
-DynamoDB and the losers of the session's version check retry. Nothing may be lost, duplicated or reordered.
+DynamoDB and the losers of the session's version check retry. Nothing may be lost, duplicated or reordered. And the
+stream consumers keep working after the race's cancelled transactions: a DELETE is purged, a session summarised.
 """
 
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 
@@ -26,7 +29,12 @@ WRITERS = 8
 REQUESTS_PER_WRITER = 5
 MESSAGES_PER_REQUEST = 3
 API_KEY = "cm_concurrent-serve-key-5b1e0c9d8a7f6e5d4c3b2a1f0e9d8c7b"
-SERVING = re.compile(r"^chat-memory serving (http://127\.0\.0\.1:\d+) .*handlers: (\d+) worker processes", re.M)
+SERVING = re.compile(
+    r"^chat-memory serving (http://127\.0\.0\.1:\d+) \(DynamoDB: embedded moto at (http://127\.0\.0\.1:\d+), "
+    r".*handlers: (\d+) worker processes",
+    re.M,
+)
+BACKGROUND_WAIT_S = 60.0  # a bound for the purger and the summariser, polled: not a speed requirement
 LOST_RACE = "add_memory lost a race"  # the store's debug line for each retried conflict
 # moto behind one lock commits far slower than DynamoDB, so a loser may wait long for its turn: give the writes
 # the time a real table would not need (correctness, not speed, is under test), within the 30 s integration timeout.
@@ -38,6 +46,8 @@ class Server:
     url: str
     printed: Any  # () -> str: everything the server printed so far
     pid: int
+    dynamodb: str  # the embedded DynamoDB's endpoint
+    table: str
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +64,14 @@ def server() -> Iterator[Server]:
             "POWERTOOLS_LOG_LEVEL": "DEBUG",  # the workers log each lost race: proof that the writers raced
         }
     )
-    args = ["--host", "127.0.0.1", "--port", "0", "--table", table, "--workers", str(WORKERS), "--no-stream-consumers"]
+    args = ["--host", "127.0.0.1", "--port", "0", "--table", table, "--workers", str(WORKERS)]
     with serve_process(args, env, lambda printed: SERVING.search(printed) is not None) as printed:
         serving = SERVING.search(printed())
-        assert serving is not None and int(serving.group(2)) == WORKERS
+        assert serving is not None and int(serving.group(3)) == WORKERS
         pid = serve_pid(table)
         workers = children_of(pid)
         assert len(workers) >= WORKERS  # the workers (and multiprocessing's resource tracker)
-        yield Server(serving.group(1), printed, pid)
+        yield Server(serving.group(1), printed, pid, serving.group(2), table)
     assert still_alive([pid, *workers]) == [], "chat-memory serve left processes behind"
 
 
@@ -70,7 +80,7 @@ def _client(server: Server) -> httpx.Client:
     return httpx.Client(base_url=server.url, headers=headers, timeout=60, trust_env=False)
 
 
-def test_eight_writers_through_serve_lose_nothing_and_keep_their_order(server: Server) -> None:
+def test_eight_writers_through_serve_lose_nothing_keep_their_order_and_the_consumers_go_on(server: Server) -> None:
     session = f"hot-{uuid.uuid4().hex[:8]}"
     start = threading.Barrier(WRITERS)
     answered: dict[str, str] = {}  # content -> the created_at its write answered
@@ -125,3 +135,29 @@ def test_eight_writers_through_serve_lose_nothing_and_keep_their_order(server: S
     conflicts = server.printed().count(LOST_RACE)
     print(f"\n{WRITERS} writers x {REQUESTS_PER_WRITER} requests: {conflicts} lost races retried")
     assert conflicts > 0, "the writers never raced: this test proved nothing"
+    _the_stream_consumers_still_work(server, session)
+
+
+def _the_stream_consumers_still_work(server: Server, raced: str) -> None:
+    """moto used to swap in a copy of the table (and of its stream) after a cancelled transaction: the consumers
+    kept reading the old stream and never purged or summarised again."""
+    with _client(server) as client:
+        assert client.delete(f"/api/v2/sessions/{raced}/memory").status_code == 200
+        fresh = f"after-{uuid.uuid4().hex[:8]}"
+        lines = [{"role": "u", "role_type": "user", "content": f"line {i}"} for i in range(30)]
+        assert client.post(f"/api/v2/sessions/{fresh}/memory", json={"messages": lines}).status_code == 201
+        dynamodb = boto3.client("dynamodb", endpoint_url=server.dynamodb, region_name="us-east-1")
+        deadline = time.monotonic() + BACKGROUND_WAIT_S
+        purged = summarised = False
+        while not (purged and summarised) and time.monotonic() < deadline:
+            left = dynamodb.query(
+                TableName=server.table,
+                KeyConditionExpression="PK = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"T#default#S#{raced}"}},
+                Select="COUNT",
+            )["Count"]
+            purged = left == 0
+            summarised = client.get(f"/api/v2/sessions/{fresh}/memory").json()["summary"] is not None
+            time.sleep(0.2)
+    assert purged, "the purger deleted everything of the raced session after its DELETE"
+    assert summarised, "the summariser summarised a session written after the race"

@@ -169,8 +169,12 @@ TRANSIENT = {
 
 @pytest.mark.parametrize("error", list(TRANSIENT))
 def test_transient_errors_are_retried_with_jittered_backoff_and_the_request_is_stored_once(
-    api: Invoke, faults: Faults, clock: FakeClock, error: str
+    api: Invoke, faults: Faults, clock: FakeClock, error: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Room for the three longest pauses the jitter may draw after throttling (up to 1 + 2 + 4 s) and the attempt
+    # after them: with the function's 10 s, about one draw in fifty left no time for the fourth attempt (a 503,
+    # rightly; test_persistent_throttling_answers_503_before_the_functions_deadline covers that case).
+    remaining_ms(monkeypatch, 30_000)
     faults.add("TransactWriteItems", always(TRANSIENT[error]), times=3)
     reply = api("POST", "/api/v2/sessions/s1/memory", {"messages": messages((M1, "a"), (M2, "b"))})
     assert reply.status == 201, reply.body

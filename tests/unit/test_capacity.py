@@ -13,7 +13,6 @@ from typing import Any
 import boto3
 import pytest
 from boto3.dynamodb.types import Binary
-from moto import mock_aws
 
 from chat_memory_dev.bench.capacity import (
     CallRecord,
@@ -25,6 +24,7 @@ from chat_memory_dev.bench.capacity import (
     read_units,
     write_units,
 )
+from chat_memory_dev.localdb.engine import mock_dynamodb
 
 KB = 1024
 
@@ -197,7 +197,7 @@ ITEM_C = {"PK": {"S": "s#2"}, "SK": {"N": "1"}, "Body": {"S": "y" * 1500}}  # 5 
 
 @pytest.fixture
 def client() -> Iterator[Any]:
-    with mock_aws():
+    with mock_dynamodb():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         dynamodb.create_table(
             TableName=TABLE,
