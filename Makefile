@@ -10,7 +10,7 @@ SAM_VENV := .tools/sam
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format template requirements events openapi check-generated fuzz pytest bench load build lambda-python lambda-python-dir
+.PHONY: help install run test lint format template requirements events openapi check-generated fuzz pytest bench bench-local load build lambda-python lambda-python-dir
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -24,8 +24,9 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## Create .venv and install the project with its dev tools
 
-run: install ## Serve the API on http://$(HOST):$(PORT) with an embedded DynamoDB; prints the API key (or set CHAT_MEMORY_API_KEY)
-	$(BIN)/chat-memory serve --host $(HOST) --port $(PORT)
+RUN_ARGS ?=
+run: install ## Serve the API on http://$(HOST):$(PORT), data kept in .chat-memory/ (RUN_ARGS=--in-memory: none); prints the API key
+	$(BIN)/chat-memory serve --host $(HOST) --port $(PORT) $(RUN_ARGS)
 
 lint: install ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check .
@@ -89,6 +90,9 @@ fuzz: install ## schemathesis against chat-memory serve: FUZZ_EXAMPLES per opera
 
 bench: install ## Benchmark against LangChain's DynamoDBChatMessageHistory into bench-results/ (about 3 minutes)
 	$(BIN)/chat-memory bench --out bench-results
+
+bench-local: install ## make run under a growing session: 20,000 messages over HTTP beside 100,000 (about 15 minutes)
+	$(BIN)/chat-memory bench --local --out bench-results
 
 LOAD_DURATION ?= 60
 LOAD_ARGS ?=

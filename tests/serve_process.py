@@ -45,7 +45,7 @@ def serve_pid(marker: str) -> int:
     raise LookupError(f"no chat-memory serve with {marker!r} in its command line")
 
 
-def still_alive(pids: Sequence[int], within_s: float = 10.0) -> list[int]:
+def still_alive(pids: Sequence[int], within_s: float = 60.0) -> list[int]:
     """The pids still alive after waiting up to `within_s` for them to exit (a bound, not a speed requirement)."""
     deadline = time.monotonic() + within_s
     while any(process_alive(p) for p in pids) and time.monotonic() < deadline:

@@ -16,6 +16,7 @@ Command = Callable[[argparse.Namespace], int]
 
 TABLE_OUTPUT: Final = "TableName"  # the stack output naming the table (template.yaml's Outputs)
 MAX_WORKERS: Final = 256  # `serve --workers`: each worker is a Python process (~60 MB once warm)
+DEFAULT_DATA_DIR: Final = ".chat-memory"  # `serve`'s data folder, relative to where it runs (ignored by git)
 
 
 class CliError(Exception):
@@ -27,18 +28,39 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from chat_memory_dev.server import LocalSetupError, serve
 
     # SIGTERM (e.g. from a test harness or a process manager) shuts down like Ctrl-C: cleanup runs.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    data_dir = _data_dir(args)
     try:
-        serve(args.host, args.port, table_name=args.table, stream_consumers=args.stream_consumers, workers=args.workers)
+        serve(
+            args.host,
+            args.port,
+            table_name=args.table,
+            stream_consumers=args.stream_consumers,
+            workers=args.workers,
+            data_dir=Path(data_dir) if data_dir is not None else None,
+        )
     except KeyboardInterrupt:
         print("chat-memory: stopped", file=sys.stderr)
     except LocalSetupError as exc:
         print(f"chat-memory: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _data_dir(args: argparse.Namespace) -> str | None:
+    """--data-dir, or the default data folder for the embedded DynamoDB; None for --in-memory or a given endpoint."""
+    from chat_memory_dev.local_dynamodb import ENDPOINT_ENV
+
+    if args.in_memory:
+        return None
+    if args.data_dir is None and os.environ.get(ENDPOINT_ENV, "").strip():
+        return None  # the data lives in that DynamoDB
+    return args.data_dir or DEFAULT_DATA_DIR
 
 
 def _worker_count(text: str) -> int:
@@ -60,11 +82,13 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description=(
             "Serve the API from template.yaml's routes, calling the Lambda handlers in worker processes, one "
             "invocation per process at a time as Lambda runs them (--workers). DynamoDB is an "
-            "embedded moto server unless AWS_ENDPOINT_URL_DYNAMODB points at one (DynamoDB Local, moto, AWS); "
+            "embedded moto server, kept in a data folder (--data-dir; --in-memory to keep nothing), unless "
+            "AWS_ENDPOINT_URL_DYNAMODB points at one (DynamoDB Local, moto, AWS); "
             "the table is created when missing. The summariser and the purger run from the table's stream as on "
             "AWS (SUMMARY_MODEL_ID in the environment selects a Bedrock model; empty: the offline summariser). "
             "Every route but /healthz needs an API key, checked by the template's authorizer: CHAT_MEMORY_API_KEY "
-            "is accepted for the `default` tenant; unset, a key is created and printed once at start-up."
+            "is accepted for the `default` tenant; unset, a key is created, kept in the data folder and printed at "
+            "every start."
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
@@ -83,6 +107,18 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
             "that crashes is replaced. 0: in this process, one at a time (default: %(default)s). Many writers on one "
             "session against the embedded moto may need WRITE_RETRY_BUDGET_SECONDS=20 (moto commits slowly)"
         ),
+    )
+    storage = parser.add_mutually_exclusive_group()
+    storage.add_argument(
+        "--data-dir",
+        metavar="PATH",
+        help=(
+            f"folder where the embedded DynamoDB keeps its tables, found again at the next start (default: "
+            f"{DEFAULT_DATA_DIR}); every acknowledged write is in it, also after a kill -9"
+        ),
+    )
+    storage.add_argument(
+        "--in-memory", action="store_true", help="keep the embedded DynamoDB in memory only: lost when the server stops"
     )
     parser.add_argument(
         "--no-stream-consumers",

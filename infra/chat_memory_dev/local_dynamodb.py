@@ -1,20 +1,20 @@
 """DynamoDB for local runs: the table from template.yaml, in an embedded moto server or at a given endpoint.
 
-Embedded mode starts moto's DynamoDB on 127.0.0.1 (a free port) inside this process. Real DynamoDB runs every
-API call atomically; moto does not promise that across threads (a conditional check and the write it guards
-can interleave with another thread's call). Our writers rely on conditional updates and transactions, so the
-embedded server runs each HTTP request, that is each DynamoDB API call, under one process-wide lock.
+Embedded mode starts moto's DynamoDB on 127.0.0.1 (a free port) inside this process, with the engine of
+chat_memory_dev.localdb installed: every API call atomic (real DynamoDB runs each call atomically; moto alone does
+not promise that across threads, and our writers rely on conditional writes and transactions), costs that do not
+grow with the table, and, with a data folder, durable (chat_memory_dev.localdb.persistence).
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import ipaddress
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
@@ -23,6 +23,8 @@ from chat_memory_dev.template import table_properties
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from werkzeug.serving import BaseWSGIServer
+
+    from chat_memory_dev.localdb.persistence import DataDir, LoadReport
 
 ENDPOINT_ENV: Final = "AWS_ENDPOINT_URL_DYNAMODB"
 DUMMY_AWS_ENV: Final[Mapping[str, str]] = {
@@ -37,8 +39,6 @@ DUMMY_AWS_ENV: Final[Mapping[str, str]] = {
 # handled separately or irrelevant to a local table.
 _INDEX_KEYS: Final = ("IndexName", "KeySchema", "Projection")
 _GSI_KEYS: Final = (*_INDEX_KEYS, "ProvisionedThroughput", "OnDemandThroughput")
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def ensure_dummy_aws_env() -> None:
@@ -119,35 +119,6 @@ def create_table_from_template(
     return created
 
 
-class SerialisingApp:
-    """WSGI middleware: one request at a time through `app`, so each DynamoDB API call is atomic.
-
-    The request body is read before taking the lock and the response is fully built inside it, so a slow
-    client never holds the lock and no other call runs while a response is still being produced.
-    """
-
-    def __init__(self, app: WSGIApp, lock: threading.Lock | None = None) -> None:
-        self.app = app
-        self.lock = lock or threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > 0:
-            environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(length))
-        with self.lock:
-            result = self.app(environ, start_response)
-            try:
-                body = b"".join(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-        return [body]
-
-
 class EmbeddedDynamoDB:
     """moto's DynamoDB served over HTTP on a loopback port, from a background thread of this process."""
 
@@ -156,7 +127,6 @@ class EmbeddedDynamoDB:
         self._port = port
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
-        self.lock = threading.Lock()
 
     @property
     def endpoint_url(self) -> str:
@@ -175,11 +145,15 @@ class EmbeddedDynamoDB:
         )
         from werkzeug.serving import make_server
 
+        from chat_memory_dev.localdb.engine import install
+
+        install()
+
         class _QuietHandler(MotoRequestHandler):
             def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
                 pass  # one line per DynamoDB call is noise; errors are still logged
 
-        app = SerialisingApp(DomainDispatcherApplication(create_backend_app), self.lock)
+        app = DomainDispatcherApplication(create_backend_app)
         self._server = make_server(self._host, self._port, app, threaded=True, request_handler=_QuietHandler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="embedded-dynamodb", kwargs={"poll_interval": 0.2}
@@ -217,21 +191,26 @@ def _is_loopback(endpoint_url: str) -> bool:
 
 @dataclass
 class LocalDynamoDB:
-    """The DynamoDB the local server uses, with its table created."""
+    """The DynamoDB the local server uses, with its table created; `data` is the embedded one's data folder."""
 
     endpoint_url: str
     table_name: str
     embedded: EmbeddedDynamoDB | None
+    data: DataDir | None = None
+    loaded: LoadReport | None = None
 
     @property
     def description(self) -> str:
         return "embedded moto" if self.embedded is not None else self.endpoint_url
 
-    def close(self) -> None:
+    def close(self, *, compact: bool = True) -> None:
+        """Stop the embedded server, then close its data folder (with a new snapshot when `compact`)."""
         if self.embedded is not None:
             self.embedded.stop()
             if os.environ.get(ENDPOINT_ENV) == self.endpoint_url:
                 del os.environ[ENDPOINT_ENV]
+        if self.data is not None:
+            self.data.close(compact=compact)
 
 
 def fill_in_loopback_credentials(endpoint_url: str) -> None:
@@ -252,34 +231,57 @@ def fill_in_loopback_credentials(endpoint_url: str) -> None:
         os.environ.setdefault("AWS_DEFAULT_REGION", DUMMY_AWS_ENV["AWS_DEFAULT_REGION"])
 
 
-def start_local_dynamodb(table_name: str) -> LocalDynamoDB:
+class DataDirConflictError(ValueError):
+    """A data folder was asked for, but the DynamoDB is not the embedded one."""
+
+
+def start_local_dynamodb(table_name: str, data_dir: Path | None = None) -> LocalDynamoDB:
     """Use $AWS_ENDPOINT_URL_DYNAMODB when set, else start an embedded moto and point the variable at it.
 
-    Every boto3 client created afterwards in this process (the handlers create theirs lazily) then talks to
+    The embedded moto keeps its tables in `data_dir` (loaded now, journaled from now on) or, without one, in memory
+    only. Every boto3 client created afterwards in this process (the handlers create theirs lazily) then talks to
     that endpoint. The table is created from template.yaml when missing.
     """
     import boto3
 
+    from chat_memory import __version__
+    from chat_memory_dev.localdb.engine import install
+    from chat_memory_dev.localdb.persistence import DataDir
+
     embedded: EmbeddedDynamoDB | None = None
+    data: DataDir | None = None
+    loaded: LoadReport | None = None
     endpoint = os.environ.get(ENDPOINT_ENV, "").strip()
     if endpoint:
+        if data_dir is not None:
+            raise DataDirConflictError(
+                f"{ENDPOINT_ENV} is set: the data lives in that DynamoDB, not in a data folder ({data_dir})"
+            )
         # A user-given endpoint may be real AWS: keep their credentials chain, and fill in dummies only for a
         # loopback endpoint (DynamoDB Local, a moto server) when no credentials are configured at all.
         fill_in_loopback_credentials(endpoint)
     else:
         ensure_dummy_aws_env()
+        install()
+        if data_dir is not None:
+            data = DataDir.open(data_dir, __version__)
+            try:
+                loaded = data.load()
+                data.start_journal()
+            except BaseException:
+                data.close(compact=False)
+                raise
         embedded = EmbeddedDynamoDB()
         endpoint = embedded.start()
         os.environ[ENDPOINT_ENV] = endpoint
+    db = LocalDynamoDB(endpoint_url=endpoint, table_name=table_name, embedded=embedded, data=data, loaded=loaded)
     try:
         client = boto3.client("dynamodb", endpoint_url=endpoint)
         create_table_from_template(client, table_name)
     except BaseException:
-        if embedded is not None:
-            embedded.stop()
-            os.environ.pop(ENDPOINT_ENV, None)
+        db.close(compact=False)
         raise
-    return LocalDynamoDB(endpoint_url=endpoint, table_name=table_name, embedded=embedded)
+    return db
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from chat_memory_dev.server import API_KEY_ENV
 from chat_memory_dev.template import REPO_ROOT
 
 SERVE_STARTUP_S: Final = 90.0
-STOP_TIMEOUT_S: Final = 15.0
+STOP_TIMEOUT_S: Final = 45.0  # a stop answers the requests in flight and lets the stream consumers catch up
 # The start-up line: its first group is the server's URL.
 SERVING: Final = re.compile(r"^chat-memory serving (http://\S+) ", re.MULTILINE)
 
@@ -38,9 +38,12 @@ def serve_subprocess(
 ) -> Iterator[tuple[subprocess.Popen[bytes], Callable[[], str]]]:
     """Run `chat-memory serve ARGS` until `ready(what it printed so far)`; yield the process and a function returning
     what it printed (kept in `output`, else a temporary file). Raises ServeError when it exits or is not ready in
-    time; terminates it (SIGTERM: it shuts down like Ctrl-C) when the block ends."""
-    command = [sys.executable, "-m", "chat_memory_dev.cli", "serve", *args]
+    time; terminates it (SIGTERM: it shuts down like Ctrl-C) when the block ends. Unless ARGS choose where the data
+    goes (--data-dir, --in-memory), it is a fresh data folder, removed afterwards."""
     with contextlib.ExitStack() as stack:
+        if not {"--data-dir", "--in-memory"} & set(args) and not env.get("AWS_ENDPOINT_URL_DYNAMODB"):
+            args = [*args, "--data-dir", stack.enter_context(tempfile.TemporaryDirectory(prefix="chat-memory-data-"))]
+        command = [sys.executable, "-m", "chat_memory_dev.cli", "serve", *args]
         sink = output if output is not None else stack.enter_context(tempfile.TemporaryFile())
         # our own interpreter and our own code
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=dict(env), stdout=sink, stderr=subprocess.STDOUT)  # noqa: S603

@@ -37,6 +37,7 @@ Fidelity notes:
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 import math
@@ -48,11 +49,12 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Final, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from chat_memory_dev.api_docs import DOCS_PATH, OPENAPI_JSON_PATH, docs_html, openapi_json
@@ -67,6 +69,9 @@ from chat_memory_dev.runtime import (
 )
 from chat_memory_dev.template import HttpRoute, LambdaAuthorizer, http_authorizers, http_routes
 from chat_memory_dev.workers import DEFAULT_WORKERS, InvocationTimeoutError, WorkerPool
+
+if TYPE_CHECKING:
+    from chat_memory_dev.localdb.persistence import DataDir
 
 DEFAULT_TABLE_NAME: Final = "chat-memory-local"
 MAX_BODY_BYTES: Final = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -624,6 +629,9 @@ class LocalApi:
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "chat-memory-local"
+    # Headers and body go out in separate writes: with Nagle's algorithm, a keep-alive client's delayed ACK held
+    # every response back by 40 ms.
+    disable_nagle_algorithm = True
     server: _HttpServer
 
     def _read_body(self) -> bytes | None:
@@ -678,6 +686,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
 
     def _dispatch(self) -> None:
+        with self.server.in_flight():
+            self._handle_one()
+
+    def _handle_one(self) -> None:
         started = time.perf_counter()
         body = self._read_body()
         if body is None:
@@ -739,7 +751,25 @@ class _HttpServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], api: LocalApi, *, access_log: bool) -> None:
         self.api = api
         self.access_log = access_log
+        self._active = 0
+        self._idle = threading.Condition()
         super().__init__(address, _RequestHandler)
+
+    @contextlib.contextmanager
+    def in_flight(self) -> Iterator[None]:
+        with self._idle:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no request is being handled (after shutdown(): the requests already accepted are answered)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._active == 0, timeout_s)
 
 
 class LocalServer:
@@ -801,10 +831,11 @@ class LocalSetupError(RuntimeError):
     """The local server cannot start as configured (the message says why)."""
 
 
-def local_api_key(table_name: str, endpoint_url: str) -> str:
+def local_api_key(table_name: str, endpoint_url: str, data: DataDir | None = None) -> str:
     """Store $CHAT_MEMORY_API_KEY for the `default` tenant, or create a key; the start-up line that says which.
 
-    A created key is in that line, the only place it is ever shown; a key from the environment is not repeated.
+    A created key is in that line, the only place it is ever shown, and is kept in the data folder (when there is
+    one) so that the next start shows the same key; a key from the environment is not repeated.
     """
     import boto3
 
@@ -819,8 +850,20 @@ def local_api_key(table_name: str, endpoint_url: str) -> str:
         except ChatMemoryError as exc:  # e.g. that key is revoked, or another tenant's, in this table
             raise LocalSetupError(f"{API_KEY_ENV}: {exc.message}") from exc
         return f"API key: (from {API_KEY_ENV})"
+    saved = data.saved_api_key() if data is not None else None
+    if saved is not None:
+        try:
+            store.ensure(LOCAL_TENANT, LOCAL_KEY_NAME, saved)
+            return f"API key for tenant {LOCAL_TENANT}: {saved}"
+        except ChatMemoryError:
+            pass  # revoked meanwhile (chat-memory keys revoke): make a new one
     _, secret = store.create(LOCAL_TENANT, LOCAL_KEY_NAME)
+    if data is not None:
+        data.save_api_key(secret)
     return f"API key for tenant {LOCAL_TENANT}: {secret}"
+
+
+DRAIN_TIMEOUT_S: Final = 30.0  # at a stop: for the requests in flight, then for the stream consumers to catch up
 
 
 def serve(
@@ -832,63 +875,104 @@ def serve(
     stop: threading.Event | None = None,
     stream_consumers: bool = True,
     workers: int = DEFAULT_WORKERS,
+    data_dir: Path | None = None,
 ) -> None:
     """Serve the API until interrupted (or until `stop` is set): DynamoDB, table, handlers' env, API key, HTTP.
 
-    The routes need an API key (template.yaml's authorizer): $CHAT_MEMORY_API_KEY is stored for the `default`
-    tenant, else a new key is created and printed once. With `stream_consumers` (the default) the functions that
+    The embedded DynamoDB keeps its data in `data_dir` (None: in memory only). The routes need an API key
+    (template.yaml's authorizer): $CHAT_MEMORY_API_KEY is stored for the `default` tenant, else the key kept in the
+    data folder, else a new key is created and printed. With `stream_consumers` (the default) the functions that
     read the table's stream in template.yaml (the summariser and the purger) are driven from it in the background
     (chat_memory_dev.stream). Every handler (routes, authorizer, stream consumers) runs in one of `workers` worker
-    processes, or in this process one at a time when `workers` is 0; the workers are stopped on the way out.
-    `ready` is set once requests are accepted. Blocking; run it in a thread to embed it.
+    processes, or in this process one at a time when `workers` is 0. A stop answers the requests in flight, lets the
+    stream consumers catch up, stops the workers and closes the data folder (with a fresh snapshot when all went
+    quiet). `ready` is set once requests are accepted. Blocking; run it in a thread to embed it.
     """
-    from chat_memory_dev.local_dynamodb import start_local_dynamodb
+    from chat_memory_dev.local_dynamodb import DataDirConflictError, start_local_dynamodb
+    from chat_memory_dev.localdb.persistence import DataDirError
     from chat_memory_dev.stream import StreamPoller, start_stream_pollers
 
     if workers < 0:
         raise LocalSetupError(f"workers must be 0 (in-process) or more, not {workers}")
     table = set_handler_env(table_name)
     quiet_warnings()
-    db = start_local_dynamodb(table)
+    try:
+        db = start_local_dynamodb(table, data_dir)
+    except (DataDirError, DataDirConflictError) as exc:
+        raise LocalSetupError(str(exc)) from exc
     pollers: list[StreamPoller] = []
     pool = WorkerPool(workers) if workers else None
+    quiet = False
     try:
-        key_line = local_api_key(table, db.endpoint_url)
+        key_line = local_api_key(table, db.endpoint_url, db.data)
         server = LocalServer(host, port, api=LocalApi(invoker=pool))
         try:
             if stream_consumers:
                 pollers = start_stream_pollers(db, invoker=server.api.invoker)
             if pool is not None:
                 pool.start()  # now: the workers inherit the environment set up above (endpoint, consumers' settings)
-            driven = ", ".join(p.consumer.function for p in pollers) or "none"
-            handlers = f"{workers} worker processes" if workers else "in-process"
-            # The embedded endpoint is shown so that `chat-memory keys` can reach the table while this runs.
-            dynamodb = db.description if db.embedded is None else f"{db.description} at {db.endpoint_url}"
-            print(
-                f"chat-memory serving {server.url} (DynamoDB: {dynamodb}, table: {table}, stream consumers: {driven}, "
-                f"handlers: {handlers})",
-                flush=True,
-            )
-            print(key_line, flush=True)
-            print(f"API docs: {server.url}{DOCS_PATH} (OpenAPI: {server.url}{OPENAPI_JSON_PATH})", flush=True)
+            _print_start(server, db, pollers, workers, key_line)
             if stop is not None:
-
-                def _stop_when_set() -> None:
-                    stop.wait()
-                    server.httpd.shutdown()
-
-                threading.Thread(target=_stop_when_set, name="chat-memory-stop", daemon=True).start()
+                threading.Thread(
+                    target=_stop_when_set, args=(stop, server), name="chat-memory-stop", daemon=True
+                ).start()
             if ready is not None:
                 ready.set()
-            server.serve_forever()
+            try:
+                server.serve_forever()
+            finally:
+                quiet = _wind_down(server, pollers)
         finally:
-            for poller in pollers:
-                poller.stop()
             server.httpd.server_close()
     finally:
         if pool is not None:
             pool.close()
-        db.close()
+        db.close(compact=quiet)
+
+
+def _stop_when_set(stop: threading.Event, server: LocalServer) -> None:
+    stop.wait()
+    server.httpd.shutdown()
+
+
+def _print_start(server: LocalServer, db: Any, pollers: Sequence[Any], workers: int, key_line: str) -> None:
+    driven = ", ".join(p.consumer.function for p in pollers) or "none"
+    handlers = f"{workers} worker processes" if workers else "in-process"
+    # The embedded endpoint is shown so that `chat-memory keys` can reach the table while this runs.
+    dynamodb = db.description if db.embedded is None else f"{db.description} at {db.endpoint_url}"
+    print(
+        f"chat-memory serving {server.url} (DynamoDB: {dynamodb}, table: {db.table_name}, stream consumers: {driven}, "
+        f"handlers: {handlers})",
+        flush=True,
+    )
+    if db.data is not None and db.loaded is not None:
+        loaded = db.loaded
+        line = (
+            f"Data: kept in {db.data.path} ({loaded.items:,} items in {loaded.tables} tables at start, "
+            f"{loaded.journal_calls:,} journaled calls replayed)"
+        )
+        if loaded.torn_tail:
+            line += " (the journal's last line was incomplete: a call that was never answered, dropped)"
+        print(line, flush=True)
+    elif db.embedded is not None:
+        print("Data: in memory only (--in-memory): everything is lost when this server stops", flush=True)
+    print(key_line, flush=True)
+    print(f"API docs: {server.url}{DOCS_PATH} (OpenAPI: {server.url}{OPENAPI_JSON_PATH})", flush=True)
+
+
+def _wind_down(server: LocalServer, pollers: Sequence[Any]) -> bool:
+    """Stop taking requests, answer those in flight, let the stream consumers catch up, stop them. True when all of
+    that finished in time (nothing is left for the stream consumers: the data folder may start a new snapshot)."""
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    try:
+        server.httpd.shutdown()
+        quiet = server.httpd.wait_idle(DRAIN_TIMEOUT_S)
+        for poller in pollers:
+            quiet = poller.wait_caught_up(max(0.0, deadline - time.monotonic())) and quiet
+        return quiet
+    finally:
+        for poller in pollers:
+            poller.stop()
 
 
 __all__ = [
