@@ -216,7 +216,6 @@ def test_deleting_a_user_forgets_them_and_their_sessions_at_once(api: Invoke, dd
     assert [u["user_id"] for u in api("GET", "/api/v2/users").body] == ["fay"]
     assert [s["session_id"] for s in api("GET", "/api/v2/sessions").body] == ["f1"]
     assert api("DELETE", "/api/v2/users/eve").status == 404
-    assert api("POST", "/api/v2/users", {"user_id": "eve"}).status == 409, "until the purge has finished"
 
     assert run_purger(ddb) == {"batchItemFailures": []}
     left = {item["PK"]["S"] for item in all_items(ddb)}
@@ -226,6 +225,48 @@ def test_deleting_a_user_forgets_them_and_their_sessions_at_once(api: Invoke, dd
     assert api("GET", "/api/v2/users/eve/sessions").body == []
 
 
+def test_a_deleted_users_id_is_free_at_once_and_the_new_user_never_sees_the_old_ones_sessions(
+    api: Invoke, ddb: Any
+) -> None:
+    old = _user(api, "ann")
+    for session in ("a1", "a2"):
+        assert api("POST", "/api/v2/sessions", {"session_id": session, "user_id": "ann"}).status == 201
+        _add(api, session, 5)
+    from chat_memory import wiring
+
+    store = wiring.dynamo_store()
+    original = store.user_sessions
+    store.user_sessions = lambda tenant, user: []  # type: ignore[method-assign]  # a2 and a1 missed by the index
+    try:
+        assert api("DELETE", "/api/v2/users/ann").status == 200
+    finally:
+        store.user_sessions = original  # type: ignore[method-assign]
+    from tests.integration.conftest import FakeContext, tombstone_event
+
+    deleted = tombstone_event(ddb)  # the stream record of the user's tombstone, for the purger later
+    assert api("GET", "/api/v2/sessions/a1").status == 200, "not yet buried: the purger's sweep will"
+
+    again = api("POST", "/api/v2/users", {"user_id": "ann", "email": "new@x.io"})
+    assert again.status == 201, "created again at once, before the purge"
+    assert again.body["uuid"] != old["uuid"]
+    assert api("GET", "/api/v2/users/ann").body["email"] == "new@x.io"
+    assert api("GET", "/api/v2/users/ann/sessions").body == [], "the old incarnation's sessions are not the new one's"
+    assert api("POST", "/api/v2/sessions", {"session_id": "a3", "user_id": "ann"}).status == 201
+    _add(api, "a3", 2)
+    assert [s["session_id"] for s in api("GET", "/api/v2/users/ann/sessions").body] == ["a3"]
+
+    from chat_memory.handlers import purger
+
+    assert purger.lambda_handler(deleted, FakeContext()) == {"batchItemFailures": []}  # sweeps the old sessions
+    assert run_purger(ddb) == {"batchItemFailures": []}  # their tombstones
+    for session in ("a1", "a2"):
+        assert api("GET", f"/api/v2/sessions/{session}").status == 404
+    assert api("GET", "/api/v2/users/ann").body["uuid"] == again.body["uuid"], "the new user stays"
+    assert len(_page(api, "a3", 10, 1)["messages"]) == 2
+    left = {item["PK"]["S"] for item in all_items(ddb)}
+    assert left == {"T#default#U#ann", "T#default#S#a3"}, "nothing of the old incarnation is stored any more"
+
+
 def test_the_purger_buries_a_session_the_user_index_had_not_shown_yet(api: Invoke, ddb: Any) -> None:
     _user(api, "gil")
     assert api("POST", "/api/v2/sessions", {"session_id": "g1", "user_id": "gil"}).status == 201
@@ -233,7 +274,7 @@ def test_the_purger_buries_a_session_the_user_index_had_not_shown_yet(api: Invok
 
     store = wiring.dynamo_store()
     original = store.user_sessions
-    store.user_sessions = lambda tenant, user_id: []  # type: ignore[method-assign]  # a lagging index
+    store.user_sessions = lambda tenant, user: []  # type: ignore[method-assign]  # a lagging index
     try:
         assert api("DELETE", "/api/v2/users/gil").status == 200
     finally:

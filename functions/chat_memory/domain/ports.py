@@ -42,10 +42,10 @@ class Window:
 class MemoryStore(Protocol):
     def get_session(self, tenant: str, session_id: str) -> Session | None: ...
 
-    def create_session(self, tenant: str, session_id: str, user_id: str | None, metadata: JsonObject) -> Session: ...
+    def create_session(self, tenant: str, session_id: str, user: User | None, metadata: JsonObject) -> Session: ...
 
     def update_session(
-        self, tenant: str, session_id: str, user_id: str | None, metadata_patch: JsonObject | None
+        self, tenant: str, session_id: str, user: User | None, metadata_patch: JsonObject | None
     ) -> Session: ...
 
     def list_sessions(self, tenant: str, offset: int, limit: int) -> list[Session]: ...
@@ -91,7 +91,9 @@ class UserStore(Protocol):
 
     def list_users(self, tenant: str, offset: int, limit: int) -> list[User]: ...
 
-    def user_sessions(self, tenant: str, user_id: str) -> list[Session]: ...
+    def user_sessions(self, tenant: str, user: User) -> list[Session]:
+        """The live sessions of this incarnation of the user (not those of a deleted user of the same id)."""
+        ...
 
     def delete_user(self, tenant: str, user_id: str) -> bool:
         """Make the user and all their sessions unreadable at once; the items are purged later."""
@@ -103,8 +105,9 @@ class Purger(Protocol):
         """Delete a deleted session's items up to `up_to_ts`; returns how many were deleted."""
         ...
 
-    def purge_user(self, tenant: str, user_id: str, version: int) -> int:
-        """Bury any session of a deleted user that is still live, then the user; returns sessions buried."""
+    def purge_user(self, tenant: str, user_id: str, user_uuid: str, version: int) -> int:
+        """Bury any session of a deleted incarnation of a user that is still live, then its tombstone (unless the user
+        was created again meanwhile); returns sessions buried."""
         ...
 
 

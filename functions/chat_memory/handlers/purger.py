@@ -2,8 +2,9 @@
 
 Fed by the table's stream with session and user tombstones only (the event filter). A session tombstone's
 items up to its `last_ts` are deleted, then the tombstone (unless the session was recreated meanwhile); a user
-tombstone sweeps the user's sessions once more and is then deleted. Every step is idempotent, so a retried or
-replayed record only finishes the job."""
+tombstone sweeps the sessions of that incarnation of the user once more and is then deleted (unless the user was
+created again meanwhile: the new incarnation has another uuid, and sessions of its own). Every step is idempotent,
+so a retried or replayed record only finishes the job."""
 
 from typing import Any
 
@@ -34,7 +35,7 @@ def purge_record(record: DynamoDBRecord) -> None:
         return
     user = parse_user_pk(pk)
     if user is not None:
-        buried = wiring.purger().purge_user(*user, version=version)
+        buried = wiring.purger().purge_user(*user, user_uuid=str(image["uuid"]), version=version)
         metrics.add_metric(name="UsersPurged", unit="Count", value=1)
         logger.info("user purged", extra={"sessions_swept": buried})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chat_memory.domain.errors import InvalidInputError, NotFoundError
-from chat_memory.domain.models import JsonObject, MessagePage, Session, StoredMessage
+from chat_memory.domain.models import JsonObject, MessagePage, Session, StoredMessage, User
 from chat_memory.domain.ports import MemoryStore, UserStore
 
 
@@ -14,13 +14,16 @@ class Sessions:
     store: MemoryStore
     users: UserStore
 
-    def _check_user(self, tenant: str, user_id: str | None) -> None:
-        if user_id is not None and self.users.get_user(tenant, user_id) is None:
+    def _user(self, tenant: str, user_id: str | None) -> User | None:
+        if user_id is None:
+            return None
+        user = self.users.get_user(tenant, user_id)
+        if user is None:
             raise InvalidInputError(f"user_id {user_id!r} names no user: create the user first")
+        return user
 
     def create(self, tenant: str, session_id: str, user_id: str | None, metadata: JsonObject | None) -> Session:
-        self._check_user(tenant, user_id)
-        return self.store.create_session(tenant, session_id, user_id, metadata or {})
+        return self.store.create_session(tenant, session_id, self._user(tenant, user_id), metadata or {})
 
     def get(self, tenant: str, session_id: str) -> Session:
         session = self.store.get_session(tenant, session_id)
@@ -29,8 +32,7 @@ class Sessions:
         return session
 
     def update(self, tenant: str, session_id: str, user_id: str | None, metadata: JsonObject | None) -> Session:
-        self._check_user(tenant, user_id)
-        return self.store.update_session(tenant, session_id, user_id, metadata)
+        return self.store.update_session(tenant, session_id, self._user(tenant, user_id), metadata)
 
     def list_page(self, tenant: str, offset: int, limit: int) -> list[Session]:
         return self.store.list_sessions(tenant, offset, limit)

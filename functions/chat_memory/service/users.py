@@ -59,8 +59,7 @@ class Users:
         return self.store.list_users(tenant, offset, limit)
 
     def sessions(self, tenant: str, user_id: str) -> list[Session]:
-        self.get(tenant, user_id)
-        return self.store.user_sessions(tenant, user_id)
+        return self.store.user_sessions(tenant, self.get(tenant, user_id))
 
     def delete(self, tenant: str, user_id: str) -> None:
         if not self.store.delete_user(tenant, user_id):

@@ -5,7 +5,8 @@ One table, items grouped by session:
 | item     | PK                          | SK                       | indexes                                   |
 |----------|-----------------------------|--------------------------|-------------------------------------------|
 | session  | T#{tenant}#S#{session_id}   | SESSION                  | GSI1: T#{tenant}#SESSIONS / {created}#{id} |
-|          |                             |                          | GSI2: T#{tenant}#U#{user_id} / {created}#{id} |
+|          |                             |                          | GSI2: T#{tenant}#US#{user uuid}#{user_id} |
+|          |                             |                          |       / {created}#{id}                    |
 | message  | T#{tenant}#S#{session_id}   | MSG#{ts:016d}            | LSI1: PK / MsgUuid                        |
 | summary  | T#{tenant}#S#{session_id}   | SESSION#SUMMARY          | the current summary (perpetual memory)    |
 | history  | T#{tenant}#S#{session_id}   | SUMMARY#{point:016d}     | every summary, by the newest message it covers |
@@ -86,6 +87,13 @@ def created_sk(created_ts: int, item_id: str) -> str:
 
 def user_pk(tenant: str, user_id: str) -> str:
     return f"T#{tenant}#U#{user_id}"
+
+
+def user_sessions_gsi_pk(tenant: str, user_id: str, user_uuid: str) -> str:
+    """A user's sessions in SessionsByUser, per incarnation of the user: a user deleted and created again under the
+    same id is a new uuid, whose index partition never holds the old one's sessions. (The uuid has a fixed length and
+    no '#', so no two users' keys can meet.)"""
+    return f"T#{tenant}#US#{user_uuid}#{user_id}"
 
 
 def parse_user_pk(pk: str) -> tuple[str, str] | None:

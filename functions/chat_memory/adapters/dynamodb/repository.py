@@ -152,6 +152,7 @@ class _SessionRecord:
     message_count: int = 0  # messages of this incarnation (message pages report it as total_count)
     # The attempt that wrote this version (add_memory): tells a writer whose answer was lost that it committed.
     write_token: str | None = None
+    user_uuid: str | None = None  # the incarnation of `session.user_id` this session belongs to
 
 
 def _session_from_item(item: Mapping[str, Any]) -> _SessionRecord:
@@ -173,6 +174,7 @@ def _session_from_item(item: Mapping[str, Any]) -> _SessionRecord:
         summary_instruction=item["summary_instruction"]["S"] if "summary_instruction" in item else None,
         message_count=int(item.get("message_count", {}).get("N", "0")),
         write_token=item["write_token"]["S"] if "write_token" in item else None,
+        user_uuid=item["user_uuid"]["S"] if "user_uuid" in item else None,
     )
 
 
@@ -195,6 +197,8 @@ def _session_item(tenant: str, record: _SessionRecord) -> Item:
         item["metadata"] = _s(_dump_json(s.metadata))
     if s.user_id is not None:
         item["user_id"] = _s(s.user_id)
+    if record.user_uuid is not None:
+        item["user_uuid"] = _s(record.user_uuid)
     if record.summary_instruction is not None:
         item["summary_instruction"] = _s(record.summary_instruction)
     if record.write_token is not None:
@@ -205,8 +209,8 @@ def _session_item(tenant: str, record: _SessionRecord) -> Item:
         # Only live sessions are in the listing index (sparse GSI).
         item[keys.GSI1_PARTITION_KEY] = _s(keys.sessions_gsi_pk(tenant))
         item[keys.GSI1_SORT_KEY] = _s(keys.created_sk(s.created_ts, s.session_id))
-        if s.user_id is not None:
-            item[keys.GSI2_PARTITION_KEY] = _s(keys.user_pk(tenant, s.user_id))
+        if s.user_id is not None and record.user_uuid is not None:
+            item[keys.GSI2_PARTITION_KEY] = _s(keys.user_sessions_gsi_pk(tenant, s.user_id, record.user_uuid))
             item[keys.GSI2_SORT_KEY] = _s(keys.created_sk(s.created_ts, s.session_id))
     return item
 
@@ -215,7 +219,7 @@ def _fresh_record(
     previous: _SessionRecord | None,
     session_id: str,
     now: int,
-    user_id: str | None,
+    user: User | None,
     metadata: JsonObject,
     summary_instruction: str | None,
 ) -> _SessionRecord:
@@ -227,7 +231,7 @@ def _fresh_record(
             uuid=str(uuid.uuid4()),
             created_ts=now,
             updated_ts=now,
-            user_id=user_id,
+            user_id=user.user_id if user else None,
             metadata=metadata,
         ),
         version=previous.version + 1 if previous else 1,
@@ -235,6 +239,7 @@ def _fresh_record(
         first_ts=(previous.last_ts + 1) if previous else 0,
         deleted=False,
         summary_instruction=summary_instruction,
+        user_uuid=user.uuid if user else None,
     )
 
 
@@ -467,16 +472,16 @@ class DynamoMemoryStore:
             return record
         raise StoreUnavailableError("too many concurrent writes to this session; retry shortly")
 
-    def create_session(self, tenant: str, session_id: str, user_id: str | None, metadata: JsonObject) -> Session:
+    def create_session(self, tenant: str, session_id: str, user: User | None, metadata: JsonObject) -> Session:
         def create(existing: _SessionRecord | None) -> _SessionRecord:
             if existing is not None and not existing.deleted:
                 raise ConflictError(f"session {session_id!r} already exists")
-            return _fresh_record(existing, session_id, self._clock(), user_id, metadata, None)
+            return _fresh_record(existing, session_id, self._clock(), user, metadata, None)
 
         return self._write_session(tenant, session_id, create).session
 
     def update_session(
-        self, tenant: str, session_id: str, user_id: str | None, metadata_patch: JsonObject | None
+        self, tenant: str, session_id: str, user: User | None, metadata_patch: JsonObject | None
     ) -> Session:
         def update(existing: _SessionRecord | None) -> _SessionRecord:
             if existing is None or existing.deleted:
@@ -485,10 +490,11 @@ class DynamoMemoryStore:
             session = replace(
                 old,
                 updated_ts=max(self._clock(), old.updated_ts),
-                user_id=user_id if user_id is not None else old.user_id,
+                user_id=user.user_id if user is not None else old.user_id,
                 metadata=deep_merge(old.metadata, metadata_patch) if metadata_patch else old.metadata,
             )
-            return replace(existing, session=session, version=existing.version + 1)
+            user_uuid = user.uuid if user is not None else existing.user_uuid
+            return replace(existing, session=session, version=existing.version + 1, user_uuid=user_uuid)
 
         return self._write_session(tenant, session_id, update).session
 
@@ -846,12 +852,17 @@ class DynamoMemoryStore:
 
     # -- deletion -------------------------------------------------------------------------------------
 
-    def _bury_session(self, tenant: str, session_id: str) -> _SessionRecord | None:
-        """Turn the session item into a tombstone; None when there is no live session."""
+    def _bury_session(
+        self, tenant: str, session_id: str, owner: tuple[str, str] | None = None
+    ) -> _SessionRecord | None:
+        """Turn the session item into a tombstone; None when there is no live session (of `owner`, a user id and
+        uuid, when given: a session moved to another user since the index was read stays)."""
 
         def bury(existing: _SessionRecord | None) -> _SessionRecord:
             if existing is None or existing.deleted:
                 raise NotFoundError(f"session {session_id!r} not found")
+            if owner is not None and (existing.session.user_id, existing.user_uuid) != owner:
+                raise NotFoundError(f"session {session_id!r} belongs to another user now")
             return replace(existing, version=existing.version + 1, deleted=True, summary_instruction=None)
 
         try:
@@ -969,19 +980,19 @@ class DynamoMemoryStore:
         return _user_from_item(item) if item and not _is_deleted(item) else None
 
     def create_user(self, tenant: str, user: User) -> User:
+        """A new user, or at once a new incarnation of a deleted one (even while its purge runs), in one conditional
+        write: a new uuid, whose index partition of sessions never holds the old incarnation's."""
         try:
             with store_errors():
                 self._db.put_item(
                     TableName=self._table,
                     Item=_user_item(tenant, user, version=1),
-                    ConditionExpression="attribute_not_exists(PK)",
+                    ConditionExpression="attribute_not_exists(PK) OR deleted = :yes",
+                    ExpressionAttributeValues={":yes": {"BOOL": True}},
                 )
         except ClientError as exc:
             if not _is_version_conflict(exc):
                 raise
-            existing = self._get_user_item(tenant, user.user_id)
-            if existing is not None and _is_deleted(existing):
-                raise ConflictError(f"user {user.user_id!r} is being deleted; retry in a few seconds") from exc
             raise ConflictError(f"user {user.user_id!r} already exists") from exc
         return user
 
@@ -1019,10 +1030,15 @@ class DynamoMemoryStore:
         items = self._index_page(keys.LIST_BY_TENANT_INDEX, "GSI1PK", keys.users_gsi_pk(tenant), offset, limit)
         return [_user_from_item(i) for i in items]
 
-    def user_sessions(self, tenant: str, user_id: str) -> list[Session]:
-        """The user's live sessions, oldest first, from the sparse SessionsByUser index (no scan)."""
-        items = self._index_page(keys.SESSIONS_BY_USER_INDEX, "GSI2PK", keys.user_pk(tenant, user_id), 0, None)
-        return [_session_from_item(i).session for i in items]
+    def user_sessions(self, tenant: str, user: User) -> list[Session]:
+        """The live sessions of this incarnation of the user, oldest first, from the sparse SessionsByUser index."""
+        return [s.session for s in self._incarnation_sessions(tenant, user.user_id, user.uuid)]
+
+    def _incarnation_sessions(self, tenant: str, user_id: str, user_uuid: str) -> list[_SessionRecord]:
+        partition = keys.user_sessions_gsi_pk(tenant, user_id, user_uuid)
+        return [
+            _session_from_item(i) for i in self._index_page(keys.SESSIONS_BY_USER_INDEX, "GSI2PK", partition, 0, None)
+        ]
 
     def delete_user(self, tenant: str, user_id: str) -> bool:
         """Tombstone the user and their sessions in one transaction: nothing of theirs is readable when this
@@ -1035,15 +1051,16 @@ class DynamoMemoryStore:
             if item is None or _is_deleted(item):
                 return False
             version = int(item["version"]["N"])
+            user = _user_from_item(item)
             tombstone: PutTypeDef = {
                 "TableName": self._table,
-                "Item": _user_item(tenant, _user_from_item(item), version=version + 1, deleted=True),
+                "Item": _user_item(tenant, user, version=version + 1, deleted=True),
                 "ConditionExpression": "version = :v",
                 "ExpressionAttributeValues": {":v": _n(version)},
             }
-            session_ids = [s.session_id for s in self.user_sessions(tenant, user_id)]
+            session_ids = [s.session_id for s in self.user_sessions(tenant, user)]
             together = session_ids[: _TRANSACTION_SIZE - 1]
-            actions = [self._bury_session_action(tenant, sid, user_id) for sid in together]
+            actions = [self._bury_session_action(tenant, sid, user) for sid in together]
             try:
                 with store_errors():
                     self._db.transact_write_items(TransactItems=[{"Put": tombstone}, *actions])
@@ -1052,13 +1069,13 @@ class DynamoMemoryStore:
                 if not _is_retryable_write(exc):
                     raise
                 continue
-            self._bury_sessions(tenant, session_ids[len(together) :])
+            self._bury_sessions(tenant, session_ids[len(together) :], (user.user_id, user.uuid))
             return True
         raise StoreUnavailableError("too many concurrent writes to this user, or the store is busy; retry shortly")
 
-    def _bury_session_action(self, tenant: str, session_id: str, user_id: str) -> TransactWriteItemTypeDef:
-        """What _bury_session writes, as a transaction action that needs no read: the live session of `user_id`
-        becomes a tombstone (out of the listing indexes, its version moved on)."""
+    def _bury_session_action(self, tenant: str, session_id: str, user: User) -> TransactWriteItemTypeDef:
+        """What _bury_session writes, as a transaction action that needs no read: the live session of this
+        incarnation of the user becomes a tombstone (out of the listing indexes, its version moved on)."""
         return {
             "Update": {
                 "TableName": self._table,
@@ -1071,38 +1088,39 @@ class DynamoMemoryStore:
                     f"{keys.GSI1_PARTITION_KEY}, {keys.GSI1_SORT_KEY}, {keys.GSI2_PARTITION_KEY}, "
                     f"{keys.GSI2_SORT_KEY}, summary_instruction"
                 ),
-                "ConditionExpression": "user_id = :u AND attribute_not_exists(deleted)",
-                "ExpressionAttributeValues": {":yes": {"BOOL": True}, ":one": _n(1), ":u": _s(user_id)},
+                "ConditionExpression": "user_id = :u AND user_uuid = :uu AND attribute_not_exists(deleted)",
+                "ExpressionAttributeValues": {
+                    ":yes": {"BOOL": True},
+                    ":one": _n(1),
+                    ":u": _s(user.user_id),
+                    ":uu": _s(user.uuid),
+                },
             }
         }
 
-    def _bury_sessions(self, tenant: str, session_ids: Sequence[str]) -> int:
-        """Tombstone sessions in parallel (each thread in a copy of this context: the deadline and the capacity
-        measure apply)."""
+    def _bury_sessions(self, tenant: str, session_ids: Sequence[str], owner: tuple[str, str]) -> int:
+        """Tombstone sessions of `owner` (user id, uuid) in parallel (each thread in a copy of this context: the
+        deadline and the capacity measure apply)."""
         if not session_ids:
             return 0
         contexts = [copy_context() for _ in session_ids]
         with ThreadPoolExecutor(max_workers=8) as pool:
-            buried = list(pool.map(lambda c, sid: c.run(self._bury_session, tenant, sid), contexts, session_ids))
+            buried = list(pool.map(lambda c, sid: c.run(self._bury_session, tenant, sid, owner), contexts, session_ids))
         return sum(record is not None for record in buried)
 
-    def _bury_sessions_of(self, tenant: str, user_id: str) -> int:
-        return self._bury_sessions(tenant, [s.session_id for s in self.user_sessions(tenant, user_id)])
-
-    def purge_user(self, tenant: str, user_id: str, version: int) -> int:
-        """Only while the tombstone of `version` is there: a replayed record must not bury the sessions of a user
-        created again since."""
-        item = self._get_user_item(tenant, user_id)
-        if item is None or not _is_deleted(item) or int(item["version"]["N"]) != version:
-            return 0
-        buried = self._bury_sessions_of(tenant, user_id)
+    def purge_user(self, tenant: str, user_id: str, user_uuid: str, version: int) -> int:
+        """Sweep the sessions of the deleted incarnation `user_uuid` (a user created again since has another uuid, so
+        a replayed record never touches its sessions), then drop the tombstone of `version` if it is still there."""
+        doomed = self._incarnation_sessions(tenant, user_id, user_uuid)
+        buried = self._bury_sessions(tenant, [r.session.session_id for r in doomed], (user_id, user_uuid))
         try:
             with store_errors():
                 self._db.delete_item(
                     TableName=self._table,
                     Key=_user_key(tenant, user_id),
-                    ConditionExpression="version = :v AND deleted = :yes",
-                    ExpressionAttributeValues={":v": _n(version), ":yes": {"BOOL": True}},
+                    ConditionExpression="version = :v AND #uuid = :uu AND deleted = :yes",
+                    ExpressionAttributeNames={"#uuid": "uuid"},
+                    ExpressionAttributeValues={":v": _n(version), ":uu": _s(user_uuid), ":yes": {"BOOL": True}},
                 )
         except ClientError as exc:
             if not _is_version_conflict(exc):
