@@ -75,6 +75,8 @@ def example_requests() -> dict[str, HttpRequest]:
         "sessions": _request("POST", "/api/v2/sessions", {"session_id": SESSION_ID, "metadata": SESSION_METADATA}),
         "write_memory": _request("POST", f"/api/v2/sessions/{SESSION_ID}/memory", {"messages": list(HISTORY)}),
         "read_memory": _request("GET", f"/api/v2/sessions/{SESSION_ID}/memory?lastn=6&memoryType=perpetual"),
+        # An rc6 call this API does not serve: the $default route's function answers it.
+        "not_served": _request("GET", f"/api/v2/sessions/{SESSION_ID}/synthesize_question?lastNMessages=3"),
     }
 
 
@@ -93,7 +95,7 @@ def build_example_events(routes: RouteTable | None = None) -> dict[str, dict[str
             trace_id=f"Root=1-6968d7c0-{i + 1:024x}",
         )
         event = build_event(request, compiled.route_key, params, options)
-        if name != "health":  # what API Gateway adds once the authorizer accepted the key (see authorizer.py)
+        if compiled.route.authorizer is not None:  # what API Gateway adds once the authorizer accepted the key
             event["requestContext"]["authorizer"] = {"lambda": {"tenant": "default", "key_id": "0123456789abcdef"}}
         events[name] = event
     return events

@@ -45,6 +45,7 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
 
 
 NO_AUTHORIZER: Final = "NONE"  # an HttpApi event's `Auth: {Authorizer: NONE}`: public despite a default
+DEFAULT_ROUTE: Final = "$default"  # the route of an HttpApi event without Path and Method
 LAMBDA_DEFAULT_TIMEOUT_S: Final = 3  # a function's Timeout when neither it nor Globals set one
 IMPLICIT_HTTP_API: Final = "ServerlessHttpApi"  # the API SAM creates for HttpApi events without an ApiId
 
@@ -121,12 +122,14 @@ def http_routes(path: Path = TEMPLATE_PATH) -> tuple[HttpRoute, ...]:
             authorizer = (event_props.get("Auth") or {}).get("Authorizer", auth.get("DefaultAuthorizer"))
             if authorizer not in (None, NO_AUTHORIZER) and authorizer not in (auth.get("Authorizers") or {}):
                 raise ValueError(f"{logical_id}: authorizer {authorizer!r} is not one of its HttpApi's")
+            # No Path and no Method: SAM's $default route, for every request no other route matches.
+            is_default = "Path" not in event_props and "Method" not in event_props
             routes.append(
                 HttpRoute(
                     function=logical_id,
                     handler=handler,
-                    method=str(event_props["Method"]).upper(),
-                    path=str(event_props["Path"]),
+                    method="ANY" if is_default else str(event_props["Method"]).upper(),
+                    path=DEFAULT_ROUTE if is_default else str(event_props["Path"]),
                     authorizer=None if authorizer in (None, NO_AUTHORIZER) else str(authorizer),
                     timeout_s=timeout if isinstance(timeout, int) else None,
                 )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
+import httpx
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from zep_python import ZepClient
@@ -26,6 +27,8 @@ from zep_python.message.client import MessageClient
 from zep_python.message.models import RoleType
 from zep_python.user import CreateUserRequest, UpdateUserRequest, User
 from zep_python.user.client import UserClient
+
+from tests.compat.conftest import API_KEY
 
 pytestmark = pytest.mark.compat
 
@@ -135,6 +138,23 @@ def test_every_client_method_is_called_in_this_module() -> None:
         if not name.startswith("_") and name not in NOT_IN_SCOPE and f"{attribute}.{name}(" not in source
     ]
     assert missing == []
+
+
+def test_a_call_we_do_not_serve_is_not_found_and_its_answer_says_why(client: ZepClient, base_url: str) -> None:
+    session_id = _new_id("not-served")
+    client.memory.add_memory(session_id, Memory(messages=_lines(2)))
+    with pytest.raises(NotFoundError):  # as zep-python raises it for any 404
+        client.memory.synthesize_question(session_id)
+    # The body tells a route this API does not serve from a session that does not exist.
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    with httpx.Client(base_url=base_url, headers=headers, trust_env=False) as http:
+        not_served = http.get(f"/api/v2/sessions/{session_id}/synthesize_question", params={"lastNMessages": 3})
+        unknown = http.get(f"/api/v2/sessions/{_new_id('unknown')}")
+        v1 = http.get(f"/api/v1/sessions/{session_id}/memory")
+    assert not_served.status_code == unknown.status_code == v1.status_code == 404
+    assert not_served.json()["message"].startswith("route not served by chat-memory: GET /api/v2/sessions/")
+    assert v1.json()["message"].startswith("route not served by chat-memory: GET /api/v1/")
+    assert "not found" in unknown.json()["message"] and "not served" not in unknown.json()["message"]
 
 
 # -------------------------------------------------------------------------------------------- message pages

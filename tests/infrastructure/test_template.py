@@ -38,7 +38,9 @@ PURGER_DEAD_LETTER_QUEUE = "PurgerDeadLetterQueue"
 STREAM_FUNCTIONS = {SUMMARISER: DEAD_LETTER_QUEUE, PURGER: PURGER_DEAD_LETTER_QUEUE}  # function: its OnFailure queue
 AUTHORIZER = "AuthorizerFunction"  # the HTTP API's Lambda authorizer (API keys); serves no route itself
 AUTHORIZER_NAME = "ApiKeyAuthorizer"  # its name in the HttpApi's Auth.Authorizers
-PUBLIC_ROUTES = {("GET", "/healthz")}  # `Auth: {Authorizer: NONE}`: the client's health check sends no key
+# `Auth: {Authorizer: NONE}`: the client's health check sends no key; a route we do not serve says so to anyone.
+PUBLIC_ROUTES = {("GET", "/healthz"), ("ANY", "$default")}
+NO_TABLE_FUNCTIONS = ("HealthFunction", "NotServedFunction")
 # The others (the purger and the authorizer too) must never load tiktoken.
 TOKENIZER_FUNCTIONS = frozenset({WRITE_FUNCTION, SUMMARISER})
 # The summariser's event filter: new messages only (message keys are MSG#..., sessions SESSION).
@@ -54,6 +56,7 @@ TOMBSTONES = {
 
 EXPECTED_ROUTES = {
     "HealthFunction": {("GET", "/healthz")},
+    "NotServedFunction": {("ANY", "$default")},  # an HttpApi event without Path and Method: SAM's $default route
     "ReadMemoryFunction": {
         ("GET", "/api/v2/sessions"),
         ("GET", "/api/v2/sessions/{sessionId}"),
@@ -79,6 +82,7 @@ EXPECTED_ROUTES = {
 READ_ACTIONS = frozenset({"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"})
 EXPECTED_ACTIONS: dict[str, frozenset[str]] = {
     "HealthFunction": frozenset(),
+    "NotServedFunction": frozenset(),
     "ReadMemoryFunction": READ_ACTIONS,
     # DeleteItem: only for Idempotency-Key records (a failed write's in-progress record is removed).
     "WriteMemoryFunction": frozenset(
@@ -191,9 +195,16 @@ def test_functions_are_exactly_the_expected_ones() -> None:
     assert set(FUNCTIONS) == set(EXPECTED_ROUTES) | set(STREAM_FUNCTIONS) | {AUTHORIZER}
 
 
+def _route(props: dict[str, Any]) -> tuple[str, str]:
+    """(method, path) of an HttpApi event; SAM's $default route has neither."""
+    if "Path" not in props and "Method" not in props:
+        return ("ANY", "$default")
+    return (str(props["Method"]).upper(), props["Path"])
+
+
 def test_no_route_is_served_twice() -> None:
     routes = [
-        (str(event["Properties"]["Method"]).upper(), event["Properties"]["Path"])
+        _route(event["Properties"])
         for props in FUNCTIONS.values()
         for event in props.get("Events", {}).values()
         if event["Type"] == "HttpApi"
@@ -214,7 +225,7 @@ def test_routes(function: str) -> None:
         assert event["Type"] == "HttpApi"
         props = event["Properties"]
         assert props["ApiId"] == {"Ref": "HttpApi"}
-        routes.add((str(props["Method"]).upper(), props["Path"]))
+        routes.add(_route(props))
     assert routes == EXPECTED_ROUTES[function]
 
 
@@ -258,7 +269,7 @@ def _http_events() -> list[tuple[str, dict[str, Any]]]:
 def test_every_route_but_the_health_check_needs_an_api_key() -> None:
     public = set()
     for _, props in _http_events():
-        route = (str(props["Method"]).upper(), props["Path"])
+        route = _route(props)
         if "Auth" in props:
             assert props["Auth"] == {"Authorizer": "NONE"}, f"{route}: only opting out of the default is allowed"
             public.add(route)
@@ -411,9 +422,10 @@ def test_summary_model_conditions() -> None:
 # --- permissions ---------------------------------------------------------------------------------------
 
 
-def test_health_function_has_no_policies() -> None:
-    assert "Policies" not in FUNCTIONS["HealthFunction"]
-    assert "Role" not in FUNCTIONS["HealthFunction"]
+@pytest.mark.parametrize("function", NO_TABLE_FUNCTIONS)
+def test_the_health_and_not_served_functions_have_no_policies(function: str) -> None:
+    assert "Policies" not in FUNCTIONS[function]
+    assert "Role" not in FUNCTIONS[function]
 
 
 @pytest.mark.parametrize("function", sorted(FUNCTIONS))
@@ -440,7 +452,9 @@ def test_write_functions_may_keep_idempotency_records_in_the_table(function: str
 
 
 def test_the_idempotent_functions_serve_every_write_route() -> None:
-    writes = {function for function, routes in EXPECTED_ROUTES.items() if any(m != "GET" for m, _ in routes)}
+    writes = {
+        function for function, routes in EXPECTED_ROUTES.items() if any(m not in ("GET", "ANY") for m, _ in routes)
+    }
     assert writes == set(IDEMPOTENT_FUNCTIONS)
 
 
@@ -451,7 +465,7 @@ def test_read_function_cannot_write() -> None:
             assert "*" not in action
 
 
-@pytest.mark.parametrize("function", sorted(set(FUNCTIONS) - {"HealthFunction"}))
+@pytest.mark.parametrize("function", sorted(set(FUNCTIONS) - set(NO_TABLE_FUNCTIONS)))
 def test_policies_cover_only_the_table_and_its_indexes(function: str) -> None:
     allowed = [{"Fn::GetAtt": [TABLE_ID, "Arn"]}, {"Fn::Sub": "${MemoryTable.Arn}/index/*"}]
     for statement in _statements(function):
@@ -861,10 +875,16 @@ def test_sam_generates_the_lambda_authorizer(generated: dict[str, Any]) -> None:
     assert set(body["components"]["securitySchemes"]) == {AUTHORIZER_NAME}
 
 
+def _generated_route(method: str, path: str) -> tuple[str, str]:
+    """(method, path) of an operation in SAM's OpenAPI body (`/$default`, any method: the $default route)."""
+    method = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
+    return (method, "$default") if path == "/$default" else (method, path)
+
+
 def test_sam_puts_the_authorizer_on_every_route_but_the_health_check(generated: dict[str, Any]) -> None:
     body = _generated_api(generated)["Body"]
     security = {
-        (method.upper(), path): operation.get("security")
+        _generated_route(method, path): operation.get("security")
         for path, operations in body["paths"].items()
         for method, operation in operations.items()
     }

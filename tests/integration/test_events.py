@@ -13,7 +13,7 @@ from chat_memory_dev.stream import record_passes_filters
 from chat_memory_dev.template import http_routes, stream_consumers
 from tests.integration.conftest import FakeContext, all_items, http_event
 
-EVENT_NAMES = ("health", "sessions", "write_memory", "read_memory", "summariser", "purger")
+EVENT_NAMES = ("health", "sessions", "write_memory", "read_memory", "not_served", "summariser", "purger")
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -23,7 +23,8 @@ def _load(name: str) -> dict[str, Any]:
 
 def _invoke(name: str) -> dict[str, Any]:
     event = _load(name)
-    [route] = [r for r in http_routes() if f"{r.method} {r.path}" == event["routeKey"]]
+    key = event["routeKey"]
+    [route] = [r for r in http_routes() if (r.path if key == "$default" else f"{r.method} {r.path}") == key]
     module_name, _, attr = route.handler.rpartition(".")
     handler = getattr(importlib.import_module(module_name), attr)
     result: dict[str, Any] = handler(event, FakeLambdaContext(route.function, event["requestContext"]["requestId"]))
@@ -61,6 +62,15 @@ def test_events_run_against_moto() -> None:
     assert [(m["role"], m["content"]) for m in memory["messages"]] == [(m["role"], m["content"]) for m in sent]
     assert memory["messages"][2]["metadata"] == {"foo": "bar"}
     assert memory["summary"] is None
+
+
+def test_the_not_served_event_says_the_route_is_not_served() -> None:
+    answer = _invoke("not_served")
+    assert answer["statusCode"] == 404
+    assert json.loads(answer["body"]) == {
+        "message": "route not served by chat-memory: GET /api/v2/sessions/octavia-butler"
+        "/synthesize_question (see the API's OpenAPI document for what is served)"
+    }
 
 
 @pytest.mark.usefixtures("ddb")

@@ -35,7 +35,8 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document() -> 
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-20000:]
     # Not vacuous: every operation of the template was exercised, with generated cases that passed.
-    assert f"Tested: {len(http_routes())}" in output, output[-3000:]
+    operations = [route for route in http_routes() if route.path != "$default"]  # $default is not an operation
+    assert f"Tested: {len(operations)}" in output, output[-3000:]
     generated = re.search(r"(\d+) generated, (\d+) passed", output)
     assert generated is not None and int(generated.group(2)) > 100, output[-3000:]
 
