@@ -3,9 +3,10 @@
 One run, one in-process moto DynamoDB, one deterministic conversation (`corpus`), both systems:
 
 * **chat-memory**: the real Lambda handlers called with HTTP API (payload 2.0) events, on the table of
-  template.yaml. Histories are filled straight into the table (BatchWriteItem, the repository's own item
-  layout: moto's transactions slow down as a partition grows), then the measured operations go through the
-  handlers: `GET .../memory?lastn=N` (one Query) and `POST .../memory` with one user + assistant turn.
+  template.yaml (moto with chat_memory_dev.localdb's engine). Histories are filled straight into the table
+  (BatchWriteItem, the repository's own item layout: quicker than request by request), then the measured
+  operations go through the handlers: `GET .../memory?lastn=N` (one Query) and `POST .../memory` with one
+  user + assistant turn.
 * **LangChain**: `DynamoDBChatMessageHistory` on a table keyed by `SessionId`; the whole conversation is one
   item. Histories are filled by writing that item directly (what `add_messages` would have written); the
   measured operations are its own `messages` (reads the whole item whatever N) and `add_messages` (reads the
@@ -484,9 +485,9 @@ def _warm_up(system: System) -> None:
 
 def _scenarios(plan: Plan, bar: tqdm[Any]) -> dict[str, Any]:
     import boto3
-    from moto import mock_aws
 
     from chat_memory_dev.local_dynamodb import create_table_from_template
+    from chat_memory_dev.localdb.engine import mock_dynamodb
 
     turns = corpus.conversation()
     appended_turns = corpus.new_turns(plan.capacity_appends + plan.appends)
@@ -495,7 +496,7 @@ def _scenarios(plan: Plan, bar: tqdm[Any]) -> dict[str, Any]:
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         _reset_wiring()
         try:
-            with mock_aws():
+            with mock_dynamodb():
                 client = boto3.client("dynamodb")
                 create_table_from_template(client, OUR_TABLE)
                 client.create_table(
@@ -723,15 +724,34 @@ def _corpus_stats() -> dict[str, Any]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--quick", action="store_true", help="history lengths 10 and 100 only, fewer repetitions (under a minute)"
+        "--quick",
+        action="store_true",
+        help="history lengths 10 and 100 only, fewer repetitions (under a minute); with --local: 2,000 messages",
     )
     parser.add_argument(
         "--out", type=Path, default=Path(DEFAULT_OUT), help="folder for results.md, results.json and the plots"
     )
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help=(
+            "instead: drive `chat-memory serve` (as `make run` starts it) over HTTP with zep-python: one session "
+            "grown to 20,000 messages in chat turns beside 100,000 other messages; fails when a target is missed"
+        ),
+    )
+    parser.add_argument("--url", help="with --local: a running server to drive instead of starting one")
+    parser.add_argument("--api-key", help="with --local --url: its API key")
 
 
 def run_args(args: argparse.Namespace) -> int:
     out: Path = args.out
+    if args.local:
+        from chat_memory_dev.bench.local import FULL, QUICK, run_local
+
+        local = run_local(QUICK if args.quick else FULL, out, args.url, args.api_key)
+        print(f"chat-memory bench --local: results in {out}/local.md")
+        print((out / "local.md").read_text(encoding="utf-8"))
+        return 0 if local["targets_met"] else 1
     results = run(bool(args.quick), out)
     print(f"chat-memory bench: results in {out}/ ({results['elapsed_seconds']} s)")
     print((out / "results.md").read_text(encoding="utf-8"))
