@@ -159,6 +159,39 @@ def test_a_body_that_is_not_json_is_a_415_and_stores_nothing(ddb: Any, content_t
     assert all_items(ddb) == []
 
 
+@pytest.mark.parametrize(
+    "content_type", ["application/JSON", "Application/Json; charset=utf-8", "application/vnd.api+json"]
+)
+def test_every_json_media_type_is_json(ddb: Any, content_type: str) -> None:
+    """Not Powertools' own 415 (`{"statusCode": 415, "detail": ...}`): any JSON media type is read as JSON."""
+    from chat_memory.handlers import write_memory
+
+    event = http_event("POST", MEMORY, {"messages": [_msg()]})
+    event["headers"]["content-type"] = content_type
+    assert write_memory.lambda_handler(event, FakeContext())["statusCode"] == 201
+
+
+def test_every_error_has_one_shape(ddb: Any) -> None:
+    """A 401 (no tenant), a 415, a 400 and a bad Idempotency-Key: `{"message": ...}` written the same way."""
+    from chat_memory.api.http import json_text
+    from chat_memory.handlers import write_memory
+
+    unauthorized = http_event("POST", MEMORY, {"messages": [_msg()]})
+    unauthorized["requestContext"]["authorizer"] = {"lambda": {"denied": "no key"}}
+    not_json = http_event("POST", MEMORY, {"messages": [_msg()]})
+    not_json["headers"]["content-type"] = "text/plain"
+    invalid = http_event("POST", MEMORY, {"messages": "not a list"})
+    bad_key = http_event("POST", MEMORY, {"messages": [_msg()]})
+    bad_key["headers"]["idempotency-key"] = "two words"
+    for event, status in ((unauthorized, 401), (not_json, 415), (invalid, 400), (bad_key, 400)):
+        result = write_memory.lambda_handler(event, FakeContext())
+        body = json.loads(result["body"])
+        assert (result["statusCode"], result["headers"]["Content-Type"]) == (status, "application/json")
+        assert isinstance(body["message"], str) and "statusCode" not in body
+        assert result["body"] == json_text(body)
+    assert all_items(ddb) == []
+
+
 def test_json_with_a_charset_or_no_content_type_is_accepted(ddb: Any) -> None:
     from chat_memory.handlers import write_memory
 

@@ -104,7 +104,7 @@ def test_the_models_would_catch_a_field_the_shapers_add() -> None:
 # Characters the rules are about, plus ordinary and astral text.
 _ID_TEXT = st.text(
     alphabet=st.sampled_from(
-        ["a", "Z", "0", " ", "+", "/", "?", "#", "%", "\x00", "\n", "\x1f", "\x7f", "é", "😀", "-"]
+        ["a", "Z", "0", " ", "+", "/", "?", "#", "%", ".", "\ufffd", "\x00", "\n", "\x1f", "\x7f", "é", "😀", "-"]
     ),
     max_size=12,
 ) | st.text(max_size=12)
@@ -129,6 +129,9 @@ def _accepted(check: Any, value: str) -> bool:
 @settings(max_examples=300, deadline=None)
 @given(_ID_TEXT)
 @example("0\n")
+@example(".")
+@example("..")
+@example("%ff\ufffd")
 def test_body_id_pattern_accepts_exactly_the_ids_the_edge_accepts(value: str) -> None:
     documented = _documented(BODY_ID_PATTERN, value) and len(value) <= limits.MAX_ID_CHARS
     assert documented == _accepted(path_safe_id, value)
@@ -137,6 +140,10 @@ def test_body_id_pattern_accepts_exactly_the_ids_the_edge_accepts(value: str) ->
 @settings(max_examples=300, deadline=None)
 @given(_ID_TEXT)
 @example("0\n")
+@example(".")
+@example("..")
+@example("+.")
+@example("\ufffd")
 def test_path_id_pattern_accepts_exactly_the_path_segments_the_edge_accepts(value: str) -> None:
     documented = _documented(PATH_ID_PATTERN, value) and len(value) <= limits.MAX_ID_CHARS
     assert documented == _accepted(path_id, value)

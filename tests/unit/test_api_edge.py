@@ -37,9 +37,20 @@ def test_empty_or_invalid_ids_are_refused(raw: str) -> None:
         path_id(_as_api_gateway_delivers(raw))
 
 
-@pytest.mark.parametrize("session_id", ["a/b", "a+b", "what?", "#tag"])
+@pytest.mark.parametrize("raw", [".", "..", "%ff", "%fe", "a%ffb"])
+def test_dot_segments_and_invalid_utf8_in_a_path_are_refused(raw: str) -> None:
+    """HTTP clients drop `.`/`..` segments; invalid UTF-8 decodes to U+FFFD, so `%ff` and `%fe` would be one id."""
+    with pytest.raises(InvalidInputError, match=r"path segments|U\+FFFD"):
+        path_id(_as_api_gateway_delivers(raw))
+
+
+def test_dots_inside_an_id_and_a_space_id_are_fine() -> None:
+    assert [path_id(raw) for raw in ("...", ".a", "a..", "+", "+.")] == ["...", ".a", "a..", " ", " ."]
+
+
+@pytest.mark.parametrize("session_id", ["a/b", "a+b", "what?", "#tag", ".", "..", "bad\ufffd"])
 def test_ids_that_cannot_travel_in_a_path_are_refused_at_creation(session_id: str) -> None:
-    with pytest.raises(ValidationError, match="cannot be used in URL paths"):
+    with pytest.raises(ValidationError, match=r"cannot be used in URL paths|path segments|U\+FFFD"):
         CreateSessionRequest.model_validate({"session_id": session_id})
 
 

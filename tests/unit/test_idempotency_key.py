@@ -12,9 +12,12 @@ from chat_memory.api.idempotency import idempotency_key, request_data
 from chat_memory.domain.errors import InvalidInputError
 
 
-def _event(method: str, key: Any = None, body: str | None = None, path: str = "/api/v2/sessions/s/memory") -> Any:
+def _event(method: str, key: Any = None, body: str | None = None, session_id: str = "s") -> Any:
+    """An event as an HTTP API delivers it: the path percent-decoded, the route and its parameters named."""
     event: dict[str, Any] = {
-        "rawPath": path,
+        "rawPath": f"/api/v2/sessions/{session_id}/memory",
+        "routeKey": f"{method} /api/v2/sessions/{{sessionId}}/memory",
+        "pathParameters": {"sessionId": session_id},
         "headers": {} if key is None else {"idempotency-key": key},
         "requestContext": {"http": {"method": method}},
     }
@@ -42,9 +45,9 @@ def test_malformed_keys(value: Any) -> None:
         idempotency_key(_event("POST", value))
 
 
-def test_the_scope_names_tenant_method_path_and_key_and_the_body_is_only_compared() -> None:
+def test_the_scope_names_tenant_method_route_resource_and_key_and_the_body_is_only_compared() -> None:
     data = request_data(_event("POST", "k", body='{"a":1}'), "t1", "k")
-    assert data["scope"] == ["t1", "POST", "/api/v2/sessions/s/memory", "k"]
+    assert data["scope"] == ["t1", "POST", "POST /api/v2/sessions/{sessionId}/memory", "sessionId=s", "k"]
     assert data["tenant"] == "t1"
     same = request_data(_event("POST", "k", body='{"a":1}'), "t1", "k")
     other = request_data(_event("POST", "k", body='{"a":2}'), "t1", "k")
@@ -63,3 +66,11 @@ def test_the_record_key_is_a_partition_of_its_own_in_the_tenants_key_space() -> 
     assert records._get_key(pk) == {"PK": {"S": pk}, "SK": {"S": "IDEMPOTENCY"}}
     other_tenant = records._get_hashed_idempotency_key(request_data(_event("POST", "k"), "t2", "k"))
     assert other_tenant is not None and other_tenant.startswith("T#t2#") and other_tenant[5:] != pk[5:]
+
+
+def test_one_resource_has_one_scope_however_its_path_is_spelled() -> None:
+    """`/sessions/a+b/memory` and `/sessions/a%20b/memory` (delivered as `a b`) name the same session."""
+    plus, space = (request_data(_event("POST", "k", session_id=sid), "t1", "k") for sid in ("a+b", "a b"))
+    assert plus["scope"] == space["scope"]
+    other = request_data(_event("POST", "k", session_id="a_b"), "t1", "k")
+    assert other["scope"] != plus["scope"]

@@ -59,13 +59,13 @@ _STATUS: dict[type[ChatMemoryError], int] = {
 }
 
 
+def json_text(body: Any) -> str:
+    """Every JSON answer's text, errors included: compact, UTF-8."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
-    return Response(
-        status_code=status,
-        content_type=JSON,
-        body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
-        headers=headers,
-    )
+    return Response(status_code=status, content_type=JSON, body=json_text(body), headers=headers)
 
 
 def _error(status: int, message: str, **extra: Any) -> Response[str]:
@@ -151,7 +151,7 @@ def _error_result(status: int, message: str, headers: dict[str, str] | None = No
     return {
         "statusCode": status,
         "headers": {"Content-Type": JSON, **(headers or {})},
-        "body": json.dumps({"message": message}),
+        "body": json_text({"message": message}),
         "isBase64Encoded": False,
     }
 
@@ -179,9 +179,14 @@ def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaC
     tenant = _authorized_tenant(event)
     if tenant is None:
         return _error_result(401, "a valid API key is required: 'Authorization: Bearer <key>'")
-    content_type = (event.get("headers") or {}).get("content-type", "")
+    headers = event.get("headers") or {}
+    content_type = headers.get("content-type", "")
     if event.get("body") and content_type and not _is_json(content_type):
         return _error_result(415, f"the request body must be JSON sent as Content-Type: {JSON} (got {content_type!r})")
+    if content_type:
+        # Any JSON media type (`application/JSON`, `application/vnd.api+json`) is JSON here; Powertools would answer
+        # the ones it does not know with its own 415 body.
+        event = {**event, "headers": {**headers, "content-type": JSON}}
     token = _tenant.set(tenant)
     # The store stops retrying in time for a 503 to be sent before the function's timeout.
     budget = context.get_remaining_time_in_millis() / 1000 - RESPONSE_MARGIN_SECONDS

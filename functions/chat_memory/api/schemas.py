@@ -69,9 +69,9 @@ def _valid_content(value: str) -> str:
 
 
 # The same rules as JSON Schema patterns, for the OpenAPI description (tests hold them to the functions).
-BODY_ID_PATTERN = "^[^\\x00-\\x1f\\x7f/?#+]+$"
+BODY_ID_PATTERN = "^(?!\\.\\.?$)[^\\x00-\\x1f\\x7f/?#+\\ufffd]+$"
 # In a path, `+` is a space (zep-python's quote_plus): only the characters a decoded path cannot carry are out.
-PATH_ID_PATTERN = "^[^\\x00-\\x1f\\x7f/?#]+$"
+PATH_ID_PATTERN = "^(?!\\.\\.?$)[^\\x00-\\x1f\\x7f/?#\\ufffd]+$"
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
@@ -82,7 +82,17 @@ def path_safe_id(value: str) -> str:
     bad = sorted({c for c in value if c in "/?#+"})
     if bad:
         raise ValueError(f"must not contain {' '.join(repr(c) for c in bad)}: such ids cannot be used in URL paths")
+    _travels_in_a_path(value)
     return value
+
+
+def _travels_in_a_path(value: str) -> None:
+    """What no character rule catches: HTTP clients drop `.` and `..` segments (RFC 3986 dot segments), and U+FFFD
+    is what an invalid UTF-8 byte in a percent-encoded path decodes to (so `%ff` and `%fe` would be one id)."""
+    if value in (".", ".."):
+        raise ValueError(f"must not be {value!r}: HTTP clients remove such path segments")
+    if "\ufffd" in value:
+        raise ValueError("must not contain U+FFFD, what invalid UTF-8 in a URL decodes to")
 
 
 Metadata = Annotated[JsonObject | None, AfterValidator(_valid_metadata)]
