@@ -30,6 +30,7 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from chat_memory import deadline
 from chat_memory.adapters.dynamodb import keys
 from chat_memory.adapters.dynamodb.client import dynamodb_client
+from chat_memory.adapters.dynamodb.sizes import ensure_item_fits, ensure_transaction_fits, item_size
 from chat_memory.domain.errors import (
     ConflictError,
     InvalidInputError,
@@ -82,6 +83,7 @@ _CONFLICT_REASONS = frozenset({"None", "ConditionalCheckFailed", "TransactionCon
 # invocation's deadline (chat_memory.deadline) may cut it shorter.
 _RETRY_BUDGET_SECONDS = 5.0
 _BATCH_WRITE_SIZE = 25
+_METADATA_VERSION = "mv"  # a message's metadata version: the condition of a metadata PATCH
 _TRANSACTION_SIZE = 100
 
 
@@ -243,9 +245,20 @@ def _fresh_record(
     )
 
 
-def _versioned_session_put(table: str, tenant: str, record: _SessionRecord, expected_version: int | None) -> PutTypeDef:
+def _checked_session_item(tenant: str, record: _SessionRecord, changed_by_caller: _SessionRecord | None) -> Item:
+    """The session item, if it fits DynamoDB's 400 KB (`changed_by_caller`: the stored record a caller's change of
+    metadata or instructions grows, which must leave room for later bookkeeping)."""
+    item = _session_item(tenant, record)
+    before = None
+    if changed_by_caller is not None and not changed_by_caller.deleted:
+        before = item_size(_session_item(tenant, changed_by_caller))
+    ensure_item_fits(item, f"session {record.session.session_id!r} with its metadata", before=before)
+    return item
+
+
+def _versioned_session_put(table: str, item: Item, expected_version: int | None) -> PutTypeDef:
     """Write the whole session item if nobody changed it since we read `expected_version` (None: new)."""
-    put: PutTypeDef = {"TableName": table, "Item": _session_item(tenant, record)}
+    put: PutTypeDef = {"TableName": table, "Item": item}
     if expected_version is None:
         put["ConditionExpression"] = "attribute_not_exists(PK)"
     else:
@@ -284,6 +297,11 @@ def _user_item(tenant: str, user: User, *, version: int, deleted: bool = False) 
     else:
         item[keys.GSI1_PARTITION_KEY] = _s(keys.users_gsi_pk(tenant))
         item[keys.GSI1_SORT_KEY] = _s(keys.created_sk(user.created_ts, user.user_id))
+    return item
+
+
+def _fits_as_user(item: Item) -> Item:
+    ensure_item_fits(item, "the user with their metadata")
     return item
 
 
@@ -462,9 +480,10 @@ class DynamoMemoryStore:
             existing = self._get_record(tenant, session_id)
             record = change(existing)
             expected = existing.version if existing else None
+            item = _checked_session_item(tenant, record, existing)
             try:
                 with store_errors():
-                    self._db.put_item(**_versioned_session_put(self._table, tenant, record, expected))
+                    self._db.put_item(**_versioned_session_put(self._table, item, expected))
             except ClientError as exc:
                 if not _is_version_conflict(exc):
                     raise
@@ -618,12 +637,16 @@ class DynamoMemoryStore:
             known = self._existing_message_sks(tenant, session_id, caller_uuids, first_ts) if caller_uuids else {}
             next_ts = max(now, last_ts + 1)
             actions: list[TransactWriteItemTypeDef] = []
+            items: list[Item] = []  # every item of the transaction as it will be stored, for DynamoDB's limits
             added: list[AddedMessage] = []
             for counted, message_uuid in zip(messages, message_uuids, strict=True):
                 caller_uuid = counted.message.uuid
                 attributes = _message_attributes(counted)
                 if caller_uuid is not None and caller_uuid in known:
                     sk = known[caller_uuid]
+                    stored = {keys.TABLE_PARTITION_KEY: _s(pk), keys.TABLE_SORT_KEY: _s(sk), **attributes}
+                    stored[keys.MESSAGE_UUID_ATTR] = _s(caller_uuid)
+                    items.append(stored)
                     actions.append(_update_message_action(self._table, pk, sk, caller_uuid, attributes))
                     added.append(
                         AddedMessage(caller_uuid, keys.ts_from_message_sk(sk), counted.token_count, updated=True)
@@ -637,6 +660,7 @@ class DynamoMemoryStore:
                     keys.MESSAGE_UUID_ATTR: _s(message_uuid),
                     **attributes,
                 }
+                items.append(item)
                 actions.append(
                     {
                         "Put": {
@@ -658,7 +682,12 @@ class DynamoMemoryStore:
                 message_count=base.message_count + new_messages,
                 write_token=token,
             )
-            session_put = _versioned_session_put(self._table, tenant, record, existing.version if existing else None)
+            grown = existing if metadata_patch or summary_instruction else None
+            session_item = _checked_session_item(tenant, record, grown)
+            for stored in items:
+                ensure_item_fits(stored, "a message with its metadata")
+            ensure_transaction_fits([session_item, *items])
+            session_put = _versioned_session_put(self._table, session_item, existing.version if existing else None)
             try:
                 with store_errors():
                     # The token also makes botocore's own resend of this attempt (after a timeout) idempotent on
@@ -943,17 +972,25 @@ class DynamoMemoryStore:
                 return None
             message = _message_from_item(item)
             merged = deep_merge(message.metadata or {}, metadata_patch)
-            old = item.get("metadata")
-            condition = "metadata = :old" if old else "attribute_not_exists(metadata)"
-            values: dict[str, AttributeValueTypeDef] = {":m": _s(_dump_json(merged)), ":u": _s(message_uuid)}
-            if old:
-                values[":old"] = old
+            ensure_item_fits(
+                {**item, "metadata": _s(_dump_json(merged))}, "the message with its metadata", before=item_size(item)
+            )
+            # The metadata's version, not its old value, is the condition: the request stays small.
+            seen = item.get(_METADATA_VERSION)
+            condition = f"{_METADATA_VERSION} = :seen" if seen else f"attribute_not_exists({_METADATA_VERSION})"
+            values: dict[str, AttributeValueTypeDef] = {
+                ":m": _s(_dump_json(merged)),
+                ":u": _s(message_uuid),
+                ":next": _n(int(seen["N"]) + 1 if seen else 1),
+            }
+            if seen:
+                values[":seen"] = seen
             try:
                 with store_errors():
                     self._db.update_item(
                         TableName=self._table,
                         Key={keys.TABLE_PARTITION_KEY: item["PK"], keys.TABLE_SORT_KEY: item["SK"]},
-                        UpdateExpression="SET metadata = :m",
+                        UpdateExpression=f"SET metadata = :m, {_METADATA_VERSION} = :next",
                         ConditionExpression=f"MsgUuid = :u AND {condition}",
                         ExpressionAttributeValues=values,
                     )
@@ -986,7 +1023,7 @@ class DynamoMemoryStore:
             with store_errors():
                 self._db.put_item(
                     TableName=self._table,
-                    Item=_user_item(tenant, user, version=1),
+                    Item=_fits_as_user(_user_item(tenant, user, version=1)),
                     ConditionExpression="attribute_not_exists(PK) OR deleted = :yes",
                     ExpressionAttributeValues={":yes": {"BOOL": True}},
                 )
@@ -1011,11 +1048,13 @@ class DynamoMemoryStore:
                 metadata=deep_merge(old.metadata, changes.metadata) if changes.metadata else old.metadata,
             )
             version = int(item["version"]["N"])
+            new_item = _user_item(tenant, user, version=version + 1)
+            ensure_item_fits(new_item, f"user {user_id!r} with their metadata", before=item_size(item))
             try:
                 with store_errors():
                     self._db.put_item(
                         TableName=self._table,
-                        Item=_user_item(tenant, user, version=version + 1),
+                        Item=new_item,
                         ConditionExpression="version = :v",
                         ExpressionAttributeValues={":v": _n(version)},
                     )
@@ -1174,7 +1213,11 @@ def _update_message_action(
     names = {f"#a{i}": name for i, name in enumerate(attributes)}
     values: dict[str, AttributeValueTypeDef] = {f":a{i}": value for i, value in enumerate(attributes.values())}
     values[":u"] = _s(message_uuid)
+    values[":one"] = _n(1)
+    values[":zero"] = _n(0)
     set_clause = ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes)))
+    # A new metadata version: a metadata PATCH that read the old one re-reads.
+    set_clause += f", {_METADATA_VERSION} = if_not_exists({_METADATA_VERSION}, :zero) + :one"
     remove_clause = "" if "metadata" in attributes else " REMOVE metadata"
     return {
         "Update": {
