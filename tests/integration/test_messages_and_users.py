@@ -306,3 +306,24 @@ def test_a_replayed_user_tombstone_spares_the_user_created_again(api: Invoke, dd
     assert purger.lambda_handler(old_records, FakeContext()) == {"batchItemFailures": []}  # the stream replays
     assert [s["session_id"] for s in api("GET", "/api/v2/users/hal/sessions").body] == ["h2"]
     assert len(_page(api, "h2", 10, 1)["messages"]) == 3
+
+
+@pytest.mark.parametrize("how", ["create", "update"])
+def test_a_session_given_to_a_user_being_deleted_never_outlives_the_delete(api: Invoke, how: str) -> None:
+    """The race: the write read the user, then the user's DELETE committed, then the session write came. The session
+    write checks that incarnation of the user in its own transaction, so it fails and nothing of it is stored."""
+    from chat_memory import wiring
+    from chat_memory.domain.errors import InvalidInputError
+
+    assert api("POST", "/api/v2/users", {"user_id": "leaving"}).status == 201
+    if how == "update":
+        assert api("POST", "/api/v2/sessions", {"session_id": "late"}).status == 201
+    store = wiring.dynamo_store()
+    stale = store.get_user("default", "leaving")
+    assert stale is not None
+    assert api("DELETE", "/api/v2/users/leaving").status == 200
+    write = store.create_session if how == "create" else store.update_session
+    with pytest.raises(InvalidInputError, match="deleted"):
+        write("default", "late", stale, {})
+    session = api("GET", "/api/v2/sessions/late")
+    assert session.status == 404 if how == "create" else not session.body.get("user_id")

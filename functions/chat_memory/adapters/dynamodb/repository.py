@@ -472,21 +472,45 @@ class DynamoMemoryStore:
         record = self._get_record(tenant, session_id)
         return None if record is None or record.deleted else record.session
 
+    def _user_still_there(self, tenant: str, user: User) -> TransactWriteItemTypeDef:
+        """A session given to `user` is written only while that incarnation of the user lives: a DELETE of the user
+        that commits first makes the session write fail, so no session of a deleted user survives its DELETE."""
+        return {
+            "ConditionCheck": {
+                "TableName": self._table,
+                "Key": _user_key(tenant, user.user_id),
+                "ConditionExpression": "#uuid = :uu AND attribute_not_exists(deleted)",
+                "ExpressionAttributeNames": {"#uuid": "uuid"},
+                "ExpressionAttributeValues": {":uu": _s(user.uuid)},
+            }
+        }
+
     def _write_session(
-        self, tenant: str, session_id: str, change: Callable[[_SessionRecord | None], _SessionRecord]
+        self,
+        tenant: str,
+        session_id: str,
+        change: Callable[[_SessionRecord | None], _SessionRecord],
+        user: User | None = None,
     ) -> _SessionRecord:
         """Read the session item, apply `change` and write the result if nobody wrote in between; else retry."""
         for _ in _attempts(self._retry_budget):
             existing = self._get_record(tenant, session_id)
             record = change(existing)
             expected = existing.version if existing else None
-            item = _checked_session_item(tenant, record, existing)
+            put = _versioned_session_put(self._table, _checked_session_item(tenant, record, existing), expected)
             try:
                 with store_errors():
-                    self._db.put_item(**_versioned_session_put(self._table, item, expected))
+                    if user is None:
+                        self._db.put_item(**put)
+                    else:
+                        still_there = self._user_still_there(tenant, user)
+                        self._db.transact_write_items(TransactItems=[{"Put": put}, still_there])
             except ClientError as exc:
                 if not _is_version_conflict(exc):
                     raise
+                current = self.get_user(tenant, user.user_id) if user is not None else None
+                if user is not None and (current is None or current.uuid != user.uuid):
+                    raise InvalidInputError(f"user_id {user.user_id!r} names no user: it was deleted") from exc
                 continue
             return record
         raise StoreUnavailableError("too many concurrent writes to this session; retry shortly")
@@ -497,7 +521,7 @@ class DynamoMemoryStore:
                 raise ConflictError(f"session {session_id!r} already exists")
             return _fresh_record(existing, session_id, self._clock(), user, metadata, None)
 
-        return self._write_session(tenant, session_id, create).session
+        return self._write_session(tenant, session_id, create, user).session
 
     def update_session(
         self, tenant: str, session_id: str, user: User | None, metadata_patch: JsonObject | None
@@ -515,7 +539,7 @@ class DynamoMemoryStore:
             user_uuid = user.uuid if user is not None else existing.user_uuid
             return replace(existing, session=session, version=existing.version + 1, user_uuid=user_uuid)
 
-        return self._write_session(tenant, session_id, update).session
+        return self._write_session(tenant, session_id, update, user).session
 
     def _index_page(
         self, index: str, key_name: str, key_value: str, offset: int, limit: int | None
