@@ -68,14 +68,13 @@ def request_data(event: dict[str, Any], tenant: str, key: str) -> dict[str, Any]
     method = event["requestContext"]["http"]["method"]
     body = event.get("body") or ""
     body_hash = hashlib.sha256(f"{bool(event.get('isBase64Encoded'))}:{body}".encode()).hexdigest()
-    return {"tenant": tenant, "scope": [tenant, method, *_resource(event), key], "body": body_hash}
+    return {"tenant": tenant, "scope": [tenant, method, _resource(event), key], "body": body_hash}
 
 
-def _resource(event: dict[str, Any]) -> list[str]:
-    """The route and the ids it names, as the handlers read them (`+` is a space in an id: `a+b` and `a%20b` are
-    one session), so one resource has one scope however its path was spelled."""
-    parameters = event.get("pathParameters") or {}
-    return [str(event.get("routeKey", "")), *(f"{k}={v.replace('+', ' ')}" for k, v in sorted(parameters.items()))]
+def _resource(event: dict[str, Any]) -> str:
+    """The path as the handlers read its ids: an HTTP API delivers it percent-decoded, and `+` is a space in an id
+    (`a+b` and `a%20b` are one session), so one resource has one scope however its path was spelled."""
+    return str(event.get("rawPath", "")).replace("+", " ")
 
 
 def _replayed(response: Any, idempotent_data: DataRecord) -> Any:
