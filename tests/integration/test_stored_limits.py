@@ -63,9 +63,10 @@ def test_the_transaction_limit_counts_every_attribute_of_every_item(api: Invoke,
     reply = api("POST", "/api/v2/sessions/t/memory", {"messages": [message] * 35})
     assert reply.status == 413 and "transaction" in reply.body["message"]
     assert all_items(ddb) == []
-    fits = (MAX_TRANSACTION_BYTES - 2_000) // item_size_of(message)
+    fits = (MAX_TRANSACTION_BYTES - 2_000) // _stored_estimate(message)
     assert api("POST", "/api/v2/sessions/t/memory", {"messages": [message] * fits}).status == 201
 
 
-def item_size_of(message: dict[str, Any]) -> int:
+def _stored_estimate(message: dict[str, Any]) -> int:
+    """At least one message item's stored size (content, metadata, and generously the keys and other attributes)."""
     return len(message["content"]) + len(message["metadata"]["m"]) + 200

@@ -300,11 +300,6 @@ def _user_item(tenant: str, user: User, *, version: int, deleted: bool = False) 
     return item
 
 
-def _fits_as_user(item: Item) -> Item:
-    ensure_item_fits(item, "the user with their metadata")
-    return item
-
-
 def _user_from_item(item: Mapping[str, Any]) -> User:
     metadata_raw = item.get("metadata", {}).get("S")
     return User(
@@ -1043,11 +1038,13 @@ class DynamoMemoryStore:
     def create_user(self, tenant: str, user: User) -> User:
         """A new user, or at once a new incarnation of a deleted one (even while its purge runs), in one conditional
         write: a new uuid, whose index partition of sessions never holds the old incarnation's."""
+        new_item = _user_item(tenant, user, version=1)
+        ensure_item_fits(new_item, "the user with their metadata")
         try:
             with store_errors():
                 self._db.put_item(
                     TableName=self._table,
-                    Item=_fits_as_user(_user_item(tenant, user, version=1)),
+                    Item=new_item,
                     ConditionExpression="attribute_not_exists(PK) OR deleted = :yes",
                     ExpressionAttributeValues={":yes": {"BOOL": True}},
                 )
