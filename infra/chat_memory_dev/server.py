@@ -32,6 +32,11 @@ Fidelity notes:
   (the parameter's default), `isAuthorized: false` gives 403 `{"message":"Forbidden"}`, and its `context`
   reaches the route's handler as `requestContext.authorizer.lambda`. An authorizer that fails or answers
   something else than a simple response gives 500 (not cached). Only payload 2.0 simple responses are emulated.
+- Lambda's 6 MB synchronous payloads: a request whose event (its JSON) is over 6,291,456 bytes answers 413
+  `{"message":"Request Entity Too Large"}` without invoking the handler; a handler result whose JSON (as the Python
+  runtime serializes it) is over 6,291,556 bytes (what Lambda's own error names) answers 500
+  `{"message":"Internal Server Error"}`, HTTP APIs' answer when the integration fails, with a line on stderr saying
+  why (sizes only). Bodies over API Gateway's own 10 MB are refused before they are read.
 """
 
 from __future__ import annotations
@@ -75,6 +80,9 @@ if TYPE_CHECKING:
 
 DEFAULT_TABLE_NAME: Final = "chat-memory-local"
 MAX_BODY_BYTES: Final = 10 * 1024 * 1024  # API Gateway's payload limit
+LAMBDA_REQUEST_BYTES: Final = 6 * 1024 * 1024  # Lambda's synchronous invocation payload: the event's JSON
+# ... and its response: "Response payload size exceeded maximum allowed payload size (6291556 bytes)", Lambda says.
+LAMBDA_RESPONSE_BYTES: Final = LAMBDA_REQUEST_BYTES + 100
 API_ID: Final = "local"
 
 HANDLER_ENV_DEFAULTS: Final[Mapping[str, str]] = {
@@ -479,6 +487,14 @@ def internal_error() -> HttpResponse:
     return json_response(500, {"message": "Internal server error"})
 
 
+def _json_bytes(value: Any, *, compact: bool) -> int:
+    """The size of `value` as JSON: API Gateway's event (compact, UTF-8), or a result as the Python runtime of
+    Lambda serializes it (json.dumps' defaults)."""
+    if compact:
+        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    return len(json.dumps(value).encode())
+
+
 def translate_result(result: Any) -> HttpResponse:
     """A payload 2.0 handler result as API Gateway turns it into the HTTP response."""
     if not (isinstance(result, dict) and "statusCode" in result):
@@ -598,6 +614,12 @@ class LocalApi:
             refused = self.authorize(self.authorizers[compiled.route.authorizer], event, request_id)
         if refused is not None:
             response = refused
+        elif (size := _json_bytes(event, compact=True)) > LAMBDA_REQUEST_BYTES:
+            sys.stderr.write(
+                f"chat-memory: {compiled.route_key}: the event is {size:,} bytes, over Lambda's "
+                f"{LAMBDA_REQUEST_BYTES:,}-byte invocation payload: 413, not invoked\n"
+            )
+            response = json_response(413, {"message": "Request Entity Too Large"})
         else:
             # The function's own Timeout (what its context reports, what its deadline is drawn from), within API
             # Gateway's integration timeout. A function that times out is a 500 on an HTTP API; the integration's
@@ -607,7 +629,14 @@ class LocalApi:
                 result = self._invoke(
                     compiled.route.handler, compiled.route.function, event, request_id, int(timeout_ms)
                 )
-                response = translate_result(result)
+                if (size := _json_bytes(result, compact=False)) > LAMBDA_RESPONSE_BYTES:
+                    sys.stderr.write(
+                        f"chat-memory: {compiled.route_key} ({compiled.route.handler}) answered {size:,} bytes, "
+                        f"over Lambda's {LAMBDA_RESPONSE_BYTES:,}-byte response payload: 500\n"
+                    )
+                    response = json_response(500, {"message": "Internal Server Error"})
+                else:
+                    response = translate_result(result)
             except InvocationTimeoutError:
                 sys.stderr.write(f"chat-memory: {compiled.route_key} ({compiled.route.handler}) timed out\n")
                 if timeout_ms < INTEGRATION_TIMEOUT_MS:
@@ -979,6 +1008,8 @@ __all__ = [
     "API_KEY_ENV",
     "DEFAULT_TABLE_NAME",
     "DEFAULT_WORKERS",
+    "LAMBDA_REQUEST_BYTES",
+    "LAMBDA_RESPONSE_BYTES",
     "MAX_BODY_BYTES",
     "AuthorizerCache",
     "CompiledRoute",

@@ -21,6 +21,11 @@ tests/integration/test_localdb_engine.py fails loudly when what is patched here 
   every item a Query returned (copies), every stream record and shard iterator, for ever (hundreds of MB over a
   long local session). The objects made per request are not tracked here.
 - **Commit hooks** see each call that changed something (the durable local store journals them, `persistence.py`).
+- **Strict mode** (on unless `CHAT_MEMORY_LOCALDB_STRICT=0`): DynamoDB's size limits that moto does not enforce
+  (items, keys, transactions, batches, item collections), refused with DynamoDB's errors, checked under `LOCK` before
+  moto runs a request and, for what an update makes, after (the undo log takes it back): `limits.py`. Items are
+  measured by DynamoDB's rules there (Query and Scan pages, BatchGetItem's 16 MB), and TransactGetItems takes 100
+  actions, as DynamoDB does (moto: 25).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from chat_memory_dev.localdb import storage, streams
+from chat_memory_dev.localdb import limits, storage, streams
 from chat_memory_dev.localdb.storage import QueryArgs, TableItems, UnsupportedQueryError
 
 LOCK: Final = threading.RLock()
@@ -206,8 +211,8 @@ def _fast_query(  # the signature of moto's Table.query
 
 
 def _update_item(self: Any, table_name: str, key: Any, *args: Any, **kwargs: Any) -> Any:
-    """moto changes the item in place: save its value first (undo log), index it again after, and make one stream
-    record of the change (moto writes two for an item it creates)."""
+    """moto changes the item in place: save its value first (undo log), check and index it again after, and make one
+    stream record of the change (moto writes two for an item it creates)."""
     table = self.get_table(table_name)
     items = table.items
     try:
@@ -222,6 +227,8 @@ def _update_item(self: Any, table_name: str, key: Any, *args: Any, **kwargs: Any
     shard = table.stream_shard
     stream_end = shard.next_sequence_number if isinstance(shard, streams.RetainingStreamShard) else None
     item = _ORIGINAL["DynamoDBBackend.update_item"](self, table_name, key, *args, **kwargs)
+    if limits.enabled():
+        limits.check_updated_item(item)
     if range_key is not None and items.has_range:
         items[hash_key].reindex(range_key)
     if stream_end is not None and shard.next_sequence_number - stream_end > 1:
@@ -247,6 +254,7 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
         raise TooManyTransactionsException()
     seen: set[tuple[str, str]] = set()
     errors: list[tuple[Any, Any, Any]] = []
+    size = 0  # towards the transaction's 4 MB (strict mode)
     for action in transact_items:
         if len(action) > 1:
             raise TransactWriteSingleOpException
@@ -268,8 +276,12 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
                 if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
                     old_image = current.to_json()["Attributes"]
                 raise ConditionalCheckFailed(item=old_image)
-            _apply(self, op_type, op, key, condition, names, values)
+            stored = _apply(self, op_type, op, key, condition, names, values)
+            if limits.enabled():
+                size += limits.action_size(self, op_type, op, stored)
             errors.append((None, None, None))
+        except limits.LimitExceededError as e:  # e.g. the item an Update made is too large: a cancellation reason
+            errors.append((e.reason, e.reason_message, None))
         except (MultipleTransactionsException, MockValidationException):
             raise
         except ConditionalCheckFailed as e:
@@ -278,6 +290,8 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
             errors.append((type(e).__name__, str(e), old_image))
     if any(code is not None for code, _, _ in errors):
         raise TransactionCanceledException(errors)
+    if limits.enabled():
+        limits.check_transaction_size(size)
 
 
 def _action_key(backend: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
@@ -291,18 +305,20 @@ def _action_key(backend: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any
     return key
 
 
-def _apply(backend: Any, op_type: str, op: dict[str, Any], key: Any, condition: Any, names: Any, values: Any) -> None:
+def _apply(backend: Any, op_type: str, op: dict[str, Any], key: Any, condition: Any, names: Any, values: Any) -> Any:
+    """Run an action; the item a Put or an Update stored."""
     conditions = {
         "condition_expression": condition,
         "expression_attribute_names": names,
         "expression_attribute_values": values,
     }
     if op_type == "Put":
-        backend.put_item(op["TableName"], op["Item"], **conditions)
-    elif op_type == "Delete":
+        return backend.put_item(op["TableName"], op["Item"], **conditions)
+    if op_type == "Delete":
         backend.delete_item(op["TableName"], key, **conditions)
     elif op_type == "Update":
-        backend.update_item(op["TableName"], key, update_expression=op["UpdateExpression"], **conditions)
+        return backend.update_item(op["TableName"], key, update_expression=op["UpdateExpression"], **conditions)
+    return None
 
 
 def _update_table(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
@@ -319,6 +335,55 @@ def _delete_table(self: Any, name: str) -> Any:
     return table
 
 
+def _checked(action: str) -> Callable[[Any], Any]:
+    """A DynamoHandler method (`put_item`, ...) that first refuses what is over DynamoDB's limits (strict mode)."""
+
+    def method(self: Any) -> Any:
+        original = _ORIGINAL[f"DynamoHandler.{action}"]
+        if not limits.enabled():
+            return original(self)
+        try:
+            limits.check_request(self.dynamodb_backend, action, self.body)
+            if action != "batch_get_item":
+                return original(self)
+            unprocessed = limits.cut_batch_get(self.dynamodb_backend, self.body)
+            response = original(self)
+            for table_name, rest in unprocessed.items():
+                response.result["UnprocessedKeys"].setdefault(table_name, {**rest, "Keys": []})["Keys"] += rest["Keys"]
+            return response
+        except limits.LimitExceededError as exc:
+            raise _dynamodb_error(exc) from exc
+
+    method.__name__ = method.__qualname__ = action
+    return method
+
+
+def _dynamodb_error(exc: limits.LimitExceededError) -> Exception:
+    from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException, TransactionCanceledException
+
+    if isinstance(exc, limits.CancelledError):
+        reasons = [(r.reason, r.reason_message, None) if r else (None, None, None) for r in exc.reasons]
+        return TransactionCanceledException(reasons)
+    return DynamodbException(ERROR_TYPE_PREFIX + exc.code, exc.message)
+
+
+_CHECKED: Final = {action: _checked(action) for action in limits.CHECKED_ACTIONS}
+
+
+def _item_size(self: Any) -> int:
+    """An item's size as DynamoDB measures it (strict mode): what Query, Scan and BatchGetItem cut their pages by."""
+    return limits.item_size(self) if limits.enabled() else int(_ORIGINAL["Item.size"](self))
+
+
+def _set_attribute(self: Any, name: str, value: Any) -> None:
+    """moto measures an item its own way, against 405,000 bytes, at every attribute it sets (O(n^2) per item):
+    in strict mode `limits` measures it once, DynamoDB's way."""
+    if limits.enabled():
+        dict.__setitem__(self, name, value)
+    else:
+        _ORIGINAL["LimitedSizeDict.__setitem__"](self, name, value)
+
+
 def _untracked(cls: type, *args: Any, **kwargs: Any) -> Any:
     """`__new__` of the models made per request: not added to moto's list of every instance (BaseModel.__new__)."""
     return object.__new__(cls)
@@ -328,8 +393,9 @@ _UNTRACKED: Final = staticmethod(_untracked)
 
 
 def _targets() -> dict[str, tuple[Any, str, Any]]:
+    from moto.dynamodb import responses
     from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
     from moto.dynamodb.models.table import StreamRecord, Table
     from moto.dynamodb.responses import DynamoHandler
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
@@ -354,6 +420,10 @@ def _targets() -> dict[str, tuple[Any, str, Any]]:
             streams.get_shard_iterator,
         ),
         "DynamoDBStreamsBackend.get_records": (DynamoDBStreamsBackend, "get_records", streams.get_records),
+        "Item.size": (Item, "size", _item_size),
+        "LimitedSizeDict.__setitem__": (LimitedSizeDict, "__setitem__", _set_attribute),
+        "responses.TRANSACTION_MAX_ITEMS": (responses, "TRANSACTION_MAX_ITEMS", limits.MAX_TRANSACTION_ACTIONS),
+        **{f"DynamoHandler.{a}": (DynamoHandler, a, method) for a, method in _CHECKED.items()},
     }
 
 

@@ -8,7 +8,8 @@ secondary index's entries sorted by index key, updated on every write, so `query
 with a binary search, as DynamoDB does.
 
 They also report every change of an item (its value before) to `RECORDER` while a call runs, which the engine
-uses for its undo log (atomic calls) and for the journal of a durable local store.
+uses for its undo log (atomic calls) and for the journal of a durable local store; and, in a table with a local
+secondary index, keep each partition's item collection size as it changes (DynamoDB's 10 GB, `limits.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
+
+from chat_memory_dev.localdb import limits
 
 Native = str | Decimal | bytes
 # (index sort key or NO_RANGE, table hash key, table sort key): an index's order, as DynamoDB's
@@ -54,6 +57,15 @@ class IndexShape:
     hash_type: str
     range_attr: str | None
     range_type: str | None
+    projected: frozenset[str] | None = None  # the attributes an entry holds (None: all)
+
+
+def _projected(index: Any) -> frozenset[str] | None:
+    projection = index.projection or {}
+    if projection.get("ProjectionType", "ALL") == "ALL":
+        return None
+    keys = [*index.table_key_attrs, *(k["AttributeName"] for k in index.schema)]
+    return frozenset([*keys, *projection.get("NonKeyAttributes", [])])
 
 
 def _shape(index: Any, types: dict[str, str]) -> IndexShape | None:
@@ -62,9 +74,8 @@ def _shape(index: Any, types: dict[str, str]) -> IndexShape | None:
     if len(hashes) != 1 or len(ranges) > 1:
         return None  # multi-attribute keys: left to moto's own query
     range_attr = ranges[0] if ranges else None
-    return IndexShape(
-        index.name, hashes[0], types.get(hashes[0], "S"), range_attr, types.get(range_attr) if range_attr else None
-    )
+    range_type = types.get(range_attr) if range_attr else None
+    return IndexShape(index.name, hashes[0], types.get(hashes[0], "S"), range_attr, range_type, _projected(index))
 
 
 class TableItems(dict[Any, Any]):
@@ -166,20 +177,24 @@ class Partition(dict[Any, Any]):
         self.range_keys: dict[Native, Any] = {}  # native -> the DynamoType the item is keyed by
         self.lsi_entries: dict[str, list[tuple[Native, Native]]] = {s.name: [] for s in owner.lsis}
         self._contributions: dict[Native, list[tuple[str, Native | None, Any]]] = {}
+        self.collection_bytes = 0  # with a local secondary index: its items' and their entries' sizes
+        self._collection: dict[Native, int] = {}
 
     def __setitem__(self, range_key: Any, item: Any) -> None:
+        key = native(range_key)
+        assert key is not None, "a table's sort key is a string, a number or a binary"
+        size = self._collection_size(key, item)
         if dict.get(self.owner, self.hash_key) is not self:
             dict.__setitem__(self.owner, self.hash_key, self)
             self.owner.partition_keys[self.hash_native] = self.hash_key
         old = dict.get(self, range_key)
         if RECORDER is not None:
             RECORDER(self.owner, self.hash_key, range_key, old)
-        key = native(range_key)
-        assert key is not None, "a table's sort key is a string, a number or a binary"
         if old is None and key not in self.range_keys:
             insort(self.sorted_keys, key)
             self.range_keys[key] = range_key
         dict.__setitem__(self, range_key, item)
+        self._count(key, size)
         self._reindex(key, item)
 
     def pop(self, range_key: Any, *default: Any) -> Any:
@@ -195,6 +210,7 @@ class Partition(dict[Any, Any]):
         del self.sorted_keys[bisect_left(self.sorted_keys, key)]
         del self.range_keys[key]
         self._unindex(key)
+        self._count(key, None)
         return dict.pop(self, range_key)
 
     def __delitem__(self, range_key: Any) -> None:
@@ -214,16 +230,53 @@ class Partition(dict[Any, Any]):
         key = native(range_key)
         item = dict.get(self, range_key)
         if key is not None and item is not None:
+            self._count(key, self._collection_size(key, item))
             self._reindex(key, item)
 
     def reindex_all(self) -> None:
         self.lsi_entries = {s.name: [] for s in self.owner.lsis}
         self._contributions.clear()
+        self._collection.clear()
+        self.collection_bytes = 0
         for key, range_key in self.range_keys.items():
-            self._reindex(key, dict.__getitem__(self, range_key))
+            item = dict.__getitem__(self, range_key)
+            self._count(key, self._collection_size(key, item, check=False))
+            self._reindex(key, item)
 
     def item_at(self, key: Native) -> Any:
         return dict.__getitem__(self, self.range_keys[key])
+
+    # -- the item collection's size (tables with a local secondary index)
+
+    def _collection_size(self, key: Native, item: Any, *, check: bool = True) -> int | None:
+        """What the item at `key` adds to the collection: itself and its index entries (None: no LSI). A write in a
+        call (not the undo log's restores, nor loads) that grows a collection past the limit is refused: a put before
+        it changes anything, an update (moto changed the item in place) for the undo log to put back."""
+        if not self.owner.lsis:
+            return None
+        attrs = item.attrs
+        own = limits.attributes_size(attrs)
+        size = own
+        for lsi in self.owner.lsis:
+            if lsi.range_attr not in attrs:
+                continue  # a sparse index: no entry
+            projected = lsi.projected
+            size += own if projected is None else limits.attributes_size({n: attrs[n] for n in projected if n in attrs})
+        growth = size - self._collection.get(key, 0)
+        if (
+            check
+            and growth > 0
+            and RECORDER is not None
+            and self.collection_bytes + growth > limits.ITEM_COLLECTION_BYTES
+            and limits.enabled()
+        ):
+            raise limits.collection_too_large()
+        return size
+
+    def _count(self, key: Native, size: int | None) -> None:
+        self.collection_bytes += (size or 0) - self._collection.pop(key, 0)
+        if size is not None:
+            self._collection[key] = size
 
     # -- index entries
 
