@@ -42,11 +42,6 @@ def test_merged_metadata_stops_at_the_item_limit_with_a_413_that_says_the_room_l
     assert api(method, patch_path, {"metadata": {"small": 1}}).status in (200, 201)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="moto 5.2 counts a SET of an existing attribute twice (old and new value) against its 405,000 bytes, so "
-    "its ValidationException comes before DynamoDB's (and our) limit: the embedded DynamoDB must count the result",
-)
 def test_message_metadata_patches_stop_at_the_item_limit(api: Invoke, ddb: Any) -> None:
     message = {"role": "user", "role_type": "user", "content": "c" * 99_000}
     assert api("POST", "/api/v2/sessions/m/memory", {"messages": [message]}).status == 201
