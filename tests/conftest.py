@@ -10,6 +10,7 @@ os.environ.update(
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "TABLE_NAME": "chat-memory-test",
+        "PAGE_TOKEN_KEY": "tests-only-page-token-key-0123456789",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "WARNING",

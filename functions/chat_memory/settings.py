@@ -41,6 +41,19 @@ def get_settings() -> Settings:
         raise SettingsError(f"invalid function configuration: {exc}") from exc
 
 
+PAGE_TOKEN_KEY_ENV = "PAGE_TOKEN_KEY"  # noqa: S105 - the variable's name, not a secret
+_MIN_PAGE_TOKEN_KEY_CHARS = 32
+
+
+@cache
+def get_page_token_key() -> bytes:
+    """The key that signs page tokens (template.yaml: the PageTokenSecret secret; `chat-memory serve`: its own)."""
+    key = os.environ.get(PAGE_TOKEN_KEY_ENV, "")
+    if len(key) < _MIN_PAGE_TOKEN_KEY_CHARS:
+        raise SettingsError(f"{PAGE_TOKEN_KEY_ENV} must be a secret of at least {_MIN_PAGE_TOKEN_KEY_CHARS} characters")
+    return key.encode()
+
+
 class SummarySettings(BaseModel):
     """The summariser's configuration (perpetual memory)."""
 

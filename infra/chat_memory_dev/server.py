@@ -79,6 +79,8 @@ if TYPE_CHECKING:
     from chat_memory_dev.localdb.persistence import DataDir
 
 DEFAULT_TABLE_NAME: Final = "chat-memory-local"
+PAGE_TOKEN_KEY_ENV: Final = "PAGE_TOKEN_KEY"  # noqa: S105 - the variable chat_memory.settings reads, not a secret
+PAGE_TOKEN_KEY_FILE: Final = "page-token-key"  # noqa: S105 - its file in the data folder
 MAX_BODY_BYTES: Final = 10 * 1024 * 1024  # API Gateway's payload limit
 LAMBDA_REQUEST_BYTES: Final = 6 * 1024 * 1024  # Lambda's synchronous invocation payload: the event's JSON
 # ... and its response: "Response payload size exceeded maximum allowed payload size (6291556 bytes)", Lambda says.
@@ -113,7 +115,20 @@ def set_handler_env(table_name: str | None = None) -> str:
         os.environ.setdefault("TABLE_NAME", DEFAULT_TABLE_NAME)
     for name, value in HANDLER_ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)
+    # The stack's secret signs page tokens on AWS; here a key of this process (serve keeps one in its data folder).
+    os.environ.setdefault(PAGE_TOKEN_KEY_ENV, secrets.token_urlsafe(32))
     return os.environ["TABLE_NAME"]
+
+
+def keep_page_token_key(data: DataDir | None, given: bool) -> None:
+    """Page tokens stay valid across restarts of a server on one data folder (unless $PAGE_TOKEN_KEY was given)."""
+    if data is None or given:
+        return
+    saved = data.saved_secret(PAGE_TOKEN_KEY_FILE)
+    if saved is None:
+        data.save_secret(PAGE_TOKEN_KEY_FILE, os.environ[PAGE_TOKEN_KEY_ENV])
+    else:
+        os.environ[PAGE_TOKEN_KEY_ENV] = saved
 
 
 # --------------------------------------------------------------------------------------------------- routing
@@ -923,12 +938,14 @@ def serve(
 
     if workers < 0:
         raise LocalSetupError(f"workers must be 0 (in-process) or more, not {workers}")
+    key_given = bool(os.environ.get(PAGE_TOKEN_KEY_ENV))
     table = set_handler_env(table_name)
     quiet_warnings()
     try:
         db = start_local_dynamodb(table, data_dir)
     except (DataDirError, DataDirConflictError) as exc:
         raise LocalSetupError(str(exc)) from exc
+    keep_page_token_key(db.data, key_given)
     pollers: list[StreamPoller] = []
     pool = WorkerPool(workers) if workers else None
     quiet = False

@@ -31,6 +31,7 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
 TABLE_ID = "MemoryTable"
 TABLE_REF = {"Ref": TABLE_ID}
 WRITE_FUNCTION = "WriteMemoryFunction"
+READ_FUNCTION = "ReadMemoryFunction"
 SUMMARISER = "SummariserFunction"
 DEAD_LETTER_QUEUE = "SummariserDeadLetterQueue"
 PURGER = "PurgerFunction"
@@ -388,8 +389,18 @@ def test_environment() -> None:
     assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
     assert variables["POWERTOOLS_SERVICE_NAME"] == "chat-memory"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "ChatMemory"
-    for function in set(FUNCTIONS) - {SUMMARISER}:
+    for function in set(FUNCTIONS) - {SUMMARISER, READ_FUNCTION}:
         assert "Environment" not in FUNCTIONS[function], f"{function} overrides the global environment"
+
+
+def test_only_the_read_function_holds_the_page_token_key_from_a_generated_secret() -> None:
+    variables = FUNCTIONS[READ_FUNCTION]["Environment"]["Variables"]
+    assert variables == {"PAGE_TOKEN_KEY": {"Fn::Sub": "{{resolve:secretsmanager:${PageTokenSecret}:SecretString}}"}}
+    assert not set(variables) & set(GLOBAL_FUNCTION["Environment"]["Variables"])
+    secret = RESOURCES["PageTokenSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert generated["PasswordLength"] >= 32 and "SecretStringTemplate" not in generated, "the whole string is the key"
 
 
 def test_summariser_environment_adds_its_model_and_overrides_nothing() -> None:

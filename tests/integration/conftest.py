@@ -13,6 +13,7 @@ from chat_memory import wiring
 from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory_dev.local_dynamodb import create_table_from_template
 from chat_memory_dev.localdb.engine import mock_dynamodb
+from chat_memory_dev.server import LAMBDA_RESPONSE_BYTES
 
 TABLE = "chat-memory-test"
 
@@ -135,6 +136,8 @@ def api(ddb: Any) -> Invoke:
         else:
             handler = sessions.lambda_handler
         result = handler(http_event(method, raw_path, body, query, raw_body, tenant, headers), FakeContext())
+        # Every answer of every test: Lambda refuses a result over its response payload (the runtime's json.dumps).
+        assert len(json.dumps(result).encode()) <= LAMBDA_RESPONSE_BYTES, "on AWS this answer would be a 500"
         text = result.get("body") or ""
         return Reply(result["statusCode"], result.get("headers", {}), json.loads(text) if text else None)
 

@@ -73,7 +73,7 @@ def _assert_session_kept(store: DynamoMemoryStore, session: str, requests: int) 
     assert window is not None
     contents = [m.content for m in window.messages]
     assert_nothing_lost(contents, [m.ts for m in window.messages], WRITERS, requests, MESSAGES_PER_REQUEST)
-    page = store.message_page("default", session, 1, total + 10)
+    page = store.message_page("default", session, 0, None, total + 10)
     assert page is not None and page.total_count == total, "the session counts every message once"
     assert window.session.metadata == {f"writer_{w}": requests - 1 for w in range(WRITERS)}, "no update lost"
     return {m.content: m.created_at for m in window.messages}
@@ -237,5 +237,5 @@ def test_a_transaction_committed_but_answered_by_a_timeout_is_not_written_twice(
     assert [m.content for m in window.messages] == written_by(0, 2, MESSAGES_PER_REQUEST)
     assert [(m.uuid, m.ts) for m in window.messages] == [(a.uuid, a.ts) for a in added], "as the writes answered"
     assert not any(a.updated for a in added), "the answer of the attempt that committed, not of a rewrite"
-    page = store.message_page("default", session, 1, 20)
+    page = store.message_page("default", session, 0, None, 20)
     assert page is not None and page.total_count == 2 * MESSAGES_PER_REQUEST

@@ -25,7 +25,8 @@ WAIT_S = 60.0  # a bound for the background summariser, not a speed requirement
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL_DYNAMODB", "CHAT_MEMORY_API_KEY")}
+    given = ("AWS_ENDPOINT_URL_DYNAMODB", "CHAT_MEMORY_API_KEY", "PAGE_TOKEN_KEY")
+    env = {k: v for k, v in os.environ.items() if k not in given}
     env.update({"PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"})
     return env
 
@@ -85,12 +86,17 @@ def test_a_stopped_server_finds_everything_again_and_its_key_keeps_working(tmp_p
         assert _summarised(client)["summary"] is not None, "the summariser ran"
         before = _everything(client)
         first_key = KEY_LINE.search(printed())
+        token = client.get("/api/v2/sessions/s1/messages", params={"limit": 10}).headers["X-Next-Page-Token"]
+        next_page = client.get("/api/v2/sessions/s1/messages", params={"limit": 10, "page_token": token}).json()
     assert (data / SNAPSHOT_FILE).exists(), "a clean stop writes a snapshot"
     assert [p.stat().st_size for p in data.glob("journal-*.jsonl")] == [0], "and starts an empty journal"
     with _serving(data) as (client, _, printed):
         again = KEY_LINE.search(printed())
         assert first_key is not None and again is not None and again.group(1) == first_key.group(1)
         after = _everything(client)
+        again_page = client.get("/api/v2/sessions/s1/messages", params={"limit": 10, "page_token": token})
+        assert again_page.status_code == 200 and again_page.json() == next_page, "page tokens outlive a restart"
+        assert (data / "page-token-key").stat().st_mode & 0o077 == 0
         loaded = DATA_LINE.search(printed())
         assert loaded is not None and int(loaded.group(1).replace(",", "")) > 30
     # The summariser may still have been catching up when `before` was read (a clean stop lets it finish): the

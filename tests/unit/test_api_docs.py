@@ -29,7 +29,7 @@ from chat_memory.api.schemas import (
 )
 from chat_memory.domain import limits
 from chat_memory.domain.errors import InvalidInputError
-from chat_memory.domain.models import Memory, MessagePage, RoleType, Session, StoredMessage, Summary, User
+from chat_memory.domain.models import Memory, RoleType, Session, StoredMessage, Summary, User
 
 UUID_1 = "0b7c4c51-7ec4-4f4b-8a55-1a1e2f7d9c01"
 UUID_2 = "7f3e7c1a-2b5d-4e8f-9a0b-3c4d5e6f7a8b"
@@ -74,7 +74,7 @@ def test_memory_json_fits_with_and_without_a_summary() -> None:
 
 
 def test_page_session_and_user_json_fit_with_optional_fields_left_out_or_set() -> None:
-    _strict(MessagePageBody, message_page_json(MessagePage(messages=[_message({"k": 1})], total_count=7)))
+    _strict(MessagePageBody, message_page_json([message_json(_message({"k": 1}))], total_count=7))
     for user_id in (None, "u1"):
         session = Session(session_id="s1", uuid=UUID_1, created_ts=MICROS, updated_ts=MICROS, user_id=user_id)
         _strict(SessionBody, session_json(session))

@@ -165,13 +165,3 @@ def test_get_memory_of_an_unknown_session_is_not_found() -> None:
         GetMemory(FakeStore(None), default_window=12)("default", "s", MemoryType.PERPETUAL, None)
     with pytest.raises(NotFoundError):
         DeleteMemory(FakeStore(None))("default", "s")
-
-
-def test_get_memory_keeps_the_newest_messages_that_fit_in_a_lambda_response() -> None:
-    size = limits.MAX_CONTENT_BYTES
-    messages = [_stored(i, size) for i in range(60)]
-    store = FakeStore(Window(_session(), messages))
-    memory = GetMemory(store, default_window=12)("default", "s", MemoryType.PERPETUAL, 60)
-    assert 0 < len(memory.messages) < 60
-    assert memory.messages[-1].uuid == "u59", "the newest message is always kept"
-    assert sum(len(m.content) for m in memory.messages) <= limits.MAX_RESPONSE_BYTES

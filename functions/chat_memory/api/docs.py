@@ -94,7 +94,8 @@ IDEMPOTENCY_ERRORS = (409, 422)
 
 NEXT_PAGE_DOC: dict[str, OpenAPIResponseHeader] = {
     NEXT_PAGE_HEADER: {
-        "description": "With `page_token`: the token of the next page (absent on the last page).",
+        "description": "When more follow (the page is full, or cut short to fit 6 MB): pass it as `page_token` "
+        "for the rest. Absent on the last page.",
         "schema": {"type": "string"},
     }
 }

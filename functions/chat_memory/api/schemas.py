@@ -10,11 +10,11 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
+from chat_memory.api.paging import newest_fitting, response_bytes
 from chat_memory.domain import limits
 from chat_memory.domain.models import (
     JsonObject,
     Memory,
-    MessagePage,
     NewMessage,
     RoleType,
     Session,
@@ -206,10 +206,10 @@ def summary_json(summary: Summary) -> JsonObject:
 
 
 def memory_json(memory: Memory) -> JsonObject:
-    return {
-        "messages": [message_json(m) for m in memory.messages],
-        "summary": summary_json(memory.summary) if memory.summary else None,
-    }
+    """The memory, its oldest messages left out where the answer would not fit one Lambda response."""
+    summary = summary_json(memory.summary) if memory.summary else None
+    room = limits.MAX_RESPONSE_BYTES - response_bytes({"messages": [], "summary": summary})
+    return {"messages": newest_fitting(memory.messages, message_json, room), "summary": summary}
 
 
 def session_json(session: Session) -> JsonObject:
@@ -225,12 +225,8 @@ def session_json(session: Session) -> JsonObject:
     return body
 
 
-def message_page_json(page: MessagePage) -> JsonObject:
-    return {
-        "messages": [message_json(m) for m in page.messages],
-        "total_count": page.total_count,
-        "row_count": len(page.messages),
-    }
+def message_page_json(messages: list[JsonObject], total_count: int) -> JsonObject:
+    return {"messages": messages, "total_count": total_count, "row_count": len(messages)}
 
 
 def user_json(user: User) -> JsonObject:

@@ -24,5 +24,7 @@ MAX_LASTN: Final = 1_000
 # GET /sessions page size.
 DEFAULT_LIST_LIMIT: Final = 100
 MAX_LIST_LIMIT: Final = 1_000
-# A memory response stays under Lambda's 6 MB response payload: older messages are left out past this.
-MAX_RESPONSE_BYTES: Final = 5_000_000
+# Every answer stays under Lambda's 6 MB response payload (6,291,556 bytes): its body measured as the runtime sends
+# it, JSON text escaped into the payload's body string; the rest is room for the status and headers. A list past
+# this is cut short (with the token of the rest); a memory window leaves out its oldest messages.
+MAX_RESPONSE_BYTES: Final = 6_000_000

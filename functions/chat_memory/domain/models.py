@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -108,8 +109,27 @@ class UserChanges:
 
 @dataclass(frozen=True, slots=True)
 class MessagePage:
-    messages: list[StoredMessage]  # oldest first
+    messages: Iterator[StoredMessage]  # oldest first, read as they are taken (an answer takes what fits)
     total_count: int
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    """Where a listing continues: after the item created at `ts` (microseconds) with id `id` (sessions, users), or
+    after the message of timestamp `ts` (messages, whose `id` is empty)."""
+
+    ts: int
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Where a page of a listing starts: after a position (a page token's), or skipping `offset` (Zep's cursor).
+    `read_ahead` is how many the caller means to take."""
+
+    read_ahead: int
+    after: Position | None = None
+    offset: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -11,6 +11,7 @@ from chat_memory.domain.models import (
     JsonObject,
     MessagePage,
     NewMessage,
+    Position,
     Session,
     StoredMessage,
     Summary,
@@ -48,10 +49,9 @@ class MemoryStore(Protocol):
         self, tenant: str, session_id: str, user: User | None, metadata_patch: JsonObject | None
     ) -> Session: ...
 
-    def list_sessions(self, tenant: str, offset: int, limit: int) -> list[Session]: ...
-
-    def list_sessions_after(self, tenant: str, limit: int, token: str | None) -> tuple[list[Session], str | None]:
-        """A page of sessions in O(page), and the opaque token of the next page (None at the end)."""
+    def list_sessions(self, tenant: str, after: Position | None, read_ahead: int) -> Iterator[Session]:
+        """Sessions in creation order after `after`, read as they are taken; `read_ahead`: how many the caller means
+        to take (the store's page size)."""
         ...
 
     def append_messages(
@@ -73,7 +73,11 @@ class MemoryStore(Protocol):
         """Make the session unreadable at once (False when there is none); its items are purged later."""
         ...
 
-    def message_page(self, tenant: str, session_id: str, page: int, limit: int) -> MessagePage | None: ...
+    def message_page(
+        self, tenant: str, session_id: str, skip: int, after: Position | None, read_ahead: int
+    ) -> MessagePage | None:
+        """The session's messages oldest first, after `after` (a message's position) or skipping `skip`."""
+        ...
 
     def get_message(self, tenant: str, session_id: str, message_uuid: str) -> StoredMessage | None: ...
 
@@ -89,10 +93,13 @@ class UserStore(Protocol):
 
     def update_user(self, tenant: str, user_id: str, changes: UserChanges) -> User | None: ...
 
-    def list_users(self, tenant: str, offset: int, limit: int) -> list[User]: ...
+    def list_users(self, tenant: str, after: Position | None, read_ahead: int) -> Iterator[User]: ...
 
-    def user_sessions(self, tenant: str, user: User) -> list[Session]:
-        """The live sessions of this incarnation of the user (not those of a deleted user of the same id)."""
+    def user_sessions(
+        self, tenant: str, user: User, after: Position | None, read_ahead: int | None
+    ) -> Iterator[Session]:
+        """The live sessions of this incarnation of the user (not those of a deleted user of the same id), oldest
+        first, after `after`."""
         ...
 
     def delete_user(self, tenant: str, user_id: str) -> bool:

@@ -1,7 +1,8 @@
 """Read-only function: sessions, memory windows, messages and users. Never loads the tokenizer, has no write
 permission."""
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
@@ -34,6 +35,7 @@ from chat_memory.api.http import (
     path_id,
     resolve,
 )
+from chat_memory.api.paging import Fitted, TokenScope, take_fitting
 from chat_memory.api.schemas import (
     MemoryBody,
     MessageBody,
@@ -48,9 +50,11 @@ from chat_memory.api.schemas import (
 )
 from chat_memory.domain import limits
 from chat_memory.domain.errors import InvalidInputError
+from chat_memory.domain.models import Position, Session, Start, StoredMessage, User
 from chat_memory.observability import logger, metrics, tracer
 
 app = build_resolver()
+T = TypeVar("T")
 
 
 def _page_size(limit: str | None) -> int:
@@ -59,6 +63,32 @@ def _page_size(limit: str | None) -> int:
 
 def _offset(cursor: str | None) -> int:
     return int_param("cursor", cursor, minimum=0, maximum=10**9) or 0
+
+
+def _start(scope: TokenScope, page_size: int, offset: int, page_token: str | None) -> Start:
+    """Where a page starts: after the page token's position, or past Zep's offset; one item read past the page."""
+    if page_token and offset:
+        raise InvalidInputError("send either cursor or page_token, not both")
+    after = scope.position(page_token) if page_token else None
+    return Start(read_ahead=page_size + 1, after=after, offset=offset)
+
+
+def _session_position(session: Session) -> Position:
+    return Position(session.created_ts, session.session_id)
+
+
+def _user_position(user: User) -> Position:
+    return Position(user.created_ts, user.user_id)
+
+
+def _message_position(message: StoredMessage) -> Position:
+    return Position(message.ts)
+
+
+def _listed(found: Fitted[T], scope: TokenScope, position: Callable[[T], Position], body: Any = None) -> Response[str]:
+    """An answer of what fitted, with the token of the rest when more follow."""
+    headers = None if found.last is None else {NEXT_PAGE_HEADER: scope.token(position(found.last))}
+    return json_response(200, found.items if body is None else body, headers=headers)
 
 
 @app.get(
@@ -77,14 +107,10 @@ def list_sessions(
     page_token: PageTokenParam = None,
 ) -> Response[str]:
     """`cursor` is Zep's offset. `page_token` (from the previous page's X-Next-Page-Token) pages in O(page)."""
-    if page_token is not None:
-        if cursor:
-            raise InvalidInputError("send either cursor or page_token, not both")
-        found, next_token = wiring.sessions().list_after(current_tenant(), _page_size(limit), page_token or None)
-        headers = {NEXT_PAGE_HEADER: next_token} if next_token else None
-        return json_response(200, [session_json(s) for s in found], headers=headers)
-    found = wiring.sessions().list_page(current_tenant(), _offset(cursor), _page_size(limit))
-    return json_response(200, [session_json(s) for s in found])
+    scope = TokenScope(current_tenant(), "list_sessions")
+    page_size = _page_size(limit)
+    found = wiring.sessions().list(scope.tenant, _start(scope, page_size, _offset(cursor), page_token))
+    return _listed(take_fitting(found, session_json, limit=page_size), scope, _session_position)
 
 
 @app.get(
@@ -125,18 +151,24 @@ def get_memory(
     operation_id="get_session_messages",
     summary="List a session's messages",
     tags=["messages"],
-    responses=responses(200, MessagePageBody, "One page of messages.", *PATH_ERRORS),
+    responses=responses(200, MessagePageBody, "One page of messages.", *PATH_ERRORS, headers=NEXT_PAGE_DOC),
 )
 @tracer.capture_method(capture_response=False)
 def list_messages(
     session_id: SessionIdParam,
     limit: LimitParam = None,
     cursor: PageParam = None,
+    page_token: PageTokenParam = None,
 ) -> Response[str]:
-    """`cursor` is a 1-based page number; pages run oldest first."""
-    page = int_param("cursor", cursor, minimum=1, maximum=10**9) or 1
-    found = wiring.messages().page(current_tenant(), path_id(session_id), page, _page_size(limit))
-    return json_response(200, message_page_json(found))
+    """`cursor` is a 1-based page number; pages run oldest first. An answer cut short at 6 MB, or followed by more
+    messages, names the rest in X-Next-Page-Token."""
+    sid = path_id(session_id)
+    scope = TokenScope(current_tenant(), "get_session_messages", sid)
+    page_size = _page_size(limit)
+    skip = ((int_param("cursor", cursor, minimum=1, maximum=10**9) or 1) - 1) * page_size
+    page = wiring.messages().page(scope.tenant, sid, _start(scope, page_size, skip, page_token))
+    found = take_fitting(page.messages, message_json, limit=page_size)
+    return _listed(found, scope, _message_position, message_page_json(found.items, page.total_count))
 
 
 @app.get(
@@ -157,15 +189,21 @@ def get_message(session_id: SessionIdParam, message_id: MessageIdParam) -> Respo
     operation_id="list_users",
     summary="List users",
     tags=["users"],
-    responses=responses(200, list[UserBody], "Users, oldest first; an empty array past the end."),
+    responses=responses(
+        200, list[UserBody], "Users, oldest first; an empty array past the end.", headers=NEXT_PAGE_DOC
+    ),
 )
 @tracer.capture_method(capture_response=False)
 def list_users(
     limit: LimitParam = None,
     cursor: OffsetParam = None,
+    page_token: PageTokenParam = None,
 ) -> Response[str]:
-    found = wiring.users().list_page(current_tenant(), _offset(cursor), _page_size(limit))
-    return json_response(200, [user_json(u) for u in found])
+    """`cursor` is Zep's offset; `page_token` (from X-Next-Page-Token) pages in O(page)."""
+    scope = TokenScope(current_tenant(), "list_users")
+    page_size = _page_size(limit)
+    found = wiring.users().list(scope.tenant, _start(scope, page_size, _offset(cursor), page_token))
+    return _listed(take_fitting(found, user_json, limit=page_size), scope, _user_position)
 
 
 @app.get(
@@ -185,12 +223,24 @@ def get_user(user_id: UserIdParam) -> Response[str]:
     operation_id="get_user_sessions",
     summary="List a user's sessions",
     tags=["users"],
-    responses=responses(200, list[SessionBody], "The user's sessions.", *PATH_ERRORS),
+    responses=responses(
+        200, list[SessionBody], "The user's sessions, oldest first.", *PATH_ERRORS, headers=NEXT_PAGE_DOC
+    ),
 )
 @tracer.capture_method(capture_response=False)
-def get_user_sessions(user_id: UserIdParam) -> Response[str]:
-    found = wiring.users().sessions(current_tenant(), path_id(user_id, "user id"))
-    return json_response(200, [session_json(s) for s in found])
+def get_user_sessions(
+    user_id: UserIdParam,
+    limit: LimitParam = None,
+    page_token: PageTokenParam = None,
+) -> Response[str]:
+    """Every session of the user (Zep's answer) unless `limit`; an answer cut short at 6 MB names the rest in
+    X-Next-Page-Token."""
+    uid = path_id(user_id, "user id")
+    scope = TokenScope(current_tenant(), "get_user_sessions", uid)
+    page_size = int_param("limit", limit, minimum=1, maximum=limits.MAX_LIST_LIMIT)
+    after = scope.position(page_token) if page_token else None
+    found = wiring.users().sessions(scope.tenant, uid, after, page_size + 1 if page_size else None)
+    return _listed(take_fitting(found, session_json, limit=page_size), scope, _session_position)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)

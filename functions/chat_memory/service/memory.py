@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,7 +13,6 @@ from chat_memory.domain.models import (
     Memory,
     MemoryType,
     NewMessage,
-    StoredMessage,
 )
 from chat_memory.domain.ports import CountedMessage, MemoryStore, TokenCounter
 
@@ -57,21 +55,6 @@ class AddMemory:
         return self.store.append_messages(tenant, session_id, counted, metadata, summary_instruction)
 
 
-def _approximate_json_bytes(message: StoredMessage) -> int:
-    metadata = json.dumps(message.metadata, ensure_ascii=False) if message.metadata else ""
-    return len(message.content.encode()) + len(message.role.encode()) + len(metadata.encode()) + 256
-
-
-def _newest_that_fit(messages: list[StoredMessage]) -> list[StoredMessage]:
-    """Drop the oldest messages of a window that would not fit in one Lambda response."""
-    total = 0
-    for index in range(len(messages) - 1, -1, -1):
-        total += _approximate_json_bytes(messages[index])
-        if total > limits.MAX_RESPONSE_BYTES:
-            return messages[index + 1 :]
-    return messages
-
-
 @dataclass(frozen=True, slots=True)
 class GetMemory:
     store: MemoryStore
@@ -91,7 +74,7 @@ class GetMemory:
         elif summary is not None:
             # perpetual (and summary_retriever until search exists): the summary, then what it does not cover.
             messages = [m for m in messages if m.ts > summary.recent_message_ts]
-        return Memory(messages=_newest_that_fit(messages), summary=summary)
+        return Memory(messages=messages, summary=summary)
 
 
 @dataclass(frozen=True, slots=True)

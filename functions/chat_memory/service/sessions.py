@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 from chat_memory.domain.errors import InvalidInputError, NotFoundError
-from chat_memory.domain.models import JsonObject, MessagePage, Session, StoredMessage, User
+from chat_memory.domain.models import JsonObject, MessagePage, Session, Start, StoredMessage, User
 from chat_memory.domain.ports import MemoryStore, UserStore
 
 
@@ -34,19 +36,18 @@ class Sessions:
     def update(self, tenant: str, session_id: str, user_id: str | None, metadata: JsonObject | None) -> Session:
         return self.store.update_session(tenant, session_id, self._user(tenant, user_id), metadata)
 
-    def list_page(self, tenant: str, offset: int, limit: int) -> list[Session]:
-        return self.store.list_sessions(tenant, offset, limit)
-
-    def list_after(self, tenant: str, limit: int, token: str | None) -> tuple[list[Session], str | None]:
-        return self.store.list_sessions_after(tenant, limit, token)
+    def list(self, tenant: str, start: Start) -> Iterator[Session]:
+        """Oldest first, from `start`, read as they are taken: the caller takes what fits its answer."""
+        found = self.store.list_sessions(tenant, start.after, start.offset + start.read_ahead)
+        return islice(found, start.offset, None)
 
 
 @dataclass(frozen=True, slots=True)
 class Messages:
     store: MemoryStore
 
-    def page(self, tenant: str, session_id: str, page: int, limit: int) -> MessagePage:
-        found = self.store.message_page(tenant, session_id, page, limit)
+    def page(self, tenant: str, session_id: str, start: Start) -> MessagePage:
+        found = self.store.message_page(tenant, session_id, start.offset, start.after, start.read_ahead)
         if found is None:
             raise NotFoundError(f"session {session_id!r} not found")
         return found

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 from chat_memory.domain.errors import NotFoundError
-from chat_memory.domain.models import JsonObject, Session, User, UserChanges
+from chat_memory.domain.models import JsonObject, Position, Session, Start, User, UserChanges
 from chat_memory.domain.ports import UserStore
 
 
@@ -55,11 +56,13 @@ class Users:
             raise NotFoundError(f"user {user_id!r} not found")
         return user
 
-    def list_page(self, tenant: str, offset: int, limit: int) -> list[User]:
-        return self.store.list_users(tenant, offset, limit)
+    def list(self, tenant: str, start: Start) -> Iterator[User]:
+        """Oldest first, from `start`, read as they are taken: the caller takes what fits its answer."""
+        found = self.store.list_users(tenant, start.after, start.offset + start.read_ahead)
+        return islice(found, start.offset, None)
 
-    def sessions(self, tenant: str, user_id: str) -> list[Session]:
-        return self.store.user_sessions(tenant, self.get(tenant, user_id))
+    def sessions(self, tenant: str, user_id: str, after: Position | None, read_ahead: int | None) -> Iterator[Session]:
+        return self.store.user_sessions(tenant, self.get(tenant, user_id), after, read_ahead)
 
     def delete(self, tenant: str, user_id: str) -> None:
         if not self.store.delete_user(tenant, user_id):

@@ -423,16 +423,23 @@ class DataDir:
     # -- the local API key
 
     def saved_api_key(self) -> str | None:
-        path = self.path / API_KEY_FILE
+        return self.saved_secret(API_KEY_FILE)
+
+    def save_api_key(self, key: str) -> None:
+        self.save_secret(API_KEY_FILE, key)
+
+    def saved_secret(self, name: str) -> str | None:
+        """A secret kept in the folder (the API key, the page-token key), or None."""
+        path = self.path / name
         if not path.exists():
             return None
         return path.read_text().strip() or None
 
-    def save_api_key(self, key: str) -> None:
-        path = self.path / API_KEY_FILE
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    def save_secret(self, name: str, value: str) -> None:
+        """Readable by the owner only."""
+        fd = os.open(self.path / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
-            out.write(key + "\n")
+            out.write(value + "\n")
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -12,7 +12,6 @@ TransactWriteItems holding the session item (condition: the version we read) and
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 import time
@@ -22,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import copy_context
 from dataclasses import dataclass, replace
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, HTTPClientError
@@ -42,6 +42,7 @@ from chat_memory.domain.models import (
     AddedMessage,
     JsonObject,
     MessagePage,
+    Position,
     RoleType,
     Session,
     StoredMessage,
@@ -92,6 +93,8 @@ def _now_micros() -> int:
 
 
 _SESSION_FULL = "ItemCollectionSizeLimitExceeded"
+_GSI1 = (keys.GSI1_PARTITION_KEY, keys.GSI1_SORT_KEY)
+_GSI2 = (keys.GSI2_PARTITION_KEY, keys.GSI2_SORT_KEY)
 
 
 def _is_session_full(exc: ClientError) -> bool:
@@ -314,25 +317,6 @@ def _user_from_item(item: Mapping[str, Any]) -> User:
     )
 
 
-def _encode_page_token(last_key: Mapping[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(last_key, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def _decode_page_token(token: str, expected_gsi_pk: str) -> dict[str, Any]:
-    """The ExclusiveStartKey in a page token, refused unless it points into the caller's own listing."""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        key = json.loads(raw)
-        valid = isinstance(key, dict) and key.get(keys.GSI1_PARTITION_KEY) == {"S": expected_gsi_pk}
-        valid = valid and all(isinstance(v, dict) and set(v) == {"S"} for v in key.values())
-    except ValueError:
-        valid = False
-    if not valid:
-        raise InvalidInputError("page_token is not a token this API gave out")
-    decoded: dict[str, Any] = key
-    return decoded
-
-
 def _message_from_item(item: Mapping[str, Any]) -> StoredMessage:
     metadata_raw = item.get("metadata", {}).get("S")
     return StoredMessage(
@@ -536,53 +520,40 @@ class DynamoMemoryStore:
 
         return self._write_session(tenant, session_id, update, user).session
 
-    def _index_page(
-        self, index: str, key_name: str, key_value: str, offset: int, limit: int | None
-    ) -> list[Mapping[str, Any]]:
-        """Items of one index partition in index order, skipping `offset` (offsets cost reading what they skip)."""
+    def _items(self, query: dict[str, Any]) -> Iterator[Mapping[str, Any]]:
+        """The items of a Query, one request per page as the caller reads on (a page stops at its Limit or 1 MB)."""
+        while True:
+            with store_errors():
+                page = self._db.query(**query)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            query = {**query, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+    def _listing(
+        self, index: str, key_attrs: tuple[str, str], partition: str, after: Position | None, read_ahead: int | None
+    ) -> Iterator[Mapping[str, Any]]:
+        """One partition of a listing index (creation order, then id), after `after`; `read_ahead` sizes the pages."""
+        pk_attr, sk_attr = key_attrs
+        condition = f"{pk_attr} = :pk"
+        values = {":pk": _s(partition)}
+        if after is not None:
+            condition += f" AND {sk_attr} > :after"
+            values[":after"] = _s(keys.created_sk(after.ts, after.id))
         query: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": index,
-            "KeyConditionExpression": f"{key_name} = :pk",
-            "ExpressionAttributeValues": {":pk": _s(key_value)},
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
         }
-        items: list[Mapping[str, Any]] = []
-        skipped = 0
-        while limit is None or len(items) < limit:
-            with store_errors():
-                page = self._db.query(**query)
-            for item in page.get("Items", []):
-                if skipped < offset:
-                    skipped += 1
-                elif limit is None or len(items) < limit:
-                    items.append(item)
-            if "LastEvaluatedKey" not in page:
-                break
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return items
+        if read_ahead is not None:
+            query["Limit"] = read_ahead
+        return self._items(query)
 
-    def list_sessions(self, tenant: str, offset: int, limit: int) -> list[Session]:
-        """Sessions in creation order. `offset` is Zep's cursor: skipping costs reading the skipped keys."""
-        items = self._index_page(keys.LIST_BY_TENANT_INDEX, "GSI1PK", keys.sessions_gsi_pk(tenant), offset, limit)
-        return [_session_from_item(i).session for i in items]
-
-    def list_sessions_after(self, tenant: str, limit: int, token: str | None) -> tuple[list[Session], str | None]:
-        """One Query per page: the token is where the previous page stopped (the index key of its last item)."""
-        gsi_pk = keys.sessions_gsi_pk(tenant)
-        query: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": keys.LIST_BY_TENANT_INDEX,
-            "KeyConditionExpression": "GSI1PK = :pk",
-            "ExpressionAttributeValues": {":pk": _s(gsi_pk)},
-            "Limit": limit,
-        }
-        if token:
-            query["ExclusiveStartKey"] = _decode_page_token(token, gsi_pk)
-        with store_errors():
-            page = self._db.query(**query)
-        sessions = [_session_from_item(i).session for i in page.get("Items", [])]
-        last = page.get("LastEvaluatedKey")
-        return sessions, _encode_page_token(last) if last else None
+    def list_sessions(self, tenant: str, after: Position | None, read_ahead: int) -> Iterator[Session]:
+        """Sessions in creation order, read lazily: a page costs what it returns (plus what an offset skips)."""
+        items = self._listing(keys.LIST_BY_TENANT_INDEX, _GSI1, keys.sessions_gsi_pk(tenant), after, read_ahead)
+        return (_session_from_item(i).session for i in items)
 
     # -- messages -------------------------------------------------------------------------------------
 
@@ -948,18 +919,30 @@ class DynamoMemoryStore:
         record = self._get_record(tenant, session_id)
         return None if record is None or record.deleted else record
 
-    def message_page(self, tenant: str, session_id: str, page: int, limit: int) -> MessagePage | None:
-        """Page `page` (1-based) of `limit` messages, oldest first. Reading page n reads the n*limit oldest
-        messages: offsets cost what they skip (the client's paging is by page number)."""
+    def message_page(
+        self, tenant: str, session_id: str, skip: int, after: Position | None, read_ahead: int
+    ) -> MessagePage | None:
+        """The session's messages oldest first, after `after` or skipping `skip`, read lazily. Skipping costs reading
+        what it skips (Zep's clients page by page number)."""
         record = self._live_record(tenant, session_id)
         if record is None:
             return None
-        skip = (page - 1) * limit
         if skip >= record.message_count:
-            return MessagePage(messages=[], total_count=record.message_count)
-        pk = keys.session_pk(tenant, session_id)
-        items = self._range(pk, keys.message_sk(record.first_ts), keys.LAST_MESSAGE_SK, limit=skip + limit)
-        return MessagePage(messages=[_message_from_item(i) for i in items[skip:]], total_count=record.message_count)
+            return MessagePage(messages=iter(()), total_count=record.message_count)
+        first_ts = record.first_ts if after is None else max(record.first_ts, after.ts + 1)
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":pk": _s(keys.session_pk(tenant, session_id)),
+                ":lo": _s(keys.message_sk(first_ts)),
+                ":hi": _s(keys.LAST_MESSAGE_SK),
+            },
+            "ConsistentRead": True,
+            "Limit": skip + read_ahead,
+        }
+        items = islice(self._items(query), skip, None)
+        return MessagePage(messages=(_message_from_item(i) for i in items), total_count=record.message_count)
 
     def _message_item(self, record: _SessionRecord, tenant: str, message_uuid: str) -> Mapping[str, Any] | None:
         """A message of the session's current incarnation by uuid: the LSI gives its key, consistently."""
@@ -1086,19 +1069,21 @@ class DynamoMemoryStore:
             return user
         raise StoreUnavailableError("too many concurrent writes to this user; retry shortly")
 
-    def list_users(self, tenant: str, offset: int, limit: int) -> list[User]:
-        items = self._index_page(keys.LIST_BY_TENANT_INDEX, "GSI1PK", keys.users_gsi_pk(tenant), offset, limit)
-        return [_user_from_item(i) for i in items]
+    def list_users(self, tenant: str, after: Position | None, read_ahead: int) -> Iterator[User]:
+        items = self._listing(keys.LIST_BY_TENANT_INDEX, _GSI1, keys.users_gsi_pk(tenant), after, read_ahead)
+        return (_user_from_item(i) for i in items)
 
-    def user_sessions(self, tenant: str, user: User) -> list[Session]:
+    def user_sessions(
+        self, tenant: str, user: User, after: Position | None, read_ahead: int | None
+    ) -> Iterator[Session]:
         """The live sessions of this incarnation of the user, oldest first, from the sparse SessionsByUser index."""
-        return [s.session for s in self._incarnation_sessions(tenant, user.user_id, user.uuid)]
+        partition = keys.user_sessions_gsi_pk(tenant, user.user_id, user.uuid)
+        items = self._listing(keys.SESSIONS_BY_USER_INDEX, _GSI2, partition, after, read_ahead)
+        return (_session_from_item(i).session for i in items)
 
     def _incarnation_sessions(self, tenant: str, user_id: str, user_uuid: str) -> list[_SessionRecord]:
         partition = keys.user_sessions_gsi_pk(tenant, user_id, user_uuid)
-        return [
-            _session_from_item(i) for i in self._index_page(keys.SESSIONS_BY_USER_INDEX, "GSI2PK", partition, 0, None)
-        ]
+        return [_session_from_item(i) for i in self._listing(keys.SESSIONS_BY_USER_INDEX, _GSI2, partition, None, None)]
 
     def delete_user(self, tenant: str, user_id: str) -> bool:
         """Tombstone the user and their sessions in one transaction: nothing of theirs is readable when this
@@ -1118,7 +1103,7 @@ class DynamoMemoryStore:
                 "ConditionExpression": "version = :v",
                 "ExpressionAttributeValues": {":v": _n(version)},
             }
-            session_ids = [s.session_id for s in self.user_sessions(tenant, user)]
+            session_ids = [s.session_id for s in self.user_sessions(tenant, user, None, None)]
             together = session_ids[: _TRANSACTION_SIZE - 1]
             actions = [self._bury_session_action(tenant, sid, user) for sid in together]
             try:
