@@ -39,8 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from chat_memory.adapters.dynamodb import keys
     from chat_memory.adapters.dynamodb.client import dynamodb_client
     from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
-    from chat_memory.domain.models import NewMessage, RoleType
-    from chat_memory.domain.ports import CountedMessage
+    from chat_memory.domain.models import CountedMessage, NewMessage, RoleType
     from chat_memory.handlers import purger, sessions
     from chat_memory_dev.local_dynamodb import create_table_from_template
     from chat_memory_dev.localdb.engine import mock_dynamodb

@@ -15,8 +15,7 @@ from collections.abc import Sequence
 
 from chat_memory.adapters.summarisers import SYSTEM_PROMPT, ExtractiveSummaryModel, summary_prompt
 from chat_memory.adapters.tokenizer import TiktokenCounter
-from chat_memory.domain.models import NewMessage, RoleType
-from chat_memory.domain.ports import CountedMessage, ModelSummary
+from chat_memory.domain.models import CountedMessage, ModelSummary, NewMessage, RoleType
 
 _WORDS = (
     "memory",

@@ -8,8 +8,7 @@ from botocore.exceptions import ClientError
 
 from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
-from chat_memory.domain.models import NewMessage, RoleType
-from chat_memory.domain.ports import CountedMessage
+from chat_memory.domain.models import CountedMessage, NewMessage, RoleType
 from tests.integration.conftest import TABLE, CallLog, FakeContext, Invoke, all_items, run_purger, tombstone_event
 
 

@@ -15,7 +15,7 @@ from chat_memory import wiring
 from chat_memory.adapters.dynamodb import keys
 from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.adapters.summarisers import BedrockSummaryModel
-from chat_memory.domain.ports import ModelSummary
+from chat_memory.domain.models import ModelSummary
 from chat_memory.service.summarise import SummariseSession
 from tests.integration.conftest import TABLE, FakeContext, Invoke, all_items, run_purger
 

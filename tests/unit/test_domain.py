@@ -10,16 +10,17 @@ from chat_memory.domain import limits
 from chat_memory.domain.errors import InvalidInputError, NotFoundError, PayloadTooLargeError
 from chat_memory.domain.models import (
     AddedMessage,
+    CountedMessage,
     JsonObject,
     MemoryType,
     NewMessage,
     RoleType,
     Session,
     StoredMessage,
+    Window,
     deep_merge,
     rfc3339_from_micros,
 )
-from chat_memory.domain.ports import CountedMessage, Window
 from chat_memory.service.memory import AddMemory, DeleteMemory, GetMemory, token_text
 
 

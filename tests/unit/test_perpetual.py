@@ -5,8 +5,7 @@ from collections.abc import Sequence
 import pytest
 
 from chat_memory.adapters.summarisers import ExtractiveSummaryModel, summary_prompt
-from chat_memory.domain.models import MemoryType, RoleType, Session, StoredMessage, Summary
-from chat_memory.domain.ports import Window
+from chat_memory.domain.models import MemoryType, RoleType, Session, StoredMessage, Summary, Window
 from chat_memory.service.memory import GetMemory
 
 

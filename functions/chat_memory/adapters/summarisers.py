@@ -11,7 +11,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chat_memory.domain.ports import ModelSummary, TokenCounter
+from chat_memory.domain.models import ModelSummary
+from chat_memory.domain.ports import TokenCounter
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient

@@ -191,3 +191,36 @@ def deep_merge(base: JsonObject, patch: JsonObject) -> JsonObject:
         else:
             merged[key] = value
     return merged
+
+
+@dataclass(frozen=True, slots=True)
+class CountedMessage:
+    message: NewMessage
+    token_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The newest messages of a live session, oldest first, with its current summary."""
+
+    session: Session
+    messages: list[StoredMessage]
+    summary: Summary | None = None
+    first_ts: int = 0  # this session's messages start here (older items belong to a deleted incarnation)
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryState:
+    """What the summariser needs to know of a live session."""
+
+    first_ts: int
+    summary: Summary | None  # the current summary of this incarnation
+    version: int  # of the current summary item, 0 when there is none
+    instruction: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSummary:
+    text: str
+    input_tokens: int
+    output_tokens: int

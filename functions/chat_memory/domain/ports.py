@@ -3,41 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from chat_memory.domain.models import (
     AddedMessage,
+    CountedMessage,
     JsonObject,
     MessagePage,
-    NewMessage,
+    ModelSummary,
     Position,
     Session,
     StoredMessage,
     Summary,
+    SummaryState,
     User,
     UserChanges,
+    Window,
 )
 
 
 class TokenCounter(Protocol):
     def count(self, text: str) -> int: ...
-
-
-@dataclass(frozen=True, slots=True)
-class CountedMessage:
-    message: NewMessage
-    token_count: int
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """The newest messages of a live session, oldest first, with its current summary."""
-
-    session: Session
-    messages: list[StoredMessage]
-    summary: Summary | None = None
-    first_ts: int = 0  # this session's messages start here (older items belong to a deleted incarnation)
 
 
 class MemoryStore(Protocol):
@@ -119,23 +105,6 @@ class Purger(Protocol):
 
 
 # -- perpetual memory --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SummaryState:
-    """What the summariser needs to know of a live session."""
-
-    first_ts: int
-    summary: Summary | None  # the current summary of this incarnation
-    version: int  # of the current summary item, 0 when there is none
-    instruction: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ModelSummary:
-    text: str
-    input_tokens: int
-    output_tokens: int
 
 
 class SummaryModel(Protocol):

@@ -9,12 +9,13 @@ from chat_memory.domain import limits
 from chat_memory.domain.errors import InvalidInputError, NotFoundError, PayloadTooLargeError
 from chat_memory.domain.models import (
     AddedMessage,
+    CountedMessage,
     JsonObject,
     Memory,
     MemoryType,
     NewMessage,
 )
-from chat_memory.domain.ports import CountedMessage, MemoryStore, TokenCounter
+from chat_memory.domain.ports import MemoryStore, TokenCounter
 
 
 def token_text(message: NewMessage) -> str:

@@ -17,8 +17,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from chat_memory.domain.models import StoredMessage, Summary
-from chat_memory.domain.ports import SummaryModel, SummaryState, SummaryStore, TokenCounter
+from chat_memory.domain.models import StoredMessage, Summary, SummaryState
+from chat_memory.domain.ports import SummaryModel, SummaryStore, TokenCounter
 
 # Messages read per Query while folding a backlog.
 _PAGE = 200

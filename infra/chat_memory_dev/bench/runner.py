@@ -227,8 +227,7 @@ class ChatMemory:
         """The session item and its messages as `append_messages` writes them, one second apart, ending 1 h ago."""
         from chat_memory.adapters.dynamodb import keys
         from chat_memory.adapters.dynamodb.repository import _message_attributes, _session_item, _SessionRecord
-        from chat_memory.domain.models import NewMessage, RoleType, Session
-        from chat_memory.domain.ports import CountedMessage
+        from chat_memory.domain.models import CountedMessage, NewMessage, RoleType, Session
         from chat_memory.service.memory import token_text
 
         messages = [

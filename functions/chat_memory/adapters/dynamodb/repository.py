@@ -40,6 +40,7 @@ from chat_memory.domain.errors import (
 )
 from chat_memory.domain.models import (
     AddedMessage,
+    CountedMessage,
     JsonObject,
     MessagePage,
     Position,
@@ -47,11 +48,12 @@ from chat_memory.domain.models import (
     Session,
     StoredMessage,
     Summary,
+    SummaryState,
     User,
     UserChanges,
+    Window,
     deep_merge,
 )
-from chat_memory.domain.ports import CountedMessage, SummaryState, Window
 from chat_memory.observability import logger
 
 if TYPE_CHECKING:
