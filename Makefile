@@ -48,18 +48,18 @@ template: install $(SAM_VENV)/.installed ## Validate template.yaml (sam validate
 	$(BIN)/cfn-lint template.yaml
 
 requirements: install ## Regenerate functions/requirements.txt from pyproject.toml
-	$(BIN)/python -m chat_memory_dev.requirements
+	$(BIN)/python -m chat_memory_dev.gen.requirements
 
 events: install ## Regenerate the sample events in events/ (for sam local invoke)
-	$(BIN)/python -m chat_memory_dev.events
+	$(BIN)/python -m chat_memory_dev.gen.events
 
 openapi: install ## Regenerate infra/openapi.json (the API's OpenAPI document) from the handlers
-	$(BIN)/python -m chat_memory_dev.openapi
+	$(BIN)/python -m chat_memory_dev.gen.openapi
 
 check-generated: install ## Fail if functions/requirements.txt, events/ or infra/openapi.json are out of date
-	$(BIN)/python -m chat_memory_dev.requirements --check
-	$(BIN)/python -m chat_memory_dev.events --check
-	$(BIN)/python -m chat_memory_dev.openapi --check
+	$(BIN)/python -m chat_memory_dev.gen.requirements --check
+	$(BIN)/python -m chat_memory_dev.gen.events --check
+	$(BIN)/python -m chat_memory_dev.gen.openapi --check
 
 # sam build needs the Python of the template's Runtime (python3.13; python3.12 if the template says so) on PATH.
 # pyenv's shims don't count (they refuse unselected versions), so look under $(pyenv root)/versions too.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chat_memory_dev.local_serve import ServeError, children_of, process_alive, serve_subprocess
+from chat_memory_dev.local.child import ServeError, children_of, process_alive, serve_subprocess
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

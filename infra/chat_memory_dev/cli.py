@@ -30,7 +30,7 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from chat_memory_dev.server import LocalSetupError, serve
+    from chat_memory_dev.local.server import LocalSetupError, serve
 
     # SIGTERM (e.g. from a test harness or a process manager) shuts down like Ctrl-C: cleanup runs.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -54,7 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _data_dir(args: argparse.Namespace) -> str | None:
     """--data-dir, or the default data folder for the embedded DynamoDB; None for --in-memory or a given endpoint."""
-    from chat_memory_dev.local_dynamodb import ENDPOINT_ENV
+    from chat_memory_dev.localdb.dynamodb import ENDPOINT_ENV
 
     if args.in_memory:
         return None
@@ -74,7 +74,7 @@ def _worker_count(text: str) -> int:
 
 
 def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from chat_memory_dev.workers import DEFAULT_WORKERS
+    from chat_memory_dev.local.workers import DEFAULT_WORKERS
 
     parser = subparsers.add_parser(
         "serve",
@@ -170,7 +170,7 @@ def resolve_table(args: argparse.Namespace) -> str:
 
 def _key_store(args: argparse.Namespace) -> ApiKeyStore:
     from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
-    from chat_memory_dev.local_dynamodb import ENDPOINT_ENV, fill_in_loopback_credentials
+    from chat_memory_dev.localdb.dynamodb import ENDPOINT_ENV, fill_in_loopback_credentials
 
     # AWS_ENDPOINT_URL_DYNAMODB (a local table) is honoured by botocore itself; a loopback endpoint works
     # without configured credentials.
@@ -286,13 +286,13 @@ def _add_bench(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _load(args: argparse.Namespace) -> int:
-    from chat_memory_dev.load import run_args
+    from chat_memory_dev.qa.load import run_args
 
     return run_args(args)
 
 
 def _add_load(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from chat_memory_dev.load import add_arguments
+    from chat_memory_dev.qa.load import add_arguments
 
     parser = subparsers.add_parser(
         "load",
@@ -313,13 +313,13 @@ def _add_load(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _fuzz(args: argparse.Namespace) -> int:
-    from chat_memory_dev.fuzz import run_args
+    from chat_memory_dev.qa.fuzz import run_args
 
     return run_args(args)
 
 
 def _add_fuzz(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from chat_memory_dev.fuzz import add_arguments
+    from chat_memory_dev.qa.fuzz import add_arguments
 
     parser = subparsers.add_parser(
         "fuzz",

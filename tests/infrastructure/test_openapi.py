@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from chat_memory.api.idempotency import REPLAYED_HEADER
-from chat_memory_dev.api_docs import OPENAPI_PATH, docs_html, openapi_json
-from chat_memory_dev.openapi import IDEMPOTENCY_HEADER, build_document, render
-from chat_memory_dev.server import HttpRequest, LocalApi
+from chat_memory_dev.gen.openapi import IDEMPOTENCY_HEADER, build_document, render
+from chat_memory_dev.local.api_docs import OPENAPI_PATH, docs_html, openapi_json
+from chat_memory_dev.local.server import HttpRequest, LocalApi
 from chat_memory_dev.template import http_routes
 
 METHODS = ("get", "put", "post", "patch", "delete")

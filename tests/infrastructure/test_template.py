@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from chat_memory.adapters.dynamodb import keys
-from chat_memory_dev import requirements
-from chat_memory_dev.stream import record_passes_filters, validate_pattern
+from chat_memory_dev.gen import requirements
+from chat_memory_dev.local.stream import record_passes_filters, validate_pattern
 from chat_memory_dev.template import REPO_ROOT, TEMPLATE_PATH, load_template
 
 TEMPLATE = load_template()

@@ -1,5 +1,7 @@
 """`chat-memory bench --quick` as a smoke test: it runs, writes its files, and the capacity figures make sense.
 
+The one run of `bench --quick` in CI (`make test`; .ci/run does not run it again).
+
 Assertions are on capacity units only (computed from DynamoDB's sizing rules, deterministic), never on time.
 """
 
@@ -9,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from chat_memory_dev.bench import runner
+from chat_memory_dev import cli
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("bench")
-    assert runner.main(["--quick", "--out", str(out)]) == 0
+    assert cli.main(["bench", "--quick", "--out", str(out)]) == 0
     return out, json.loads((out / "results.json").read_text(encoding="utf-8"))
 
 
@@ -68,8 +70,6 @@ def test_finds_langchains_400_kb_limit(results: tuple[Path, dict[str, Any]]) -> 
 
 
 def test_the_cli_has_the_bench_command() -> None:
-    from chat_memory_dev.cli import build_parser
-
-    args = build_parser().parse_args(["bench", "--quick", "--out", "somewhere"])
+    args = cli.build_parser().parse_args(["bench", "--quick", "--out", "somewhere"])
     assert args.quick is True
     assert str(args.out) == "somewhere"

@@ -28,7 +28,7 @@ from botocore.httpsession import URLLib3Session
 from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
 from chat_memory.domain.models import CountedMessage, NewMessage, RoleType
-from chat_memory_dev.local_dynamodb import EmbeddedDynamoDB, create_table_from_template
+from chat_memory_dev.localdb.dynamodb import EmbeddedDynamoDB, create_table_from_template
 from tests.integration.concurrency import assert_nothing_lost, content, written_by
 from tests.integration.conftest import FakeContext, http_event
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from chat_memory_dev.events import EVENTS_DIR, stale_event_files
-from chat_memory_dev.server import FakeLambdaContext
-from chat_memory_dev.stream import record_passes_filters
+from chat_memory_dev.gen.events import EVENTS_DIR, stale_event_files
+from chat_memory_dev.local.runtime import FakeLambdaContext
+from chat_memory_dev.local.stream import record_passes_filters
 from chat_memory_dev.template import http_routes, stream_consumers
 from tests.integration.conftest import FakeContext, all_items, http_event
 
@@ -38,7 +38,7 @@ def test_every_function_has_an_event_file() -> None:
 
 
 def test_event_files_are_up_to_date() -> None:
-    assert stale_event_files() == [], "run: python -m chat_memory_dev.events"
+    assert stale_event_files() == [], "run: python -m chat_memory_dev.gen.events"
 
 
 @pytest.mark.usefixtures("ddb")

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from chat_memory_dev.local_serve import SERVING
-from chat_memory_dev.server import API_KEY_ENV
+from chat_memory_dev.local.child import SERVING
+from chat_memory_dev.local.server import API_KEY_ENV
 from chat_memory_dev.template import http_routes
 from tests.serve_process import REPO_ROOT, serve_process
 

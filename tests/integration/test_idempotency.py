@@ -17,8 +17,8 @@ import pytest
 from chat_memory.adapters.dynamodb import keys
 from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.api.idempotency import REPLAYED_HEADER
-from chat_memory_dev.server import API_KEY_ENV
-from chat_memory_dev.stream import record_passes_filters
+from chat_memory_dev.local.server import API_KEY_ENV
+from chat_memory_dev.local.stream import record_passes_filters
 from chat_memory_dev.template import load_template, stream_consumers
 from tests.integration.conftest import TABLE, CallLog, FakeContext, Invoke, Reply, all_items
 from tests.integration.test_local_api_key import _serve, _server_env

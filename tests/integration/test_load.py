@@ -1,18 +1,18 @@
-"""`chat-memory load` end to end: a tiny load against its own `chat-memory serve` subprocess loses nothing.
+"""`chat-memory load --quick` end to end: a short load against its own `chat-memory serve` subprocess loses nothing.
 
-Asserts counts only (requests made, errors, lost messages), never speed: throughput belongs to `make load`.
+The one run of `load --quick` in CI (`make test`; .ci/run does not run it again). Asserts counts only (requests
+made, errors, lost messages), never speed: throughput belongs to `make load`.
 """
 
 import json
 from pathlib import Path
 
-from chat_memory_dev import load
+from chat_memory_dev import cli
 
 
-def test_a_tiny_load_acknowledges_and_stores_every_message(tmp_path: Path) -> None:
+def test_a_quick_load_acknowledges_and_stores_every_message(tmp_path: Path) -> None:
     out = tmp_path / "load.json"
-    argv = ["--duration", "3", "--users", "3", "--sessions", "8", "--read-ratio", "0.4", "--out", str(out)]
-    status = load.main(argv)
+    status = cli.main(["load", "--quick", "--read-ratio", "0.4", "--out", str(out)])
 
     results = json.loads(out.read_text(encoding="utf-8"))
     assert status == 0, json.dumps(results, indent=2)

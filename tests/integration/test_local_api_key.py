@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
-from chat_memory_dev.local_dynamodb import ENDPOINT_ENV, EmbeddedDynamoDB, create_table_from_template
-from chat_memory_dev.local_serve import SERVING
-from chat_memory_dev.server import API_KEY_ENV, LocalSetupError, local_api_key
+from chat_memory_dev.local.child import SERVING
+from chat_memory_dev.local.server import API_KEY_ENV, LocalSetupError, local_api_key
+from chat_memory_dev.localdb.dynamodb import ENDPOINT_ENV, EmbeddedDynamoDB, create_table_from_template
 from tests.serve_process import serve_process
 
 TABLE = "local-keys"

@@ -11,7 +11,7 @@ import pytest
 from botocore.config import Config
 
 from chat_memory.adapters.dynamodb import keys
-from chat_memory_dev.local_dynamodb import (
+from chat_memory_dev.localdb.dynamodb import (
     ENDPOINT_ENV,
     EmbeddedDynamoDB,
     create_table_from_template,

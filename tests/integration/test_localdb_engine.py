@@ -18,8 +18,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from chat_memory_dev.local_dynamodb import EmbeddedDynamoDB, create_table_from_template
 from chat_memory_dev.localdb import engine, streams
+from chat_memory_dev.localdb.dynamodb import EmbeddedDynamoDB, create_table_from_template
 from chat_memory_dev.localdb.storage import TableItems
 
 TABLE = "engine-test"

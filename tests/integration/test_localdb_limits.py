@@ -12,9 +12,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from chat_memory_dev.local.server import LAMBDA_REQUEST_BYTES, LAMBDA_RESPONSE_BYTES, LocalApi, LocalServer
 from chat_memory_dev.localdb import limits
 from chat_memory_dev.localdb.engine import mock_dynamodb
-from chat_memory_dev.server import LAMBDA_REQUEST_BYTES, LAMBDA_RESPONSE_BYTES, LocalApi, LocalServer
 from chat_memory_dev.template import HttpRoute
 from tests.integration.conftest import Invoke
 

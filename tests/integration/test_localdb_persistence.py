@@ -12,7 +12,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from chat_memory_dev.local_dynamodb import create_table_from_template
+from chat_memory_dev.localdb.dynamodb import create_table_from_template
 from chat_memory_dev.localdb.engine import mock_dynamodb
 from chat_memory_dev.localdb.persistence import FORMAT_FILE, SNAPSHOT_FILE, DataDir, DataDirError
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from chat_memory_dev.local_serve import SERVING, children_of, serve_subprocess
+from chat_memory_dev.local.child import SERVING, children_of, serve_subprocess
 from chat_memory_dev.localdb.persistence import FORMAT_FILE, SNAPSHOT_FILE
 from chat_memory_dev.template import REPO_ROOT
 from tests.serve_process import still_alive

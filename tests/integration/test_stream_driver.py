@@ -17,11 +17,11 @@ from typing import Any
 import boto3
 import pytest
 
-from chat_memory_dev.local_dynamodb import EmbeddedDynamoDB, LocalDynamoDB, create_table_from_template
-from chat_memory_dev.server import HandlerCache
-from chat_memory_dev.stream import StreamPoller, start_stream_pollers
+from chat_memory_dev.local.runtime import HandlerCache
+from chat_memory_dev.local.stream import StreamPoller, start_stream_pollers
+from chat_memory_dev.local.workers import WorkerPool
+from chat_memory_dev.localdb.dynamodb import EmbeddedDynamoDB, LocalDynamoDB, create_table_from_template
 from chat_memory_dev.template import StreamConsumer, stream_consumers
-from chat_memory_dev.workers import WorkerPool
 
 PK = "T#default#S#octavia"
 
@@ -371,7 +371,9 @@ def test_with_a_worker_pool_the_consumer_runs_in_a_worker_that_has_the_consumers
     monkeypatch.delenv("SUMMARY_MODEL_ID", raising=False)
     db = LocalDynamoDB(endpoint_url=clients.endpoint, table_name=clients.table, embedded=None)
     pool = WorkerPool(1)
-    pollers = start_stream_pollers(db, invoker=pool, consumers=[_summariser(handler="tests.unit.pool_handlers.record")])
+    pollers = start_stream_pollers(
+        db, invoker=pool, consumers=[_summariser(handler="tests.unit.dev.pool_handlers.record")]
+    )
     pool.start()
     try:
         _put_message(clients, 1)

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from chat_memory.handlers import not_served
-from chat_memory_dev.runtime import FakeLambdaContext
-from chat_memory_dev.server import HttpRequest, LocalApi
+from chat_memory_dev.local.runtime import FakeLambdaContext
+from chat_memory_dev.local.server import HttpRequest, LocalApi
 
 
 def test_the_function_names_the_route_it_does_not_serve() -> None:

@@ -125,7 +125,7 @@ def _rss_mib(pid: int | None) -> float | None:
     """Resident memory of a process and its children (the handler workers), MiB; None when unknown."""
     if pid is None:
         return None
-    from chat_memory_dev.local_serve import children_of
+    from chat_memory_dev.local.child import children_of
 
     total = 0
     for process in [pid, *children_of(pid)]:
@@ -143,7 +143,7 @@ def _server(url: str | None, api_key: str | None) -> Iterator[tuple[str, str, in
             raise SystemExit("chat-memory bench --local: --url needs --api-key")
         yield url, api_key, None
         return
-    from chat_memory_dev.local_serve import local_serve
+    from chat_memory_dev.local.child import local_serve
 
     key = f"cm_bench-local-{uuid.uuid4().hex}"
     with local_serve(key, "chat-memory-bench-local") as served:

@@ -205,7 +205,7 @@ class ChatMemory:
     def __init__(self, client: Any) -> None:
         from chat_memory.adapters.tokenizer import TiktokenCounter
         from chat_memory.handlers import read_memory, write_memory
-        from chat_memory_dev.server import FakeLambdaContext
+        from chat_memory_dev.local.runtime import FakeLambdaContext
 
         self._client = client  # for filling: not the handlers' client, so never recorded
         self._tokens = TiktokenCounter()
@@ -485,7 +485,7 @@ def _warm_up(system: System) -> None:
 def _scenarios(plan: Plan, bar: tqdm[Any]) -> dict[str, Any]:
     import boto3
 
-    from chat_memory_dev.local_dynamodb import create_table_from_template
+    from chat_memory_dev.localdb.dynamodb import create_table_from_template
     from chat_memory_dev.localdb.engine import mock_dynamodb
 
     turns = corpus.conversation()

@@ -1,2 +1,3 @@
 """The local DynamoDB: moto made faithful where chat-memory relies on DynamoDB's behaviour (`engine`, `storage`,
-`streams`), and durable for `chat-memory serve` (`persistence`)."""
+`streams`, `limits`), durable for `chat-memory serve` (`persistence`), and served with the table from template.yaml,
+embedded or at a given endpoint (`dynamodb`)."""

@@ -25,9 +25,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from chat_memory_dev.api_docs import OPENAPI_PATH
-from chat_memory_dev.local_serve import local_serve
-from chat_memory_dev.server import API_KEY_ENV
+from chat_memory_dev.local.api_docs import OPENAPI_PATH
+from chat_memory_dev.local.child import local_serve
+from chat_memory_dev.local.server import API_KEY_ENV
 
 EXCLUDED_CHECKS = ("positive_data_acceptance", "unsupported_method")
 QUICK_EXAMPLES = 15

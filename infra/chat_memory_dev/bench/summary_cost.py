@@ -1,4 +1,4 @@
-"""Model tokens per summarised message: `python -m chat_memory_dev.summary_cost`.
+"""Model tokens per summarised message: `python -m chat_memory_dev.bench.summary_cost`.
 
 Runs the real summariser (the same use case and prompt as with Bedrock) over a deterministic conversation on an
 in-process moto table, summarising after every turn as the stream would. The model is a stand-in that counts
@@ -81,7 +81,7 @@ def _turn(rng: random.Random) -> list[NewMessage]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chat_memory_dev.summary_cost", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m chat_memory_dev.bench.summary_cost", description=__doc__)
     parser.add_argument("--turns", type=int, default=200, help="user+assistant turns (default %(default)s)")
     parser.add_argument("--window", type=int, default=12, help="W (default %(default)s)")
     parser.add_argument("--max-summary-tokens", type=int, default=512, help="(default %(default)s)")
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
     from chat_memory.service.memory import token_text
     from chat_memory.service.summarise import SummariseSession
-    from chat_memory_dev.local_dynamodb import create_table_from_template
+    from chat_memory_dev.localdb.dynamodb import create_table_from_template
     from chat_memory_dev.localdb.engine import mock_dynamodb
 
     tokens = TiktokenCounter()

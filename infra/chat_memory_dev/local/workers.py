@@ -76,7 +76,12 @@ class PoolClosedError(InvocationError):
 def _worker_main(conn: Connection) -> None:
     """A worker process: invocations from `conn` until the server sends None or goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when its workers stop
-    from chat_memory_dev.runtime import FakeLambdaContext, HandlerCache, discard_unpublished_metrics, quiet_warnings
+    from chat_memory_dev.local.runtime import (
+        FakeLambdaContext,
+        HandlerCache,
+        discard_unpublished_metrics,
+        quiet_warnings,
+    )
 
     quiet_warnings()
     handlers = HandlerCache()

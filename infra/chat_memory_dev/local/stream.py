@@ -43,9 +43,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
 
-    from chat_memory_dev.local_dynamodb import LocalDynamoDB
-    from chat_memory_dev.runtime import HandlerCache
-    from chat_memory_dev.server import Invoker
+    from chat_memory_dev.local.runtime import HandlerCache, Invoker
+    from chat_memory_dev.localdb.dynamodb import LocalDynamoDB
 
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
@@ -363,7 +362,7 @@ class StreamPoller:
         if self._handler is not None or self._invoker is not None:
             return True
         if self._handlers is None:
-            from chat_memory_dev.runtime import HandlerCache
+            from chat_memory_dev.local.runtime import HandlerCache
 
             self._handlers = HandlerCache()
         try:
@@ -512,7 +511,7 @@ class StreamPoller:
                 return
 
     def _invoke(self, event: dict[str, Any]) -> Any:
-        from chat_memory_dev.runtime import FakeLambdaContext, discard_unpublished_metrics
+        from chat_memory_dev.local.runtime import FakeLambdaContext, discard_unpublished_metrics
 
         timeout_ms = self.consumer.timeout_s * 1000
         if self._invoker is not None:

@@ -1,7 +1,9 @@
 """What the Lambda runtime gives a handler, locally: importing it, a context object, clean-up between invocations.
 
-Shared by the in-process invoker of chat_memory_dev.server and the worker processes of chat_memory_dev.workers,
-so a worker imports only this (and the handlers), not the server.
+Shared by the local server (chat_memory_dev.local.server), its stream consumers (chat_memory_dev.local.stream) and
+its worker processes (chat_memory_dev.local.workers), so a worker imports only this (and the handlers), not the
+server. `Invoker` is how the server and the stream consumers run a handler: `InProcessInvoker` here, or a
+`WorkerPool`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 INTEGRATION_TIMEOUT_MS: Final = 30_000  # API Gateway's maximum integration timeout
 ACCOUNT_ID: Final = "123456789012"
@@ -86,12 +88,40 @@ def discard_unpublished_metrics() -> None:
         Metrics().clear_metrics()  # the metric set is shared by every Metrics instance
 
 
+class Invoker(Protocol):
+    """Runs a handler (`module.function`) of `function` on an event, with a Lambda context; returns its result."""
+
+    def invoke(
+        self, handler: str, function: str, event: dict[str, Any], request_id: str, timeout_ms: int
+    ) -> Any: ...  # pragma: no cover - a protocol
+
+
+class InProcessInvoker:
+    """Handlers imported into this process and run one at a time, under `lock`: Powertools' resolvers keep the
+    current event on a class shared by every resolver in a process, so two in-process invocations must not overlap."""
+
+    def __init__(self, handlers: HandlerCache | None = None, lock: threading.Lock | None = None) -> None:
+        self.handlers = handlers or HandlerCache()
+        self.lock = lock or threading.Lock()
+
+    def invoke(self, handler: str, function: str, event: dict[str, Any], request_id: str, timeout_ms: int) -> Any:
+        run = self.handlers.get(handler)
+        context = FakeLambdaContext(function, request_id, timeout_ms)
+        with self.lock:
+            try:
+                return run(event, context)
+            finally:
+                discard_unpublished_metrics()
+
+
 __all__ = [
     "ACCOUNT_ID",
     "INTEGRATION_TIMEOUT_MS",
     "REGION",
     "FakeLambdaContext",
     "HandlerCache",
+    "InProcessInvoker",
+    "Invoker",
     "LambdaHandler",
     "discard_unpublished_metrics",
     "quiet_warnings",

@@ -11,7 +11,7 @@ from importlib import resources
 
 from chat_memory_dev.template import REPO_ROOT
 
-# Written by `make openapi` (chat_memory_dev.openapi). Named here, not imported from the generator: the server
+# Written by `make openapi` (chat_memory_dev.gen.openapi). Named here, not imported from the generator: the server
 # imports this module at start-up, and the generator imports every handler and Powertools' OpenAPI machinery.
 OPENAPI_PATH = REPO_ROOT / "infra" / "openapi.json"
 DOCS_PATH = "/docs"

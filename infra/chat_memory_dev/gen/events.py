@@ -4,8 +4,8 @@
 Built by the same code as the local server's events, for requests shaped like zep-python's, with fixed
 request ids and times so regenerating gives identical files:
 
-    python -m chat_memory_dev.events           # (re)write events/*.json
-    python -m chat_memory_dev.events --check   # exit 1 when a file is missing or out of date
+    python -m chat_memory_dev.gen.events           # (re)write events/*.json
+    python -m chat_memory_dev.gen.events --check   # exit 1 when a file is missing or out of date
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from chat_memory_dev.server import EventOptions, HttpRequest, RouteTable, build_event
+from chat_memory_dev.local.server import EventOptions, HttpRequest, RouteTable, build_event
 from chat_memory_dev.template import REPO_ROOT, http_routes
 
 EVENTS_DIR: Final = REPO_ROOT / "events"
@@ -216,13 +216,13 @@ def stale_event_files(directory: Path = EVENTS_DIR) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chat_memory_dev.events", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m chat_memory_dev.gen.events", description=__doc__)
     parser.add_argument("--check", action="store_true", help="only check that the files are up to date")
     args = parser.parse_args(argv)
     if args.check:
         stale = stale_event_files()
         for path in stale:
-            print(f"out of date: {path.relative_to(REPO_ROOT)} (run python -m chat_memory_dev.events)")
+            print(f"out of date: {path.relative_to(REPO_ROOT)} (run python -m chat_memory_dev.gen.events)")
         return 1 if stale else 0
     for path in write_event_files():
         print(f"wrote {path.relative_to(REPO_ROOT)}")

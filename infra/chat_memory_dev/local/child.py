@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
 
-from chat_memory_dev.server import API_KEY_ENV
+from chat_memory_dev.local.server import API_KEY_ENV
 from chat_memory_dev.template import REPO_ROOT
 
 SERVE_STARTUP_S: Final = 90.0

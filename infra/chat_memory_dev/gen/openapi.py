@@ -8,7 +8,7 @@ Gateway's authorizer, not the functions, asks for it) and the Idempotency-Key he
 not by any one route). Powertools' default 422 "HTTPValidationError" answer is dropped: invalid requests get 400
 with ErrorBody here (chat_memory.api.http).
 
-`python -m chat_memory_dev.openapi` writes the file; `--check` fails when the checked-in file is out of date.
+`python -m chat_memory_dev.gen.openapi` writes the file; `--check` fails when the checked-in file is out of date.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from chat_memory import __version__
 from chat_memory.api.idempotency import MAX_KEY_CHARS, REPLAYED_HEADER, WRITE_METHODS
-from chat_memory_dev.api_docs import OPENAPI_PATH
+from chat_memory_dev.local.api_docs import OPENAPI_PATH
 from chat_memory_dev.template import TEMPLATE_PATH, http_routes
 
 SECURITY_SCHEME = "apiKey"

@@ -1,6 +1,6 @@
 """The worker pool of `chat-memory serve --workers N`: handlers in spawned processes, one invocation each at a time.
 
-Stand-in handlers live in tests/unit/pool_handlers.py, imported by name inside the workers. No AWS.
+Stand-in handlers live in tests/unit/dev/pool_handlers.py, imported by name inside the workers. No AWS.
 """
 
 import json
@@ -17,18 +17,18 @@ from typing import Any
 
 import pytest
 
-from chat_memory_dev.server import HttpRequest, LocalApi
-from chat_memory_dev.template import HttpRoute, LambdaAuthorizer
-from chat_memory_dev.workers import (
+from chat_memory_dev.local.server import HttpRequest, LocalApi
+from chat_memory_dev.local.workers import (
     HandlerError,
     InvocationTimeoutError,
     PoolClosedError,
     WorkerCrashedError,
     WorkerPool,
 )
+from chat_memory_dev.template import HttpRoute, LambdaAuthorizer
 from tests.serve_process import REPO_ROOT, process_alive, still_alive
 
-HANDLERS = "tests.unit.pool_handlers"
+HANDLERS = "tests.unit.dev.pool_handlers"
 TIMEOUT_MS = 30_000
 
 
@@ -143,11 +143,11 @@ def test_workers_exit_when_their_server_dies_without_closing_the_pool() -> None:
     script = textwrap.dedent(
         """
         import json, os
-        from chat_memory_dev.workers import WorkerPool
+        from chat_memory_dev.local.workers import WorkerPool
         if __name__ == "__main__":
             pool = WorkerPool(2)
             pool.start()
-            pool.invoke("tests.unit.pool_handlers.echo", "F", {}, "r", 30000)  # the workers are up
+            pool.invoke("tests.unit.dev.pool_handlers.echo", "F", {}, "r", 30000)  # the workers are up
             print(json.dumps(pool.pids), flush=True)
             os._exit(0)  # no close(), no atexit: as if killed
         """
@@ -194,7 +194,7 @@ def test_local_api_answers_500_for_a_crashed_worker_and_serves_the_next_request(
 def test_local_api_answers_503_when_the_integration_times_out(
     pool: WorkerPool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chat_memory_dev import server
+    from chat_memory_dev.local import server
 
     monkeypatch.setattr(server, "INTEGRATION_TIMEOUT_MS", 100)
     api = LocalApi((HttpRoute("SlowFunction", f"{HANDLERS}.slow", "GET", "/slow"),), {}, invoker=pool)
@@ -226,7 +226,7 @@ def test_the_authorizer_runs_in_a_worker_and_its_answer_is_cached_in_the_server(
 
 
 def test_a_cold_starts_import_is_not_charged_to_the_functions_timeout_but_has_its_own_bound(pool: WorkerPool) -> None:
-    slow_import = "tests.unit.pool_slow_import.handler"
+    slow_import = "tests.unit.dev.pool_slow_import.handler"
     assert pool.invoke(slow_import, "F", {}, "r", 100) == "warm"  # the import takes 1 s; the handler, no time
     impatient = WorkerPool(1, init_timeout_s=0.2)
     with impatient:

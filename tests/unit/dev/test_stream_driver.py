@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chat_memory_dev.stream import (
+from chat_memory_dev.local.stream import (
     FilterPatternError,
     build_stream_event,
     first_failed_index,

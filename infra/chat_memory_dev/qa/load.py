@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import IO, Any, Final
 from urllib.parse import quote, urlsplit
 
-from chat_memory_dev.local_serve import ServeError, local_serve
-from chat_memory_dev.server import API_KEY_ENV
+from chat_memory_dev.local.child import ServeError, local_serve
+from chat_memory_dev.local.server import API_KEY_ENV
 from chat_memory_dev.stats import percentile
 
 DEFAULT_OUT: Final = "load-results/load.json"

@@ -1,4 +1,4 @@
-"""How long deleting a big session takes: `python -m chat_memory_dev.big_delete [--messages 100000]`.
+"""How long deleting a big session takes: `python -m chat_memory_dev.bench.big_delete [--messages 100000]`.
 
 Creates one session through the store, adds the rest of its messages straight into an in-process moto table
 (BatchWriteItem: moto's transactions slow down as a partition grows), then times the DELETE handler (what the
@@ -18,7 +18,7 @@ from typing import Any
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chat_memory_dev.big_delete", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m chat_memory_dev.bench.big_delete", description=__doc__)
     parser.add_argument("--messages", type=int, default=100_000, help="messages in the session (%(default)s)")
     args = parser.parse_args(argv)
 
@@ -41,9 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
     from chat_memory.domain.models import CountedMessage, NewMessage, RoleType
     from chat_memory.handlers import purger, sessions
-    from chat_memory_dev.local_dynamodb import create_table_from_template
+    from chat_memory_dev.local.runtime import FakeLambdaContext
+    from chat_memory_dev.localdb.dynamodb import create_table_from_template
     from chat_memory_dev.localdb.engine import mock_dynamodb
-    from chat_memory_dev.server import FakeLambdaContext
 
     with mock_dynamodb():
         client = boto3.client("dynamodb")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from chat_memory_dev.server import (
+from chat_memory_dev.local.server import (
     AuthorizerCache,
     HttpRequest,
     HttpResponse,

@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from chat_memory_dev.load import (
+from chat_memory_dev.qa.load import (
     LoadPlan,
     SentMessage,
     StoredMessage,

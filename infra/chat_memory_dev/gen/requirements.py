@@ -1,7 +1,7 @@
 """Generate functions/requirements.txt (what `sam build` installs into every function) from pyproject.toml.
 
 The source of truth is `[project.dependencies]`; boto3 and botocore are left out because the Lambda
-runtime provides them. `python -m chat_memory_dev.requirements` writes the file, `--check` fails if the
+runtime provides them. `python -m chat_memory_dev.gen.requirements` writes the file, `--check` fails if the
 checked-in file is out of date.
 """
 
@@ -14,7 +14,8 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from chat_memory_dev.template import REPO_ROOT
+
 PYPROJECT_PATH = REPO_ROOT / "pyproject.toml"
 REQUIREMENTS_PATH = REPO_ROOT / "functions" / "requirements.txt"
 
@@ -71,7 +72,7 @@ def write(pyproject: Path = PYPROJECT_PATH, requirements: Path = REQUIREMENTS_PA
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m chat_memory_dev.requirements",
+        prog="python -m chat_memory_dev.gen.requirements",
         description="Generate functions/requirements.txt from [project.dependencies] in pyproject.toml.",
     )
     parser.add_argument(
