@@ -20,7 +20,7 @@ from botocore.compat import HTTPHeaders
 from botocore.exceptions import EndpointConnectionError
 from moto.core.models import botocore_stubber
 
-from chat_memory.adapters.dynamodb import repository
+from chat_memory.adapters.dynamodb import users
 from chat_memory.adapters.dynamodb.client import ATTEMPT_SECONDS, MAX_ATTEMPTS, dynamodb_client
 from tests.integration import conftest
 from tests.integration.conftest import TABLE, Invoke, all_items, run_purger
@@ -568,7 +568,7 @@ def test_a_user_with_more_sessions_than_one_transaction_holds_is_deleted_whole_a
     """Past 99 sessions one transaction cannot hold the user and all their sessions: the rest are tombstoned
     after it. Killed in between, exactly those stay readable (the user is gone) until the purger sweeps them.
     (Transactions of 4 actions here, as 100 would be with 101 sessions: moto is slow with 100.)"""
-    monkeypatch.setattr(repository, "_TRANSACTION_SIZE", 4)
+    monkeypatch.setattr(users, "_TRANSACTION_SIZE", 4)
     assert api("POST", "/api/v2/users", {"user_id": "u1"}).status == 201
     session_ids = [f"s{n:03d}" for n in range(5)]
     for sid in session_ids:

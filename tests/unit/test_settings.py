@@ -22,13 +22,13 @@ def fresh() -> Iterator[None]:
 def test_without_the_variable_the_store_keeps_its_own_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WRITE_RETRY_BUDGET_SECONDS", raising=False)
     assert get_settings().write_retry_budget_seconds is None
-    assert wiring.dynamo_store()._retry_budget == DynamoMemoryStore("t-default")._retry_budget
+    assert wiring.dynamo_store()._table.retry_budget == DynamoMemoryStore("t-default")._table.retry_budget
     assert "WRITE_RETRY_BUDGET_SECONDS" not in TEMPLATE.read_text()  # on AWS: always the store's own
 
 
 def test_the_variable_sets_the_stores_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WRITE_RETRY_BUDGET_SECONDS", "25")
-    assert wiring.dynamo_store()._retry_budget == 25.0
+    assert wiring.dynamo_store()._table.retry_budget == 25.0
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "many", "901"])

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from chat_memory.adapters.dynamodb import keys
-from chat_memory.adapters.dynamodb.repository import store_errors
+from chat_memory.adapters.dynamodb.errors import store_errors
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord

@@ -1,0 +1,164 @@
+"""Reading messages (the window, pages, one by uuid) and a message's metadata PATCH: the message half of the
+MemoryStore port but add_memory (appends.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from itertools import islice
+from typing import Any
+
+from chat_memory.adapters.dynamodb import keys
+from chat_memory.adapters.dynamodb.errors import attempts, store_errors
+from chat_memory.adapters.dynamodb.items import (
+    SessionRecord,
+    dump_json,
+    message_from_item,
+    session_from_item,
+    sort_key,
+    summary_from_item,
+    to_item,
+)
+from chat_memory.adapters.dynamodb.sessions import live_session
+from chat_memory.adapters.dynamodb.sizes import ensure_item_fits, item_size
+from chat_memory.adapters.dynamodb.table import OnTable, Table
+from chat_memory.domain.errors import StoreUnavailableError
+from chat_memory.domain.models import JsonObject, MessagePage, Position, StoredMessage, Summary, Window, deep_merge
+
+METADATA_VERSION = "mv"  # a message's metadata version: the condition of a metadata PATCH
+
+
+def existing_message_sks(
+    table: Table, tenant: str, session_id: str, message_uuids: Sequence[str], first_ts: int
+) -> dict[str, str]:
+    """uuid -> sort key, for the callers' uuids already stored in this incarnation of the session."""
+    found: dict[str, str] = {}
+    pk = keys.session_pk(tenant, session_id)
+    for message_uuid in message_uuids:
+        with store_errors():
+            page = table.db.query(
+                TableName=table.name,
+                IndexName=keys.MESSAGE_UUID_INDEX,
+                KeyConditionExpression="PK = :pk AND MsgUuid = :u",
+                ExpressionAttributeValues=to_item({":pk": pk, ":u": message_uuid}),
+                ConsistentRead=True,  # an LSI reads its own writes
+            )
+        for item in page.get("Items", []):
+            sk = sort_key(item)
+            if keys.ts_from_message_sk(sk) >= first_ts:
+                found[message_uuid] = sk
+    return found
+
+
+class DynamoMessages(OnTable):
+    """The messages of MemoryStore, as read (and their metadata changed)."""
+
+    def read_window(self, tenant: str, session_id: str, limit: int) -> Window | None:
+        """The current summary, the session and its newest `limit` messages in one descending Query.
+
+        'MSG#...' < 'SESSION' < 'SESSION#SUMMARY': the summary (when there is one) and the session item come
+        first, then the messages, newest first. The cost is that of the items returned, whatever the length of
+        the history.
+        """
+        pk = keys.session_pk(tenant, session_id)
+        items = self._table.range(
+            pk, keys.MESSAGE_SK_PREFIX, keys.CURRENT_SUMMARY_SK, limit=limit + 2, newest_first=True
+        )
+        summary_item = items.pop(0) if items and sort_key(items[0]) == keys.CURRENT_SUMMARY_SK else None
+        if not items or sort_key(items[0]) != keys.SESSION_SK:
+            return None
+        record = session_from_item(items[0])
+        if record.deleted:
+            return None
+        # Leftovers of a deleted incarnation are all older than first_ts: they can only trail the list.
+        messages = [m for m in map(message_from_item, items[1 : limit + 1]) if m.ts >= record.first_ts]
+        messages.reverse()
+        summary = summary_from_item(summary_item) if summary_item else None
+        if summary is not None and summary.recent_message_ts < record.first_ts:
+            summary = None  # written for a deleted incarnation
+        return Window(session=record.session, messages=messages, summary=summary, first_ts=record.first_ts)
+
+    def summary_before(self, tenant: str, session_id: str, before_ts: int, not_before_ts: int) -> Summary | None:
+        if before_ts <= not_before_ts:
+            return None
+        items = self._table.range(
+            keys.session_pk(tenant, session_id),
+            keys.summary_history_sk(not_before_ts),
+            keys.summary_history_sk(before_ts - 1),
+            limit=1,
+            newest_first=True,
+        )
+        return summary_from_item(items[0]) if items else None
+
+    def message_page(
+        self, tenant: str, session_id: str, skip: int, after: Position | None, read_ahead: int
+    ) -> MessagePage | None:
+        """The session's messages oldest first, after `after` or skipping `skip`, read lazily. Skipping costs reading
+        what it skips (Zep's clients page by page number)."""
+        record = live_session(self._table, tenant, session_id)
+        if record is None:
+            return None
+        if skip >= record.message_count:
+            return MessagePage(messages=iter(()), total_count=record.message_count)
+        first_ts = record.first_ts if after is None else max(record.first_ts, after.ts + 1)
+        query: dict[str, Any] = {
+            "TableName": self._table.name,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": to_item(
+                {
+                    ":pk": keys.session_pk(tenant, session_id),
+                    ":lo": keys.message_sk(first_ts),
+                    ":hi": keys.LAST_MESSAGE_SK,
+                }
+            ),
+            "ConsistentRead": True,
+            "Limit": skip + read_ahead,
+        }
+        items = islice(self._table.items(query), skip, None)
+        return MessagePage(messages=(message_from_item(i) for i in items), total_count=record.message_count)
+
+    def _message_item(self, record: SessionRecord, tenant: str, message_uuid: str) -> Mapping[str, Any] | None:
+        """A message of the session's current incarnation by uuid: the LSI gives its key, consistently."""
+        session_id = record.session.session_id
+        sks = existing_message_sks(self._table, tenant, session_id, [message_uuid], record.first_ts)
+        if message_uuid not in sks:
+            return None
+        pk = keys.session_pk(tenant, session_id)
+        return self._table.get(to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: sks[message_uuid]}))
+
+    def get_message(self, tenant: str, session_id: str, message_uuid: str) -> StoredMessage | None:
+        record = live_session(self._table, tenant, session_id)
+        item = self._message_item(record, tenant, message_uuid) if record else None
+        return message_from_item(item) if item else None
+
+    def update_message_metadata(
+        self, tenant: str, session_id: str, message_uuid: str, metadata_patch: JsonObject
+    ) -> StoredMessage | None:
+        """Deep-merge into the message's metadata, conditional on the metadata read (a lost race re-reads)."""
+        for _ in attempts(self._table.retry_budget):
+            record = live_session(self._table, tenant, session_id)
+            item = self._message_item(record, tenant, message_uuid) if record else None
+            if item is None:
+                return None
+            message = message_from_item(item)
+            merged = deep_merge(message.metadata or {}, metadata_patch)
+            ensure_item_fits(
+                {**item, "metadata": {"S": dump_json(merged)}}, "the message with its metadata", before=item_size(item)
+            )
+            # The metadata's version, not its old value, is the condition: the request stays small.
+            seen = item.get(METADATA_VERSION)
+            condition = f"{METADATA_VERSION} = :seen" if seen else f"attribute_not_exists({METADATA_VERSION})"
+            values = to_item({":m": dump_json(merged), ":u": message_uuid, ":next": int(seen["N"]) + 1 if seen else 1})
+            if seen:
+                values[":seen"] = seen
+            written = self._table.write_if(
+                self._table.db.update_item,
+                Key={keys.TABLE_PARTITION_KEY: item["PK"], keys.TABLE_SORT_KEY: item["SK"]},
+                UpdateExpression=f"SET metadata = :m, {METADATA_VERSION} = :next",
+                ConditionExpression=f"MsgUuid = :u AND {condition}",
+                ExpressionAttributeValues=values,
+            )
+            if not written:
+                continue
+            return replace(message, metadata=merged)
+        raise StoreUnavailableError("too many concurrent writes to this message; retry shortly")
