@@ -29,8 +29,12 @@ ATTEMPT_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
 MAX_ATTEMPTS = 5
 _SERVICE = "dynamodb"
 
+# One attempt per call for botocore's own retry handler, which therefore never retries: RetryWithinDeadline does,
+# with the same standard policy and MAX_ATTEMPTS. (So no private name of botocore's handler is needed to replace it.
+# Side effects of that idle handler: every response's ResponseMetadata says MaxAttemptsReached, and the
+# amz-sdk-request header says max=1; nothing here reads either.)
 _CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+    retries={"mode": "standard", "total_max_attempts": 1},
     connect_timeout=CONNECT_TIMEOUT_SECONDS,
     read_timeout=READ_TIMEOUT_SECONDS,
     tcp_keepalive=True,
@@ -62,8 +66,8 @@ class RetryWithinDeadline:
             service_name=_SERVICE,
         )
         events = client.meta.events
-        # In place of the handler botocore registered for the config above (same policy, no deadline).
-        events.unregister(f"needs-retry.{_SERVICE}", unique_id=f"retry-config-{_SERVICE}")
+        # After botocore's own handler, which answers None (no retry) to every attempt: the first answer that is not
+        # None, this one's, decides.
         # (The stubs type handlers as returning None; needs-retry handlers return the pause.)
         retry = self.needs_retry
         events.register(f"needs-retry.{_SERVICE}", retry, unique_id="retry-within-deadline")  # type: ignore[arg-type]
