@@ -226,7 +226,7 @@ class ChatMemory:
     def fill(self, session_id: str, turns: Sequence[corpus.Turn]) -> None:
         """The session item and its messages as `append_messages` writes them, one second apart, ending 1 h ago."""
         from chat_memory.adapters.dynamodb import keys
-        from chat_memory.adapters.dynamodb.repository import _message_attributes, _session_item, _SessionRecord
+        from chat_memory.adapters.dynamodb.items import SessionRecord, message_attributes, session_item
         from chat_memory.domain.models import CountedMessage, NewMessage, RoleType, Session
         from chat_memory.service.memory import token_text
 
@@ -245,11 +245,11 @@ class ChatMemory:
                     keys.TABLE_PARTITION_KEY: {"S": pk},
                     keys.TABLE_SORT_KEY: {"S": keys.message_sk(first + i * 1_000_000)},
                     keys.MESSAGE_UUID_ATTR: {"S": self._next_uuid()},
-                    **_message_attributes(counted),
+                    **message_attributes(counted),
                 }
             )
         last = first + (len(messages) - 1) * 1_000_000
-        record = _SessionRecord(
+        record = SessionRecord(
             session=Session(
                 session_id=session_id,
                 uuid=self._next_uuid(),
@@ -265,7 +265,7 @@ class ChatMemory:
             summary_instruction=None,
             message_count=len(messages),
         )
-        items.append(dict(_session_item(TENANT, record)))
+        items.append(dict(session_item(TENANT, record)))
         _batch_put(self._client, OUR_TABLE, items)
 
     def window(self, session_id: str, lastn: int) -> int:
