@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
 from chat_memory.adapters.dynamodb.client import dynamodb_client
+from chat_memory.adapters.dynamodb.consumed import measure
 from chat_memory.adapters.dynamodb.idempotency import IdempotencyRecords
 from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
 from chat_memory.adapters.summarisers import BedrockSummaryModel, ExtractiveSummaryModel
@@ -16,6 +18,9 @@ from chat_memory.service.sessions import Messages, Sessions
 from chat_memory.service.summarise import SummariseSession
 from chat_memory.service.users import Users
 from chat_memory.settings import get_settings, get_summary_settings
+
+if TYPE_CHECKING:
+    from chat_memory.api.http import Middleware
 
 
 @cache
@@ -93,6 +98,19 @@ def api_keys() -> ApiKeyStore:
 @cache
 def idempotency_records() -> IdempotencyRecords:
     return IdempotencyRecords(get_settings().table_name, dynamodb_client())
+
+
+def http_middlewares(*, writes: bool) -> list[Middleware]:
+    """The layers around every route, outermost first: the request's scope (deadline, consumed capacity), and for
+    the writing functions the Idempotency-Key. (Reads never load Powertools' idempotency utility.)"""
+    from chat_memory.api.http import capacity_scope
+
+    layers = [capacity_scope(measure)]
+    if writes:
+        from chat_memory.api.idempotency import idempotent_writes
+
+        layers.append(idempotent_writes(idempotency_records))
+    return layers
 
 
 def reset() -> None:

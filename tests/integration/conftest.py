@@ -11,9 +11,10 @@ import pytest
 
 from chat_memory import wiring
 from chat_memory.adapters.dynamodb.client import dynamodb_client
-from chat_memory_dev.local_dynamodb import create_table_from_template
+from chat_memory_dev.local.server import LAMBDA_RESPONSE_BYTES
+from chat_memory_dev.localdb.dynamodb import create_table_from_template
 from chat_memory_dev.localdb.engine import mock_dynamodb
-from chat_memory_dev.server import LAMBDA_RESPONSE_BYTES
+from tests.http_events import FakeContext, Reply, http_event, route_handler
 
 TABLE = "chat-memory-test"
 
@@ -53,72 +54,12 @@ def calls(ddb: Any) -> CallLog:
     return log
 
 
-class FakeContext:
-    function_name = "chat-memory-test"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:chat-memory-test"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
-
-
-def http_event(
-    method: str,
-    raw_path: str,
-    body: Any = None,
-    query: str = "",
-    raw_body: str | None = None,
-    tenant: str | None = "default",
-    headers: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """A minimal API Gateway HTTP API (payload 2.0) event, authorized for `tenant` (None: no authorizer context);
-    `headers` are added with lower-cased names, as HTTP APIs deliver them."""
-    params: dict[str, str] = {}
-    for pair in filter(None, query.split("&")):
-        key, _, value = pair.partition("=")
-        params[key] = value
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": raw_path,
-        "rawQueryString": query,
-        "headers": {"content-type": "application/json", **{k.lower(): v for k, v in (headers or {}).items()}},
-        "requestContext": {
-            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
-            "requestId": str(uuid.uuid4()),
-            "routeKey": "$default",
-            "stage": "$default",
-        },
-        "isBase64Encoded": False,
-    }
-    if params:
-        event["queryStringParameters"] = params
-    if tenant is not None:
-        event["requestContext"]["authorizer"] = {"lambda": {"tenant": tenant, "key_id": "0123456789abcdef"}}
-    if raw_body is not None:
-        event["body"] = raw_body
-    elif body is not None:
-        event["body"] = json.dumps(body)
-    return event
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: Any
-
-
 Invoke = Callable[..., Reply]
 
 
 @pytest.fixture
 def api(ddb: Any) -> Invoke:
     """Call the right handler for a method and path, as API Gateway would route it."""
-    from chat_memory.handlers import read_memory, sessions, write_memory
 
     def invoke(
         method: str,
@@ -129,12 +70,7 @@ def api(ddb: Any) -> Invoke:
         tenant: str | None = "default",
         headers: dict[str, str] | None = None,
     ) -> Reply:
-        if method == "POST" and raw_path.endswith("/memory"):
-            handler = write_memory.lambda_handler
-        elif method == "GET":
-            handler = read_memory.lambda_handler
-        else:
-            handler = sessions.lambda_handler
+        handler = route_handler(method, raw_path)
         result = handler(http_event(method, raw_path, body, query, raw_body, tenant, headers), FakeContext())
         # Every answer of every test: Lambda refuses a result over its response payload (the runtime's json.dumps).
         assert len(json.dumps(result).encode()) <= LAMBDA_RESPONSE_BYTES, "on AWS this answer would be a 500"

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from chat_memory.domain import limits
-from tests.integration.conftest import FakeContext, Invoke, all_items, http_event
+from tests.http_events import FakeContext, http_event
+from tests.integration.conftest import Invoke, all_items
 
 MEMORY = "/api/v2/sessions/s1/memory"
 

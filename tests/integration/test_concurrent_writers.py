@@ -29,8 +29,8 @@ from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
 from chat_memory.domain.models import CountedMessage, NewMessage, RoleType
 from chat_memory_dev.localdb.dynamodb import EmbeddedDynamoDB, create_table_from_template
+from tests.http_events import FakeContext, http_event
 from tests.integration.concurrency import assert_nothing_lost, content, written_by
-from tests.integration.conftest import FakeContext, http_event
 
 TABLE = "chat-memory-concurrency"
 WRITERS = 8

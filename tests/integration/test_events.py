@@ -11,7 +11,8 @@ from chat_memory_dev.gen.events import EVENTS_DIR, stale_event_files
 from chat_memory_dev.local.runtime import FakeLambdaContext
 from chat_memory_dev.local.stream import record_passes_filters
 from chat_memory_dev.template import http_routes, stream_consumers
-from tests.integration.conftest import FakeContext, all_items, http_event
+from tests.http_events import FakeContext, http_event
+from tests.integration.conftest import all_items
 
 EVENT_NAMES = ("health", "sessions", "write_memory", "read_memory", "not_served", "summariser", "purger")
 

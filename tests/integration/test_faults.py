@@ -22,7 +22,7 @@ from moto.core.models import botocore_stubber
 
 from chat_memory.adapters.dynamodb import users
 from chat_memory.adapters.dynamodb.client import ATTEMPT_SECONDS, MAX_ATTEMPTS, dynamodb_client
-from tests.integration import conftest
+from tests import http_events
 from tests.integration.conftest import TABLE, Invoke, all_items, run_purger
 
 # -- injection machinery ------------------------------------------------------------------------------
@@ -135,7 +135,7 @@ def faults(ddb: Any, clock: FakeClock) -> Faults:
 
 def remaining_ms(monkeypatch: pytest.MonkeyPatch, millis: int) -> None:
     """What the Lambda context says is left of the invocation, for the requests that follow."""
-    monkeypatch.setattr(conftest.FakeContext, "get_remaining_time_in_millis", lambda self: millis)
+    monkeypatch.setattr(http_events.FakeContext, "get_remaining_time_in_millis", lambda self: millis)
 
 
 def messages(*uuids_and_contents: tuple[str, str]) -> list[dict[str, Any]]:

@@ -20,7 +20,8 @@ from chat_memory.api.idempotency import REPLAYED_HEADER
 from chat_memory_dev.local.server import API_KEY_ENV
 from chat_memory_dev.local.stream import record_passes_filters
 from chat_memory_dev.template import load_template, stream_consumers
-from tests.integration.conftest import TABLE, CallLog, FakeContext, Invoke, Reply, all_items
+from tests.http_events import FakeContext, Reply
+from tests.integration.conftest import TABLE, CallLog, Invoke, all_items
 from tests.integration.test_local_api_key import _serve, _server_env
 
 RECORD_PK = re.compile(r"^T#(?P<tenant>[^#]+)#IDEMPOTENCY#[0-9a-f]{64}$")

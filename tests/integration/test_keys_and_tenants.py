@@ -11,7 +11,8 @@ import pytest
 from chat_memory import wiring
 from chat_memory.adapters.dynamodb.api_keys import KEY_PREFIX, key_hash
 from chat_memory_dev.template import http_routes
-from tests.integration.conftest import FakeContext, Invoke, all_items, http_event
+from tests.http_events import FakeContext, http_event
+from tests.integration.conftest import Invoke, all_items
 
 
 def _authorize(header: str | None) -> dict[str, Any]:

@@ -241,7 +241,8 @@ def test_a_deleted_users_id_is_free_at_once_and_the_new_user_never_sees_the_old_
         assert api("DELETE", "/api/v2/users/ann").status == 200
     finally:
         store.user_sessions = original  # type: ignore[method-assign]
-    from tests.integration.conftest import FakeContext, tombstone_event
+    from tests.http_events import FakeContext
+    from tests.integration.conftest import tombstone_event
 
     deleted = tombstone_event(ddb)  # the stream record of the user's tombstone, for the purger later
     assert api("GET", "/api/v2/sessions/a1").status == 200, "not yet buried: the purger's sweep will"
@@ -301,7 +302,7 @@ def test_a_replayed_user_tombstone_spares_the_user_created_again(api: Invoke, dd
     _add(api, "h2", 3)
 
     from chat_memory.handlers import purger
-    from tests.integration.conftest import FakeContext
+    from tests.http_events import FakeContext
 
     assert purger.lambda_handler(old_records, FakeContext()) == {"batchItemFailures": []}  # the stream replays
     assert [s["session_id"] for s in api("GET", "/api/v2/users/hal/sessions").body] == ["h2"]

@@ -9,7 +9,8 @@ from botocore.exceptions import ClientError
 from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
 from chat_memory.domain.models import CountedMessage, NewMessage, RoleType
-from tests.integration.conftest import TABLE, CallLog, FakeContext, Invoke, all_items, run_purger, tombstone_event
+from tests.http_events import FakeContext
+from tests.integration.conftest import TABLE, CallLog, Invoke, all_items, run_purger, tombstone_event
 
 
 def _messages(n: int, prefix: str = "m", size: int = 0) -> list[dict[str, Any]]:

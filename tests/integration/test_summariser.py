@@ -17,7 +17,8 @@ from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.adapters.summarisers import BedrockSummaryModel
 from chat_memory.domain.models import ModelSummary
 from chat_memory.service.summarise import SummariseSession
-from tests.integration.conftest import TABLE, FakeContext, Invoke, all_items, run_purger
+from tests.http_events import FakeContext
+from tests.integration.conftest import TABLE, Invoke, all_items, run_purger
 
 W = 12  # the default window
 

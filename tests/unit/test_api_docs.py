@@ -1,5 +1,6 @@
-"""The OpenAPI description says what the code does: response models fit the shapers' JSON, documented patterns
-accept exactly what the edge accepts, and request bodies that are valid JSON but not text are refused."""
+"""The OpenAPI description says what the code does: the domain's objects validate into the documented response
+models and send the JSON clients read, documented patterns accept exactly what the edge accepts, and request bodies
+that are valid JSON but not text are refused."""
 
 import json
 import re
@@ -10,22 +11,17 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from chat_memory.api.http import message_uuid, parse_json_body, path_id
+from chat_memory.api.http import parse_json_body
+from chat_memory.api.params import canonical_uuid, decoded_path_id
 from chat_memory.api.schemas import (
     BODY_ID_PATTERN,
     PATH_ID_PATTERN,
     UUID_PATTERN,
     MemoryBody,
     MessageBody,
-    MessagePageBody,
     SessionBody,
     UserBody,
-    memory_json,
-    message_json,
-    message_page_json,
     path_safe_id,
-    session_json,
-    user_json,
 )
 from chat_memory.domain import limits
 from chat_memory.domain.errors import InvalidInputError
@@ -53,14 +49,30 @@ def _strict(model: type[BaseModel], body: Any) -> None:
     model.model_validate_json(json.dumps(body))
 
 
+CREATED_AT = "2023-11-14T22:13:20.123456Z"
+
+
+def _sent(model: type[BaseModel], value: Any) -> Any:
+    """What a client reads: the domain object validated into its response model, as JSON."""
+    body = json.loads(model.model_validate(value).model_dump_json())
+    _strict(model, body)
+    return body
+
+
 @pytest.mark.parametrize("metadata", [None, {"a": {"b": [1, 2.5, None, True]}}])
-def test_message_json_fits_the_documented_message(metadata: dict[str, Any] | None) -> None:
-    body = message_json(_message(metadata))
-    _strict(MessageBody, body)
-    assert ("metadata" in body) == (metadata is not None), "absent metadata is left out, as documented"
+def test_a_message_is_sent_as_zep_sends_it(metadata: dict[str, Any] | None) -> None:
+    expected = {
+        "uuid": UUID_1,
+        "created_at": CREATED_AT,
+        "role": "Jane",
+        "role_type": "user",
+        "content": "hi",
+        "token_count": 4,
+    }
+    assert _sent(MessageBody, _message(metadata)) == expected | ({"metadata": metadata} if metadata else {})
 
 
-def test_memory_json_fits_with_and_without_a_summary() -> None:
+def test_a_memory_is_sent_with_and_without_a_summary() -> None:
     summary = Summary(
         uuid=UUID_2,
         ts=MICROS + 1,
@@ -69,16 +81,29 @@ def test_memory_json_fits_with_and_without_a_summary() -> None:
         recent_message_ts=MICROS,
         token_count=3,
     )
-    for memory in (Memory(messages=[_message(None)], summary=summary), Memory(messages=[], summary=None)):
-        _strict(MemoryBody, memory_json(memory))
+    sent = _sent(MemoryBody, Memory(messages=[_message(None)], summary=summary))
+    assert sent["summary"] == {
+        "uuid": UUID_2,
+        "created_at": "2023-11-14T22:13:20.123457Z",
+        "content": "so far",
+        "recent_message_uuid": UUID_1,
+        "token_count": 3,
+    }
+    assert _sent(MemoryBody, Memory(messages=[], summary=None)) == {"messages": [], "summary": None}
 
 
-def test_page_session_and_user_json_fit_with_optional_fields_left_out_or_set() -> None:
-    _strict(MessagePageBody, message_page_json([message_json(_message({"k": 1}))], total_count=7))
+def test_sessions_and_users_leave_out_what_they_do_not_have() -> None:
     for user_id in (None, "u1"):
         session = Session(session_id="s1", uuid=UUID_1, created_ts=MICROS, updated_ts=MICROS, user_id=user_id)
-        _strict(SessionBody, session_json(session))
+        assert ("user_id" in _sent(SessionBody, session)) == (user_id is not None)
     bare = User(user_id="u1", uuid=UUID_2, created_ts=MICROS, updated_ts=MICROS)
+    assert _sent(UserBody, bare) == {
+        "user_id": "u1",
+        "uuid": UUID_2,
+        "created_at": CREATED_AT,
+        "updated_at": CREATED_AT,
+        "metadata": {},
+    }
     full = User(
         user_id="u1",
         uuid=UUID_2,
@@ -89,14 +114,12 @@ def test_page_session_and_user_json_fit_with_optional_fields_left_out_or_set() -
         last_name="Doe",
         metadata={"plan": "pro"},
     )
-    for user in (bare, full):
-        _strict(UserBody, user_json(user))
-
-
-def test_the_models_would_catch_a_field_the_shapers_add() -> None:
-    body = dict(message_json(_message(None)), surprise=1)
-    with pytest.raises(ValueError, match="surprise"):
-        _strict(MessageBody, body)
+    assert _sent(UserBody, full) == _sent(UserBody, bare) | {
+        "metadata": {"plan": "pro"},
+        "email": "j@example.com",
+        "first_name": "Jane",
+        "last_name": "Doe",
+    }
 
 
 # -- documented patterns == what the edge accepts ------------------------------------------------------------
@@ -146,7 +169,7 @@ def test_body_id_pattern_accepts_exactly_the_ids_the_edge_accepts(value: str) ->
 @example("\ufffd")
 def test_path_id_pattern_accepts_exactly_the_path_segments_the_edge_accepts(value: str) -> None:
     documented = _documented(PATH_ID_PATTERN, value) and len(value) <= limits.MAX_ID_CHARS
-    assert documented == _accepted(path_id, value)
+    assert documented == _accepted(lambda raw: decoded_path_id(raw, "session id"), value)
 
 
 @settings(max_examples=300, deadline=None)
@@ -154,7 +177,7 @@ def test_path_id_pattern_accepts_exactly_the_path_segments_the_edge_accepts(valu
 @example("0b7c4c51-7ec4-4f4b-8a55-1a1e2f7d9c01\n")
 def test_message_ids_are_the_documented_uuid_form_only(value: str) -> None:
     documented = _documented(UUID_PATTERN, value)
-    assert documented == _accepted(message_uuid, value)
+    assert documented == _accepted(canonical_uuid, value)
 
 
 # -- request bodies: JSON that is not text, or beyond the parser ---------------------------------------------

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from chat_memory.api.paging import TokenScope, newest_fitting, response_bytes, take_fitting
-from chat_memory.api.schemas import memory_json, message_json
+from chat_memory.api.paging import TokenScope, fitted_memory, newest_fitting, response_bytes, take_fitting
+from chat_memory.api.schemas import MessageBody
 from chat_memory.domain import limits
 from chat_memory.domain.errors import InvalidInputError
 from chat_memory.domain.models import Memory, Position, RoleType, StoredMessage
@@ -41,12 +41,13 @@ def test_a_memory_keeps_its_newest_messages_that_fit_one_lambda_response(char: s
     # 100 KB of content each, escaped up to six times over by the runtime: far more than one answer holds.
     content = char * (limits.MAX_CONTENT_BYTES // len(char.encode()))
     messages = [_message(ts, content) for ts in range(1, 121)]
-    body = memory_json(Memory(messages=messages, summary=None))
+    body = json.loads(fitted_memory(Memory(messages=messages, summary=None)).model_dump_json())
     kept = body["messages"]
     assert 0 < len(kept) < len(messages)
     assert kept[-1]["uuid"] == "u120" and [m["uuid"] for m in kept] == [f"u{ts}" for ts in range(121 - len(kept), 121)]
     assert _lambda_payload_bytes(body) <= LAMBDA_RESPONSE_BYTES
-    one_more = {"messages": [message_json(messages[-len(kept) - 1]), *kept], "summary": None}
+    older = MessageBody.model_validate(messages[-len(kept) - 1]).model_dump(mode="json")
+    one_more = {"messages": [older, *kept], "summary": None}
     assert response_bytes(one_more) > limits.MAX_RESPONSE_BYTES, "no room was left unused"
 
 

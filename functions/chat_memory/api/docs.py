@@ -1,71 +1,17 @@
 """What each route documents in the OpenAPI description beyond its parameters and body: its answers.
 
-Routes pass `responses(...)` to their decorator; `chat_memory_dev.openapi` merges every function's document into
-infra/openapi.json. Errors share one body shape (ErrorBody) and one description per status, so the document says
-the same thing wherever the same thing happens.
+Parameters document themselves (chat_memory.api.params). Routes pass `responses(...)` to their decorator; the
+OpenAPI generator (chat_memory_dev) merges every function's document into infra/openapi.json. Errors share one body
+shape (ErrorBody) and one description per status, so the document says the same thing wherever the same thing
+happens.
 """
 
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 
 from chat_memory.api.http import NEXT_PAGE_HEADER
-from chat_memory.api.schemas import PATH_ID_PATTERN, UUID_PATTERN, ErrorBody
-from chat_memory.domain import limits
-from chat_memory.domain.models import MemoryType
-
-# Parameters: documented, not validated by Powertools (`json_schema_extra` only describes). The handlers check
-# them (chat_memory.api.http) so that errors read the same as the rest and `?limit=` (Zep's "absent") passes.
-_DIGITS = {"pattern": "^[0-9]*$"}
-_MEMORY_TYPES = ["", *(t.value for t in MemoryType), *(f"MemoryType.{t.value}" for t in MemoryType)]
-
-SessionIdParam = Annotated[
-    str,
-    Path(
-        description="The session id (`+` reads as a space, as zep-python encodes it).",
-        json_schema_extra={"pattern": PATH_ID_PATTERN, "minLength": 1, "maxLength": limits.MAX_ID_CHARS},
-    ),
-]
-UserIdParam = Annotated[
-    str,
-    Path(
-        description="The user id (`+` reads as a space).",
-        json_schema_extra={"pattern": PATH_ID_PATTERN, "minLength": 1, "maxLength": limits.MAX_ID_CHARS},
-    ),
-]
-MessageIdParam = Annotated[
-    str, Path(description="The message's uuid.", json_schema_extra={"pattern": UUID_PATTERN, "format": "uuid"})
-]
-LimitParam = Annotated[
-    str | None,
-    Query(description=f"Page size, 1 to {limits.MAX_LIST_LIMIT} (empty: the default).", json_schema_extra=_DIGITS),
-]
-OffsetParam = Annotated[
-    str | None, Query(description="Zep's cursor: how many to skip (empty: 0).", json_schema_extra=_DIGITS)
-]
-PageParam = Annotated[str | None, Query(description="Page number, from 1 (empty: 1).", json_schema_extra=_DIGITS)]
-LastNParam = Annotated[
-    str | None,
-    Query(
-        description=f"How many recent messages, 1 to {limits.MAX_LASTN} (empty: the session window).",
-        json_schema_extra=_DIGITS,
-    ),
-]
-MemoryTypeParam = Annotated[
-    str | None,
-    Query(
-        alias="memoryType",
-        description="Which memory (empty: perpetual). zep-python may send `MemoryType.<name>`.",
-        json_schema_extra={
-            "enum": ["", *(t.value for t in MemoryType), *(f"MemoryType.{t.value}" for t in MemoryType)]
-        },
-    ),
-]
-PageTokenParam = Annotated[
-    str | None,
-    Query(description="Where the page starts: X-Next-Page-Token of the previous page (empty: the first page)."),
-]
+from chat_memory.api.schemas import ErrorBody
 
 JSON = "application/json"
 

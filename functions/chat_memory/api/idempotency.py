@@ -14,7 +14,9 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyInconsistentStateError,
@@ -22,7 +24,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
-from chat_memory import wiring
+from chat_memory.api.http import Middleware
 from chat_memory.domain.errors import ChatMemoryError, ConflictError, IdempotencyKeyReusedError, InvalidInputError
 from chat_memory.observability import logger
 from chat_memory.settings import get_settings
@@ -38,15 +40,15 @@ MAX_KEY_CHARS = 255
 _VALID_KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_CHARS}}}")  # visible ASCII
 _KEY_PREFIX = "IDEMPOTENCY"
 
-Result = dict[str, Any]
+Remembered = dict[str, Any]  # an answer as the record keeps it
 
 
 class _NotRememberedError(Exception):
     """A non-2xx answer: raised through Powertools so that it deletes the in-progress record."""
 
-    def __init__(self, result: Result) -> None:
-        super().__init__(result.get("statusCode"))
-        self.result = result
+    def __init__(self, response: Response[Any]) -> None:
+        super().__init__(response.status_code)
+        self.response = response
 
 
 def idempotency_key(event: dict[str, Any]) -> str | None:
@@ -77,20 +79,37 @@ def _resource(event: dict[str, Any]) -> str:
     return str(event.get("rawPath", "")).replace("+", " ")
 
 
+def _remembered(response: Response[Any]) -> Remembered:
+    return {"status": response.status_code, "headers": dict(response.headers), "body": response.body}
+
+
+def _response(remembered: Remembered) -> Response[Any]:
+    return Response(status_code=remembered["status"], body=remembered["body"], headers=remembered["headers"])
+
+
 def _replayed(response: Any, idempotent_data: DataRecord) -> Any:
-    response["headers"] = {**(response.get("headers") or {}), REPLAYED_HEADER: "true"}
+    response["headers"] = {**response["headers"], REPLAYED_HEADER: "true"}
     return response
 
 
-def resolve_once(execute: Callable[[], Result], event: dict[str, Any], context: LambdaContext, tenant: str) -> Result:
-    """`execute()` (the resolver), at most once per Idempotency-Key; without a key, simply `execute()`.
+def idempotent_writes(records: Callable[[], BasePersistenceLayer]) -> Middleware:
+    """A layer around the routes: a write is run at most once per Idempotency-Key; without a key, simply run.
 
     Raises ChatMemoryError for a malformed key (400), a key reused for another body (422), a first request still
-    running (409) and a throttled store (503).
-    """
-    key = idempotency_key(event)
-    if key is None:
-        return execute()
+    running (409) and a throttled store (503)."""
+
+    def once_per_key(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+        event = app.current_event.raw_event
+        key = idempotency_key(event)
+        if key is None:
+            return next_middleware(app)
+        data = request_data(event, app.context["tenant"], key)
+        return _run_once(lambda: next_middleware(app), records(), _config(app.lambda_context), data)
+
+    return once_per_key
+
+
+def _config(context: LambdaContext) -> IdempotencyConfig:
     # A config per request: it holds this invocation's context (an in-progress record of an invocation that is
     # killed expires with the invocation's remaining time).
     config = IdempotencyConfig(
@@ -101,26 +120,28 @@ def resolve_once(execute: Callable[[], Result], event: dict[str, Any], context: 
         response_hook=_replayed,
     )
     config.register_lambda_context(context)
-    answered: list[Result] = []
+    return config
 
-    def remembered(request: dict[str, Any]) -> Result:
-        result = execute()
-        answered.append(result)
-        if not 200 <= int(result.get("statusCode", 500)) < 300:
-            raise _NotRememberedError(result)
-        return result
+
+def _run_once(
+    execute: Callable[[], Response[Any]], records: BasePersistenceLayer, config: IdempotencyConfig, data: Remembered
+) -> Response[Any]:
+    answered: list[Remembered] = []
+
+    def remembered(request: dict[str, Any]) -> Remembered:
+        response = execute()
+        answered.append(_remembered(response))
+        if not 200 <= response.status_code < 300:
+            raise _NotRememberedError(response)
+        return answered[0]
 
     once = idempotent_function(
-        remembered,
-        data_keyword_argument="request",
-        persistence_store=wiring.idempotency_records(),
-        config=config,
-        key_prefix=_KEY_PREFIX,
+        remembered, data_keyword_argument="request", persistence_store=records, config=config, key_prefix=_KEY_PREFIX
     )
     try:
-        result: Result = once(request=request_data(event, tenant, key))
+        return _response(once(request=data))
     except _NotRememberedError as exc:
-        return exc.result
+        return exc.response
     except IdempotencyValidationError:
         raise IdempotencyKeyReusedError(
             "this Idempotency-Key was already used for a request with a different body; use a new key"
@@ -132,8 +153,7 @@ def resolve_once(execute: Callable[[], Result], event: dict[str, Any], context: 
             # The write ran; only recording its outcome failed. Its answer is the truth (a 503 would invite a
             # retry that could write again once the in-progress record expires).
             logger.warning("idempotency record not updated", extra={"reason": type(exc.__cause__).__name__})
-            return answered[0]
+            return _response(answered[0])
         if isinstance(exc.__cause__, ChatMemoryError):
             raise exc.__cause__ from exc
         raise
-    return result

@@ -16,43 +16,51 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
+from pydantic import BaseModel
+
+from chat_memory.api.schemas import MemoryBody, MessageBody, SummaryBody
 from chat_memory.domain import limits
 from chat_memory.domain.errors import InvalidInputError
-from chat_memory.domain.models import Position
+from chat_memory.domain.models import Memory, Position
 from chat_memory.settings import get_page_token_key
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 _MAC_BYTES: Final = 16  # HMAC-SHA256 truncated to 128 bits
 _MAX_TS: Final = 10**16  # positions are microseconds, as the keys store them
 
 
 def response_bytes(value: Any) -> int:
-    """What `value` adds to the Lambda response: its compact JSON text as the body holds it, escaped again into the
-    payload's body string as json.dumps' defaults escape it (every non-ASCII character as \\uXXXX: the most a
-    Python runtime sends)."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """What `value` (a response model or a JSON value) adds to the Lambda response: its compact JSON text as the
+    body holds it, escaped again into the payload's body string as json.dumps' defaults escape it (every non-ASCII
+    character as \\uXXXX: the most a Python runtime sends)."""
+    if isinstance(value, BaseModel):
+        text = value.model_dump_json()
+    else:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return len(json.dumps(text)) - 2
 
 
 @dataclass(frozen=True, slots=True)
-class Fitted(Generic[T]):
-    """The JSON of the items an answer takes, and the last one taken when more follow (None at the end)."""
+class Fitted(Generic[T, U]):
+    """What an answer takes, shaped (its response models), and the last item taken when more follow (None at the
+    end)."""
 
-    items: list[Any]
+    items: list[U]
     last: T | None
 
 
 def take_fitting(
-    items: Iterable[T], to_json: Callable[[T], Any], *, limit: int | None, budget: int = limits.MAX_RESPONSE_BYTES
-) -> Fitted[T]:
-    """The first items, up to `limit`, whose JSON array fits `budget` (always the first one). Reads one item past
-    the page to know whether more follow."""
-    taken: list[Any] = []
+    items: Iterable[T], shape: Callable[[T], U], *, limit: int | None, budget: int = limits.MAX_RESPONSE_BYTES
+) -> Fitted[T, U]:
+    """The first items, up to `limit`, whose JSON array fits `budget` (always the first one), shaped. Reads one item
+    past the page to know whether more follow."""
+    taken: list[U] = []
     last: T | None = None
     used = 2  # the brackets
     for item in items:
-        value = to_json(item)
+        value = shape(item)
         size = response_bytes(value) + 1  # and its comma
         if (limit is not None and len(taken) >= limit) or (taken and used + size > budget):
             return Fitted(taken, last)
@@ -62,9 +70,16 @@ def take_fitting(
     return Fitted(taken, None)
 
 
-def newest_fitting(items: Sequence[T], to_json: Callable[[T], Any], budget: int) -> list[Any]:
-    """The JSON of the newest of `items` (oldest first) that fit `budget`, oldest first."""
-    return take_fitting(reversed(items), to_json, limit=None, budget=budget).items[::-1]
+def newest_fitting(items: Sequence[T], shape: Callable[[T], U], budget: int) -> list[U]:
+    """The newest of `items` (oldest first) that fit `budget`, shaped, oldest first."""
+    return take_fitting(reversed(items), shape, limit=None, budget=budget).items[::-1]
+
+
+def fitted_memory(memory: Memory) -> MemoryBody:
+    """The memory's answer, its oldest messages left out where it would not fit one Lambda response."""
+    summary = SummaryBody.model_validate(memory.summary) if memory.summary else None
+    room = limits.MAX_RESPONSE_BYTES - response_bytes(MemoryBody(messages=[], summary=summary))
+    return MemoryBody(messages=newest_fitting(memory.messages, MessageBody.model_validate, room), summary=summary)
 
 
 @dataclass(frozen=True, slots=True)

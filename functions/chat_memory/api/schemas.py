@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
-from chat_memory.api.paging import newest_fitting, response_bytes
 from chat_memory.domain import limits
 from chat_memory.domain.models import (
     JsonObject,
-    Memory,
     NewMessage,
     RoleType,
-    Session,
-    StoredMessage,
-    Summary,
-    User,
     UserChanges,
 )
 
@@ -178,100 +171,45 @@ class UpdateUserRequest(_Request):
         )
 
 
-# -- responses -------------------------------------------------------------------------------------------
+# -- responses: the documented shapes, validated from the domain's objects ---------------------------------------
 
 
-def message_json(message: StoredMessage) -> JsonObject:
-    body: JsonObject = {
-        "uuid": message.uuid,
-        "created_at": message.created_at,
-        "role": message.role,
-        "role_type": message.role_type.value,
-        "content": message.content,
-        "token_count": message.token_count,
-    }
-    if message.metadata is not None:
-        body["metadata"] = message.metadata
-    return body
-
-
-def summary_json(summary: Summary) -> JsonObject:
-    return {
-        "uuid": summary.uuid,
-        "created_at": summary.created_at,
-        "content": summary.content,
-        "recent_message_uuid": summary.recent_message_uuid,
-        "token_count": summary.token_count,
-    }
-
-
-def memory_json(memory: Memory) -> JsonObject:
-    """The memory, its oldest messages left out where the answer would not fit one Lambda response."""
-    summary = summary_json(memory.summary) if memory.summary else None
-    room = limits.MAX_RESPONSE_BYTES - response_bytes({"messages": [], "summary": summary})
-    return {"messages": newest_fitting(memory.messages, message_json, room), "summary": summary}
-
-
-def session_json(session: Session) -> JsonObject:
-    body: JsonObject = {
-        "session_id": session.session_id,
-        "uuid": session.uuid,
-        "created_at": session.created_at,
-        "updated_at": session.updated_at,
-        "metadata": session.metadata,
-    }
-    if session.user_id is not None:
-        body["user_id"] = session.user_id
-    return body
-
-
-def message_page_json(messages: list[JsonObject], total_count: int) -> JsonObject:
-    return {"messages": messages, "total_count": total_count, "row_count": len(messages)}
-
-
-def user_json(user: User) -> JsonObject:
-    body: JsonObject = {
-        "user_id": user.user_id,
-        "uuid": user.uuid,
-        "created_at": user.created_at,
-        "updated_at": user.updated_at,
-        "metadata": user.metadata,
-    }
-    for name in ("email", "first_name", "last_name"):
-        value = getattr(user, name)
-        if value is not None:
-            body[name] = value
-    return body
-
-
-# -- response models: the documented shapes of the JSON above (OpenAPI). Tests hold the shapers to them. ---------
+def _absent(value: Any) -> bool:
+    return value is None
 
 
 # Optional keys of a response are left out, never sent as null: documented as their type, not as nullable.
-_OmittedText = Annotated[str | None, WithJsonSchema({"type": "string"})]
-_OmittedObject = Annotated[JsonObject | None, WithJsonSchema({"type": "object", "additionalProperties": True})]
+_OmittedText = Annotated[str | None, WithJsonSchema({"type": "string"}), Field(default=None, exclude_if=_absent)]
+_OmittedObject = Annotated[
+    JsonObject | None,
+    WithJsonSchema({"type": "object", "additionalProperties": True}),
+    Field(default=None, exclude_if=_absent),
+]
+# Sent as the domain formats them (RFC 3339 with microseconds; canonical uuids), documented as what they are.
+_Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+_Uuid = Annotated[str, WithJsonSchema({"type": "string", "format": "uuid"})]
 
 
 class _Response(BaseModel):
-    # Closed shapes: a field added to a shaper but not here fails the tests and the fuzzer's conformance check.
-    model_config = ConfigDict(extra="forbid")
+    # Closed shapes, read from the domain's objects by attribute (`model_validate(session)`).
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
 
 
 class MessageBody(_Response):
-    uuid: UUID
-    created_at: datetime = Field(description="When the message was accepted (RFC 3339, UTC, microseconds).")
+    uuid: _Uuid
+    created_at: _Timestamp = Field(description="When the message was accepted (RFC 3339, UTC, microseconds).")
     role: str = Field(description="Free text: a person's or a bot's name.")
     role_type: RoleType
     content: str
     token_count: int = Field(ge=0, description="cl100k_base tokens of `{role_type}: {content}`.")
-    metadata: _OmittedObject = Field(default=None, description="Omitted when the message has none.")
+    metadata: _OmittedObject = Field(description="Omitted when the message has none.")
 
 
 class SummaryBody(_Response):
-    uuid: UUID
-    created_at: datetime
+    uuid: _Uuid
+    created_at: _Timestamp
     content: str
-    recent_message_uuid: UUID = Field(description="The newest message the summary covers.")
+    recent_message_uuid: _Uuid = Field(description="The newest message the summary covers.")
     token_count: int = Field(ge=0)
 
 
@@ -282,11 +220,11 @@ class MemoryBody(_Response):
 
 class SessionBody(_Response):
     session_id: str
-    uuid: UUID
-    created_at: datetime
-    updated_at: datetime
+    uuid: _Uuid
+    created_at: _Timestamp
+    updated_at: _Timestamp
     metadata: JsonObject
-    user_id: _OmittedText = Field(default=None, description="Omitted when the session belongs to no user.")
+    user_id: _OmittedText = Field(description="Omitted when the session belongs to no user.")
 
 
 class MessagePageBody(_Response):
@@ -297,18 +235,18 @@ class MessagePageBody(_Response):
 
 class UserBody(_Response):
     user_id: str
-    uuid: UUID
-    created_at: datetime
-    updated_at: datetime
+    uuid: _Uuid
+    created_at: _Timestamp
+    updated_at: _Timestamp
     metadata: JsonObject
-    email: _OmittedText = Field(default=None, description="Omitted when not set.")
-    first_name: _OmittedText = Field(default=None, description="Omitted when not set.")
-    last_name: _OmittedText = Field(default=None, description="Omitted when not set.")
+    email: _OmittedText = Field(description="Omitted when not set.")
+    first_name: _OmittedText = Field(description="Omitted when not set.")
+    last_name: _OmittedText = Field(description="Omitted when not set.")
 
 
 class AddedMessageBody(_Response):
-    uuid: UUID
-    created_at: datetime
+    uuid: _Uuid
+    created_at: _Timestamp
     token_count: int = Field(ge=0)
 
 

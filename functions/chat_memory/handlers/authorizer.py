@@ -8,6 +8,10 @@ here: API Gateway answers 401 itself. The key is never logged; only its public i
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
+    APIGatewayAuthorizerEventV2,
+    APIGatewayAuthorizerResponseV2,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chat_memory import wiring
@@ -26,13 +30,14 @@ def key_from_header(header: str | None) -> str | None:
 
 
 def _allow(context: dict[str, str]) -> dict[str, Any]:
-    return {"isAuthorized": True, "context": context}
+    return APIGatewayAuthorizerResponseV2(authorize=True, context=context).asdict()
 
 
 @logger.inject_lambda_context(log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    key = key_from_header(headers.get("authorization"))
+    request = APIGatewayAuthorizerEventV2(event)
+    # The data class reads header names case-blind (it needs the `headers` API Gateway always sends).
+    key = key_from_header(request.headers.get("authorization")) if event.get("headers") else None
     if key is None:
         return _allow({"denied": "send the API key as 'Authorization: Bearer <key>' or 'Api-Key <key>'"})
     info = wiring.api_keys().lookup(key)

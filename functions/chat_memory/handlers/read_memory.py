@@ -1,17 +1,19 @@
-"""Read-only function: sessions, memory windows, messages and users. Never loads the tokenizer, has no write
-permission."""
+"""Every read: sessions, memory windows, messages and users. Never loads the tokenizer, has no write permission."""
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from chat_memory import wiring
-from chat_memory.api.docs import (
-    NEXT_PAGE_DOC,
-    PATH_ERRORS,
+from chat_memory.api.docs import NEXT_PAGE_DOC, PATH_ERRORS, responses
+from chat_memory.api.http import JSON, NEXT_PAGE_HEADER, Tenant, build_resolver, resolve
+from chat_memory.api.paging import TokenScope, fitted_memory, take_fitting
+from chat_memory.api.params import (
     LastNParam,
     LimitParam,
     MemoryTypeParam,
@@ -21,48 +23,23 @@ from chat_memory.api.docs import (
     PageTokenParam,
     SessionIdParam,
     UserIdParam,
-    responses,
 )
-from chat_memory.api.http import (
-    NEXT_PAGE_HEADER,
-    build_resolver,
-    current_tenant,
-    int_param,
-    json_response,
-    lastn_param,
-    memory_type_param,
-    message_uuid,
-    path_id,
-    resolve,
-)
-from chat_memory.api.paging import Fitted, TokenScope, take_fitting
-from chat_memory.api.schemas import (
-    MemoryBody,
-    MessageBody,
-    MessagePageBody,
-    SessionBody,
-    UserBody,
-    memory_json,
-    message_json,
-    message_page_json,
-    session_json,
-    user_json,
-)
+from chat_memory.api.schemas import MemoryBody, MessageBody, MessagePageBody, SessionBody, UserBody
 from chat_memory.domain import limits
 from chat_memory.domain.errors import InvalidInputError
-from chat_memory.domain.models import Position, Session, Start, StoredMessage, User
+from chat_memory.domain.models import MemoryType, Position, Session, Start, StoredMessage, User
 from chat_memory.observability import logger, metrics, tracer
+from chat_memory.service.memory import GetMemory
+from chat_memory.service.sessions import Messages, Sessions
+from chat_memory.service.users import Users
 
-app = build_resolver()
+app = build_resolver(wiring.http_middlewares(writes=False))
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
-
-def _page_size(limit: str | None) -> int:
-    return int_param("limit", limit, minimum=1, maximum=limits.MAX_LIST_LIMIT) or limits.DEFAULT_LIST_LIMIT
-
-
-def _offset(cursor: str | None) -> int:
-    return int_param("cursor", cursor, minimum=0, maximum=10**9) or 0
+SessionsUseCase = Annotated[Sessions, Depends(wiring.sessions)]
+MessagesUseCase = Annotated[Messages, Depends(wiring.messages)]
+UsersUseCase = Annotated[Users, Depends(wiring.users)]
 
 
 def _start(scope: TokenScope, page_size: int, offset: int, page_token: str | None) -> Start:
@@ -85,10 +62,29 @@ def _message_position(message: StoredMessage) -> Position:
     return Position(message.ts)
 
 
-def _listed(found: Fitted[T], scope: TokenScope, position: Callable[[T], Position], body: Any = None) -> Response[str]:
-    """An answer of what fitted, with the token of the rest when more follow."""
-    headers = None if found.last is None else {NEXT_PAGE_HEADER: scope.token(position(found.last))}
-    return json_response(200, found.items if body is None else body, headers=headers)
+def _page(
+    found: Iterable[T], model: type[M], limit: int | None, scope: TokenScope, position: Callable[[T], Position]
+) -> tuple[list[M], dict[str, str] | None]:
+    """What fits one answer, and the header naming the rest when more follow."""
+    fitted = take_fitting(found, model.model_validate, limit=limit)
+    headers = None if fitted.last is None else {NEXT_PAGE_HEADER: scope.token(position(fitted.last))}
+    return fitted.items, headers
+
+
+def _tenant_listing(
+    scope: TokenScope,
+    listing: Callable[[str, Start], Iterable[T]],
+    model: type[M],
+    position: Callable[[T], Position],
+    limit: int | None,
+    offset: int | None,
+    page_token: str | None,
+) -> Response[list[M]]:
+    """One page of a tenant's sessions or users: from Zep's offset or a page token."""
+    page_size = limit or limits.DEFAULT_LIST_LIMIT
+    found = listing(scope.tenant, _start(scope, page_size, offset or 0, page_token))
+    body, headers = _page(found, model, page_size, scope, position)
+    return Response(200, JSON, body, headers)
 
 
 @app.get(
@@ -102,15 +98,15 @@ def _listed(found: Fitted[T], scope: TokenScope, position: Callable[[T], Positio
 )
 @tracer.capture_method(capture_response=False)
 def list_sessions(
+    tenant: Tenant,
+    sessions: SessionsUseCase,
     limit: LimitParam = None,
     cursor: OffsetParam = None,
     page_token: PageTokenParam = None,
-) -> Response[str]:
+) -> Response[list[SessionBody]]:
     """`cursor` is Zep's offset. `page_token` (from the previous page's X-Next-Page-Token) pages in O(page)."""
-    scope = TokenScope(current_tenant(), "list_sessions")
-    page_size = _page_size(limit)
-    found = wiring.sessions().list(scope.tenant, _start(scope, page_size, _offset(cursor), page_token))
-    return _listed(take_fitting(found, session_json, limit=page_size), scope, _session_position)
+    scope = TokenScope(tenant, "list_sessions")
+    return _tenant_listing(scope, sessions.list, SessionBody, _session_position, limit, cursor, page_token)
 
 
 @app.get(
@@ -121,9 +117,8 @@ def list_sessions(
     responses=responses(200, SessionBody, "The session.", *PATH_ERRORS),
 )
 @tracer.capture_method(capture_response=False)
-def get_session(session_id: SessionIdParam) -> Response[str]:
-    session = wiring.sessions().get(current_tenant(), path_id(session_id))
-    return json_response(200, session_json(session))
+def get_session(session_id: SessionIdParam, tenant: Tenant, sessions: SessionsUseCase) -> SessionBody:
+    return SessionBody.model_validate(sessions.get(tenant, session_id))
 
 
 @app.get(
@@ -136,14 +131,14 @@ def get_session(session_id: SessionIdParam) -> Response[str]:
 @tracer.capture_method(capture_response=False)
 def get_memory(
     session_id: SessionIdParam,
+    tenant: Tenant,
+    get: Annotated[GetMemory, Depends(wiring.get_memory)],
     lastn: LastNParam = None,
-    memory_type: MemoryTypeParam = None,
-) -> Response[str]:
-    memory = wiring.get_memory()(
-        current_tenant(), path_id(session_id), memory_type_param(memory_type), lastn_param(lastn)
-    )
+    memory_type: MemoryTypeParam = MemoryType.PERPETUAL,
+) -> MemoryBody:
+    memory = get(tenant, session_id, memory_type, lastn)
     metrics.add_metric(name="MemoryReads", unit="Count", value=1)
-    return json_response(200, memory_json(memory))
+    return fitted_memory(memory)
 
 
 @app.get(
@@ -156,19 +151,21 @@ def get_memory(
 @tracer.capture_method(capture_response=False)
 def list_messages(
     session_id: SessionIdParam,
+    tenant: Tenant,
+    messages: MessagesUseCase,
     limit: LimitParam = None,
     cursor: PageParam = None,
     page_token: PageTokenParam = None,
-) -> Response[str]:
+) -> Response[MessagePageBody]:
     """`cursor` is a 1-based page number; pages run oldest first. An answer cut short at 6 MB, or followed by more
     messages, names the rest in X-Next-Page-Token."""
-    sid = path_id(session_id)
-    scope = TokenScope(current_tenant(), "get_session_messages", sid)
-    page_size = _page_size(limit)
-    skip = ((int_param("cursor", cursor, minimum=1, maximum=10**9) or 1) - 1) * page_size
-    page = wiring.messages().page(scope.tenant, sid, _start(scope, page_size, skip, page_token))
-    found = take_fitting(page.messages, message_json, limit=page_size)
-    return _listed(found, scope, _message_position, message_page_json(found.items, page.total_count))
+    scope = TokenScope(tenant, "get_session_messages", session_id)
+    page_size = limit or limits.DEFAULT_LIST_LIMIT
+    skip = ((cursor or 1) - 1) * page_size
+    page = messages.page(tenant, session_id, _start(scope, page_size, skip, page_token))
+    found, headers = _page(page.messages, MessageBody, page_size, scope, _message_position)
+    body = MessagePageBody(messages=found, total_count=page.total_count, row_count=len(found))
+    return Response(200, JSON, body, headers)
 
 
 @app.get(
@@ -179,9 +176,10 @@ def list_messages(
     responses=responses(200, MessageBody, "The message.", *PATH_ERRORS),
 )
 @tracer.capture_method(capture_response=False)
-def get_message(session_id: SessionIdParam, message_id: MessageIdParam) -> Response[str]:
-    message = wiring.messages().get(current_tenant(), path_id(session_id), message_uuid(message_id))
-    return json_response(200, message_json(message))
+def get_message(
+    session_id: SessionIdParam, message_id: MessageIdParam, tenant: Tenant, messages: MessagesUseCase
+) -> MessageBody:
+    return MessageBody.model_validate(messages.get(tenant, session_id, message_id))
 
 
 @app.get(
@@ -195,15 +193,15 @@ def get_message(session_id: SessionIdParam, message_id: MessageIdParam) -> Respo
 )
 @tracer.capture_method(capture_response=False)
 def list_users(
+    tenant: Tenant,
+    users: UsersUseCase,
     limit: LimitParam = None,
     cursor: OffsetParam = None,
     page_token: PageTokenParam = None,
-) -> Response[str]:
+) -> Response[list[UserBody]]:
     """`cursor` is Zep's offset; `page_token` (from X-Next-Page-Token) pages in O(page)."""
-    scope = TokenScope(current_tenant(), "list_users")
-    page_size = _page_size(limit)
-    found = wiring.users().list(scope.tenant, _start(scope, page_size, _offset(cursor), page_token))
-    return _listed(take_fitting(found, user_json, limit=page_size), scope, _user_position)
+    scope = TokenScope(tenant, "list_users")
+    return _tenant_listing(scope, users.list, UserBody, _user_position, limit, cursor, page_token)
 
 
 @app.get(
@@ -214,8 +212,8 @@ def list_users(
     responses=responses(200, UserBody, "The user.", *PATH_ERRORS),
 )
 @tracer.capture_method(capture_response=False)
-def get_user(user_id: UserIdParam) -> Response[str]:
-    return json_response(200, user_json(wiring.users().get(current_tenant(), path_id(user_id, "user id"))))
+def get_user(user_id: UserIdParam, tenant: Tenant, users: UsersUseCase) -> UserBody:
+    return UserBody.model_validate(users.get(tenant, user_id))
 
 
 @app.get(
@@ -230,17 +228,18 @@ def get_user(user_id: UserIdParam) -> Response[str]:
 @tracer.capture_method(capture_response=False)
 def get_user_sessions(
     user_id: UserIdParam,
+    tenant: Tenant,
+    users: UsersUseCase,
     limit: LimitParam = None,
     page_token: PageTokenParam = None,
-) -> Response[str]:
+) -> Response[list[SessionBody]]:
     """Every session of the user (Zep's answer) unless `limit`; an answer cut short at 6 MB names the rest in
     X-Next-Page-Token."""
-    uid = path_id(user_id, "user id")
-    scope = TokenScope(current_tenant(), "get_user_sessions", uid)
-    page_size = int_param("limit", limit, minimum=1, maximum=limits.MAX_LIST_LIMIT)
+    scope = TokenScope(tenant, "get_user_sessions", user_id)
     after = scope.position(page_token) if page_token else None
-    found = wiring.users().sessions(scope.tenant, uid, after, page_size + 1 if page_size else None)
-    return _listed(take_fitting(found, session_json, limit=page_size), scope, _session_position)
+    found = users.sessions(tenant, user_id, after, limit + 1 if limit else None)
+    body, headers = _page(found, SessionBody, limit, scope, _session_position)
+    return Response(200, JSON, body, headers)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)

@@ -4,23 +4,15 @@ items are purged in the background)."""
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chat_memory import wiring
-from chat_memory.api.docs import (
-    BODY_ERRORS,
-    IDEMPOTENCY_ERRORS,
-    PATH_ERRORS,
-    MessageIdParam,
-    SessionIdParam,
-    UserIdParam,
-    responses,
-    session_links,
-    user_links,
-)
-from chat_memory.api.http import build_resolver, current_tenant, json_response, message_uuid, path_id, resolve
+from chat_memory.api.docs import BODY_ERRORS, IDEMPOTENCY_ERRORS, PATH_ERRORS, responses, session_links, user_links
+from chat_memory.api.http import JSON, Tenant, build_resolver, resolve
+from chat_memory.api.params import MessageIdParam, SessionIdParam, UserIdParam
 from chat_memory.api.schemas import (
     CreateSessionRequest,
     CreateUserRequest,
@@ -31,14 +23,19 @@ from chat_memory.api.schemas import (
     UpdateSessionRequest,
     UpdateUserRequest,
     UserBody,
-    message_json,
-    session_json,
-    user_json,
 )
 from chat_memory.domain.errors import InvalidInputError
 from chat_memory.observability import logger, metrics, tracer
+from chat_memory.service.memory import DeleteMemory
+from chat_memory.service.sessions import Messages, Sessions
+from chat_memory.service.users import Users
 
-app = build_resolver()
+app = build_resolver(wiring.http_middlewares(writes=True))
+
+SessionsUseCase = Annotated[Sessions, Depends(wiring.sessions)]
+MessagesUseCase = Annotated[Messages, Depends(wiring.messages)]
+UsersUseCase = Annotated[Users, Depends(wiring.users)]
+OK = OkBody(message="OK")
 
 
 @app.post(
@@ -56,9 +53,11 @@ app = build_resolver()
     ),
 )
 @tracer.capture_method(capture_response=False)
-def create_session(body: Annotated[CreateSessionRequest, Body()]) -> Response[str]:
-    session = wiring.sessions().create(current_tenant(), body.session_id, body.user_id, body.metadata)
-    return json_response(201, session_json(session))
+def create_session(
+    body: Annotated[CreateSessionRequest, Body()], tenant: Tenant, sessions: SessionsUseCase
+) -> Response[SessionBody]:
+    session = sessions.create(tenant, body.session_id, body.user_id, body.metadata)
+    return Response(201, JSON, SessionBody.model_validate(session))
 
 
 @app.patch(
@@ -71,12 +70,12 @@ def create_session(body: Annotated[CreateSessionRequest, Body()]) -> Response[st
     ),
 )
 @tracer.capture_method(capture_response=False)
-def update_session(session_id: SessionIdParam, body: Annotated[UpdateSessionRequest, Body()]) -> Response[str]:
-    sid = path_id(session_id)
-    if body.session_id is not None and body.session_id != sid:
+def update_session(
+    session_id: SessionIdParam, body: Annotated[UpdateSessionRequest, Body()], tenant: Tenant, sessions: SessionsUseCase
+) -> SessionBody:
+    if body.session_id is not None and body.session_id != session_id:
         raise InvalidInputError("session_id in the body differs from the session id in the path")
-    session = wiring.sessions().update(current_tenant(), sid, body.user_id, body.metadata)
-    return json_response(200, session_json(session))
+    return SessionBody.model_validate(sessions.update(tenant, session_id, body.user_id, body.metadata))
 
 
 @app.delete(
@@ -93,10 +92,12 @@ def update_session(session_id: SessionIdParam, body: Annotated[UpdateSessionRequ
     ),
 )
 @tracer.capture_method(capture_response=False)
-def delete_memory(session_id: SessionIdParam) -> Response[str]:
-    wiring.delete_memory()(current_tenant(), path_id(session_id))
+def delete_memory(
+    session_id: SessionIdParam, tenant: Tenant, delete: Annotated[DeleteMemory, Depends(wiring.delete_memory)]
+) -> OkBody:
+    delete(tenant, session_id)
     metrics.add_metric(name="SessionsDeleted", unit="Count", value=1)
-    return json_response(200, {"message": "OK"})
+    return OK
 
 
 @app.patch(
@@ -110,12 +111,13 @@ def delete_memory(session_id: SessionIdParam) -> Response[str]:
 )
 @tracer.capture_method(capture_response=False)
 def update_message_metadata(
-    session_id: SessionIdParam, message_id: MessageIdParam, body: Annotated[UpdateMessageMetadataRequest, Body()]
-) -> Response[str]:
-    message = wiring.messages().update_metadata(
-        current_tenant(), path_id(session_id), message_uuid(message_id), body.metadata
-    )
-    return json_response(200, message_json(message))
+    session_id: SessionIdParam,
+    message_id: MessageIdParam,
+    body: Annotated[UpdateMessageMetadataRequest, Body()],
+    tenant: Tenant,
+    messages: MessagesUseCase,
+) -> MessageBody:
+    return MessageBody.model_validate(messages.update_metadata(tenant, session_id, message_id, body.metadata))
 
 
 @app.post(
@@ -133,11 +135,9 @@ def update_message_metadata(
     ),
 )
 @tracer.capture_method(capture_response=False)
-def create_user(body: Annotated[CreateUserRequest, Body()]) -> Response[str]:
-    user = wiring.users().create(
-        current_tenant(), body.user_id, body.email, body.first_name, body.last_name, body.metadata
-    )
-    return json_response(201, user_json(user))
+def create_user(body: Annotated[CreateUserRequest, Body()], tenant: Tenant, users: UsersUseCase) -> Response[UserBody]:
+    user = users.create(tenant, body.user_id, body.email, body.first_name, body.last_name, body.metadata)
+    return Response(201, JSON, UserBody.model_validate(user))
 
 
 @app.patch(
@@ -155,11 +155,12 @@ def create_user(body: Annotated[CreateUserRequest, Body()]) -> Response[str]:
     ),
 )
 @tracer.capture_method(capture_response=False)
-def update_user(user_id: UserIdParam, body: Annotated[UpdateUserRequest, Body()]) -> Response[str]:
-    uid = path_id(user_id, "user id")
-    if body.user_id is not None and body.user_id != uid:
+def update_user(
+    user_id: UserIdParam, body: Annotated[UpdateUserRequest, Body()], tenant: Tenant, users: UsersUseCase
+) -> UserBody:
+    if body.user_id is not None and body.user_id != user_id:
         raise InvalidInputError("user_id in the body differs from the user id in the path")
-    return json_response(200, user_json(wiring.users().update(current_tenant(), uid, body.to_domain())))
+    return UserBody.model_validate(users.update(tenant, user_id, body.to_domain()))
 
 
 @app.delete(
@@ -176,10 +177,10 @@ def update_user(user_id: UserIdParam, body: Annotated[UpdateUserRequest, Body()]
     ),
 )
 @tracer.capture_method(capture_response=False)
-def delete_user(user_id: UserIdParam) -> Response[str]:
-    wiring.users().delete(current_tenant(), path_id(user_id, "user id"))
+def delete_user(user_id: UserIdParam, tenant: Tenant, users: UsersUseCase) -> OkBody:
+    users.delete(tenant, user_id)
     metrics.add_metric(name="UsersDeleted", unit="Count", value=1)
-    return json_response(200, {"message": "OK"})
+    return OK
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)

@@ -3,17 +3,20 @@
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chat_memory import wiring
-from chat_memory.api.docs import BODY_ERRORS, IDEMPOTENCY_ERRORS, PATH_ERRORS, SessionIdParam, message_links, responses
-from chat_memory.api.http import build_resolver, current_tenant, json_response, path_id, resolve
-from chat_memory.api.schemas import AddMemoryBody, AddMemoryRequest
+from chat_memory.api.docs import BODY_ERRORS, IDEMPOTENCY_ERRORS, PATH_ERRORS, message_links, responses
+from chat_memory.api.http import JSON, Tenant, build_resolver, resolve
+from chat_memory.api.params import SessionIdParam
+from chat_memory.api.schemas import AddedMessageBody, AddMemoryBody, AddMemoryRequest
 from chat_memory.observability import logger, metrics, tracer
+from chat_memory.service.memory import AddMemory
 
-app = build_resolver()
+app = build_resolver(wiring.http_middlewares(writes=True))
 
 
 @app.post(
@@ -32,11 +35,15 @@ app = build_resolver()
     ),
 )
 @tracer.capture_method(capture_response=False)
-def add_memory(session_id: SessionIdParam, memory: Annotated[AddMemoryRequest, Body()]) -> Response[str]:
-    sid = path_id(session_id)
-    added = wiring.add_memory()(
-        current_tenant(),
-        sid,
+def add_memory(
+    session_id: SessionIdParam,
+    memory: Annotated[AddMemoryRequest, Body()],
+    tenant: Tenant,
+    add: Annotated[AddMemory, Depends(wiring.add_memory)],
+) -> Response[AddMemoryBody]:
+    added = add(
+        tenant,
+        session_id,
         [m.to_domain() for m in memory.messages],
         metadata=memory.metadata,
         summary_instruction=memory.summary_instruction,
@@ -46,14 +53,8 @@ def add_memory(session_id: SessionIdParam, memory: Annotated[AddMemoryRequest, B
     metrics.add_metric(name="MessagesUpdated", unit="Count", value=sum(a.updated for a in added))
     metrics.add_metric(name="MessageTokens", unit="Count", value=tokens)
     logger.info("memory added", extra={"messages": len(added), "tokens": tokens})
-    return json_response(
-        201,
-        {
-            "message": "OK",
-            "session_id": sid,
-            "messages": [{"uuid": a.uuid, "created_at": a.created_at, "token_count": a.token_count} for a in added],
-        },
-    )
+    messages = [AddedMessageBody.model_validate(a) for a in added]
+    return Response(201, JSON, AddMemoryBody(message="OK", session_id=session_id, messages=messages))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
