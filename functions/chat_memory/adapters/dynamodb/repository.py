@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from chat_memory.adapters.dynamodb.appends import DynamoAppends
 from chat_memory.adapters.dynamodb.errors import RETRY_BUDGET_SECONDS
-from chat_memory.adapters.dynamodb.items import SessionRecord, message_attributes, session_item
 from chat_memory.adapters.dynamodb.messages import DynamoMessages
 from chat_memory.adapters.dynamodb.purge import DynamoPurger
 from chat_memory.adapters.dynamodb.sessions import DynamoSessions
@@ -38,10 +37,3 @@ class DynamoMemoryStore(DynamoSessions, DynamoAppends, DynamoMessages, DynamoUse
         retry_budget_seconds: float = RETRY_BUDGET_SECONDS,
     ) -> None:
         super().__init__(Table(table_name, client, clock, retry_budget_seconds))
-
-
-# The names infra/chat_memory_dev/bench/runner.py (under another change) imports from here: drop these once it imports
-# message_attributes, session_item and SessionRecord from chat_memory.adapters.dynamodb.items.
-_message_attributes = message_attributes
-_session_item = session_item
-_SessionRecord = SessionRecord
