@@ -68,10 +68,10 @@ class Reply:
 
 def route_handler(method: str, raw_path: str) -> Any:
     """The function API Gateway would route this request to (template.yaml's routes, in short)."""
-    from chat_memory.handlers import read_memory, sessions, write_memory
+    from chat_memory.handlers import add_memory, reads, writes
 
     if method == "POST" and raw_path.endswith("/memory"):
-        return write_memory.lambda_handler
+        return add_memory.lambda_handler
     if method == "GET":
-        return read_memory.lambda_handler
-    return sessions.lambda_handler
+        return reads.lambda_handler
+    return writes.lambda_handler

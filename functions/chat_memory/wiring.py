@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
 from chat_memory.adapters.dynamodb.client import dynamodb_client
@@ -22,8 +23,18 @@ from chat_memory.settings import get_settings, get_summary_settings
 if TYPE_CHECKING:
     from chat_memory.api.http import Middleware
 
+T = TypeVar("T")
+_FACTORIES: list[Any] = []  # every cached factory below: reset() forgets them all
 
-@cache
+
+def _factory(build: Callable[[], T]) -> Callable[[], T]:
+    """Build once per warm container, on first use; remembered for reset()."""
+    cached = cache(build)
+    _FACTORIES.append(cached)
+    return cached
+
+
+@_factory
 def dynamo_store() -> DynamoMemoryStore:
     settings = get_settings()
     if settings.write_retry_budget_seconds is None:
@@ -31,47 +42,47 @@ def dynamo_store() -> DynamoMemoryStore:
     return DynamoMemoryStore(settings.table_name, retry_budget_seconds=settings.write_retry_budget_seconds)
 
 
-@cache
+@_factory
 def memory_store() -> MemoryStore:
     return dynamo_store()
 
 
-@cache
+@_factory
 def add_memory() -> AddMemory:
     return AddMemory(store=memory_store(), tokens=TiktokenCounter())
 
 
-@cache
+@_factory
 def get_memory() -> GetMemory:
     return GetMemory(store=memory_store(), default_window=get_settings().session_window)
 
 
-@cache
+@_factory
 def delete_memory() -> DeleteMemory:
     return DeleteMemory(store=memory_store())
 
 
-@cache
+@_factory
 def sessions() -> Sessions:
     return Sessions(store=memory_store(), users=dynamo_store())
 
 
-@cache
+@_factory
 def messages() -> Messages:
     return Messages(store=memory_store())
 
 
-@cache
+@_factory
 def users() -> Users:
     return Users(store=dynamo_store())
 
 
-@cache
+@_factory
 def purger() -> Purger:
     return dynamo_store()
 
 
-@cache
+@_factory
 def summary_model() -> SummaryModel:
     config = get_summary_settings()
     if config.model_id:
@@ -79,7 +90,7 @@ def summary_model() -> SummaryModel:
     return ExtractiveSummaryModel(TiktokenCounter(), config.max_summary_tokens)
 
 
-@cache
+@_factory
 def summarise_session() -> SummariseSession:
     return SummariseSession(
         store=dynamo_store(),
@@ -90,12 +101,12 @@ def summarise_session() -> SummariseSession:
     )
 
 
-@cache
+@_factory
 def api_keys() -> ApiKeyStore:
     return ApiKeyStore(get_settings().table_name)
 
 
-@cache
+@_factory
 def idempotency_records() -> IdempotencyRecords:
     return IdempotencyRecords(get_settings().table_name, dynamodb_client())
 
@@ -116,9 +127,5 @@ def http_middlewares(*, writes: bool) -> list[Middleware]:
 def reset() -> None:
     """Forget every client, setting and use case cached for warm invocations: for tests and tools that point
     the same process at another DynamoDB (each moto backend needs clients created after it starts)."""
-    dynamodb_client.cache_clear()
-    get_settings.cache_clear()
-    get_summary_settings.cache_clear()
-    for cached in (dynamo_store, memory_store, add_memory, get_memory, delete_memory, sessions, messages, users,
-                   purger, summary_model, summarise_session, api_keys, idempotency_records):  # fmt: skip
+    for cached in (dynamodb_client, get_settings, get_summary_settings, *_FACTORIES):
         cached.cache_clear()

@@ -105,12 +105,12 @@ def test_bad_writes_are_4xx_json_and_store_nothing(
 
 
 def test_a_body_that_is_not_utf8_is_a_400(ddb: Any) -> None:
-    from chat_memory.handlers import write_memory
+    from chat_memory.handlers import add_memory
 
     event = http_event("POST", MEMORY)
     event["body"] = base64.b64encode(b'{"messages": [{"content": "\xff\xfe"}]}').decode()
     event["isBase64Encoded"] = True
-    result = write_memory.lambda_handler(event, FakeContext())
+    result = add_memory.lambda_handler(event, FakeContext())
     assert result["statusCode"] == 400
     assert "UTF-8" in json.loads(result["body"])["message"]
     assert all_items(ddb) == []
@@ -150,11 +150,11 @@ def test_creating_an_existing_session_is_a_409(api: Invoke) -> None:
 
 @pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data"])
 def test_a_body_that_is_not_json_is_a_415_and_stores_nothing(ddb: Any, content_type: str) -> None:
-    from chat_memory.handlers import write_memory
+    from chat_memory.handlers import add_memory
 
     event = http_event("POST", MEMORY, {"messages": [_msg()]})
     event["headers"]["content-type"] = content_type
-    result = write_memory.lambda_handler(event, FakeContext())
+    result = add_memory.lambda_handler(event, FakeContext())
     assert result["statusCode"] == 415
     assert "application/json" in json.loads(result["body"])["message"]
     assert all_items(ddb) == []
@@ -165,17 +165,17 @@ def test_a_body_that_is_not_json_is_a_415_and_stores_nothing(ddb: Any, content_t
 )
 def test_every_json_media_type_is_json(ddb: Any, content_type: str) -> None:
     """Not Powertools' own 415 (`{"statusCode": 415, "detail": ...}`): any JSON media type is read as JSON."""
-    from chat_memory.handlers import write_memory
+    from chat_memory.handlers import add_memory
 
     event = http_event("POST", MEMORY, {"messages": [_msg()]})
     event["headers"]["content-type"] = content_type
-    assert write_memory.lambda_handler(event, FakeContext())["statusCode"] == 201
+    assert add_memory.lambda_handler(event, FakeContext())["statusCode"] == 201
 
 
 def test_every_error_has_one_shape(ddb: Any) -> None:
     """A 401 (no tenant), a 415, a 400 and a bad Idempotency-Key: `{"message": ...}` written the same way."""
     from chat_memory.api.http import json_text
-    from chat_memory.handlers import write_memory
+    from chat_memory.handlers import add_memory
 
     unauthorized = http_event("POST", MEMORY, {"messages": [_msg()]})
     unauthorized["requestContext"]["authorizer"] = {"lambda": {"denied": "no key"}}
@@ -185,7 +185,7 @@ def test_every_error_has_one_shape(ddb: Any) -> None:
     bad_key = http_event("POST", MEMORY, {"messages": [_msg()]})
     bad_key["headers"]["idempotency-key"] = "two words"
     for event, status in ((unauthorized, 401), (not_json, 415), (invalid, 400), (bad_key, 400)):
-        result = write_memory.lambda_handler(event, FakeContext())
+        result = add_memory.lambda_handler(event, FakeContext())
         body = json.loads(result["body"])
         assert (result["statusCode"], result["headers"]["Content-Type"]) == (status, "application/json")
         assert isinstance(body["message"], str) and "statusCode" not in body
@@ -194,9 +194,9 @@ def test_every_error_has_one_shape(ddb: Any) -> None:
 
 
 def test_json_with_a_charset_or_no_content_type_is_accepted(ddb: Any) -> None:
-    from chat_memory.handlers import write_memory
+    from chat_memory.handlers import add_memory
 
     for headers in ({"content-type": "application/json; charset=utf-8"}, {}):
         event = http_event("POST", MEMORY, {"messages": [_msg()]})
         event["headers"] = headers
-        assert write_memory.lambda_handler(event, FakeContext())["statusCode"] == 201
+        assert add_memory.lambda_handler(event, FakeContext())["statusCode"] == 201

@@ -112,7 +112,7 @@ def _handler_writer(
             }
         )
         from chat_memory.adapters.dynamodb.client import dynamodb_client
-        from chat_memory.handlers import write_memory
+        from chat_memory.handlers import add_memory
 
         calls = {"transactions": 0, "lost": 0, "sent": 0}
 
@@ -137,7 +137,7 @@ def _handler_writer(
                 "metadata": {f"writer_{writer}": request},
             }
             event = http_event("POST", f"/api/v2/sessions/{session}/memory", body)
-            result = write_memory.lambda_handler(event, _Context())
+            result = add_memory.lambda_handler(event, _Context())
             answers.append((result["statusCode"], json.loads(result["body"])))
         results.put((writer, answers, calls))
     except BaseException:

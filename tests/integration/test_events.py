@@ -14,7 +14,7 @@ from chat_memory_dev.template import http_routes, stream_consumers
 from tests.http_events import FakeContext, http_event
 from tests.integration.conftest import all_items
 
-EVENT_NAMES = ("health", "sessions", "write_memory", "read_memory", "not_served", "summariser", "purger")
+EVENT_NAMES = ("health", "writes", "add_memory", "reads", "not_served", "summariser", "purger")
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -47,19 +47,19 @@ def test_events_run_against_moto() -> None:
     health = _invoke("health")
     assert (health["statusCode"], health["body"]) == (200, ".")
 
-    created = _invoke("sessions")
+    created = _invoke("writes")
     assert created["statusCode"] == 201, created
     session = json.loads(created["body"])
     assert session["session_id"] == "octavia-butler"
-    assert session["metadata"] == json.loads(_load("sessions")["body"])["metadata"]
+    assert session["metadata"] == json.loads(_load("writes")["body"])["metadata"]
 
-    written = _invoke("write_memory")
+    written = _invoke("add_memory")
     assert written["statusCode"] == 201, written
 
-    read = _invoke("read_memory")
+    read = _invoke("reads")
     assert read["statusCode"] == 200, read
     memory = json.loads(read["body"])
-    sent = json.loads(_load("write_memory")["body"])["messages"]
+    sent = json.loads(_load("add_memory")["body"])["messages"]
     assert [(m["role"], m["content"]) for m in memory["messages"]] == [(m["role"], m["content"]) for m in sent]
     assert memory["messages"][2]["metadata"] == {"foo": "bar"}
     assert memory["summary"] is None
@@ -76,8 +76,8 @@ def test_the_not_served_event_says_the_route_is_not_served() -> None:
 
 @pytest.mark.usefixtures("ddb")
 def test_write_event_alone_creates_the_session() -> None:
-    assert _invoke("write_memory")["statusCode"] == 201
-    read = _invoke("read_memory")
+    assert _invoke("add_memory")["statusCode"] == 201
+    read = _invoke("reads")
     assert read["statusCode"] == 200
     assert len(json.loads(read["body"])["messages"]) == 3
 
@@ -86,19 +86,19 @@ def test_write_event_alone_creates_the_session() -> None:
 def test_summariser_event_runs_against_moto() -> None:
     from chat_memory.handlers import summariser
 
-    assert _invoke("write_memory")["statusCode"] == 201
+    assert _invoke("add_memory")["statusCode"] == 201
     event = _load("summariser")
     assert [r["dynamodb"]["Keys"]["PK"]["S"] for r in event["Records"]] == ["T#default#S#octavia-butler"] * 3
     result = summariser.lambda_handler(event, FakeLambdaContext("SummariserFunction", "stream-batch"))
     assert result == {"batchItemFailures": []}
-    read = json.loads(_invoke("read_memory")["body"])
+    read = json.loads(_invoke("reads")["body"])
     assert read["summary"] is None, "three messages are fewer than W: nothing to summarise yet"
 
 
 def _delete_example_session() -> dict[str, Any]:
-    from chat_memory.handlers import sessions
+    from chat_memory.handlers import writes
 
-    result: dict[str, Any] = sessions.lambda_handler(
+    result: dict[str, Any] = writes.lambda_handler(
         http_event("DELETE", "/api/v2/sessions/octavia-butler/memory"), FakeContext()
     )
     return result
@@ -118,11 +118,11 @@ def test_purger_event_is_what_the_purgers_filter_lets_through() -> None:
 
 
 def test_purger_event_runs_against_moto(ddb: Any) -> None:
-    """sessions.json creates the session, DELETE buries it, purger.json (that tombstone's record) purges it."""
-    assert _invoke("sessions")["statusCode"] == 201
+    """writes.json creates the session, DELETE buries it, purger.json (that tombstone's record) purges it."""
+    assert _invoke("writes")["statusCode"] == 201
     deleted = _delete_example_session()
     assert deleted["statusCode"] == 200, deleted
-    assert _invoke("read_memory")["statusCode"] == 404  # unreadable at once, before any purge
+    assert _invoke("reads")["statusCode"] == 404  # unreadable at once, before any purge
 
     event = _load("purger")
     [record] = event["Records"]
@@ -136,23 +136,23 @@ def test_purger_event_runs_against_moto(ddb: Any) -> None:
 
     assert _purge(event) == {"batchItemFailures": []}
     assert all_items(ddb) == []  # the tombstone too: nothing of the session is left
-    assert _invoke("read_memory")["statusCode"] == 404
-    assert _invoke("sessions")["statusCode"] == 201  # the id is free again
+    assert _invoke("reads")["statusCode"] == 404
+    assert _invoke("writes")["statusCode"] == 201  # the id is free again
 
 
 def test_purger_event_replayed_after_the_session_is_recreated_purges_nothing(ddb: Any) -> None:
     """The stream may deliver a record again (retries, bisection, replays): a stale tombstone record must never
     touch a live session, whatever its version has become."""
-    assert _invoke("sessions")["statusCode"] == 201
+    assert _invoke("writes")["statusCode"] == 201
     assert _delete_example_session()["statusCode"] == 200
     event = _load("purger")
     assert _purge(event) == {"batchItemFailures": []}
 
-    assert _invoke("sessions")["statusCode"] == 201  # a new session with the same id...
-    assert _invoke("write_memory")["statusCode"] == 201  # ...whose version passes the stale record's
+    assert _invoke("writes")["statusCode"] == 201  # a new session with the same id...
+    assert _invoke("add_memory")["statusCode"] == 201  # ...whose version passes the stale record's
     before = all_items(ddb)
     assert _purge(event) == {"batchItemFailures": []}
     assert sorted(map(str, all_items(ddb))) == sorted(map(str, before))
-    read = _invoke("read_memory")
+    read = _invoke("reads")
     assert read["statusCode"] == 200
     assert len(json.loads(read["body"])["messages"]) == 3

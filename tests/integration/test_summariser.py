@@ -167,7 +167,7 @@ def test_a_backlog_over_the_budget_is_folded_chunk_by_chunk_each_on_the_summary_
             return real.summarise(previous, lines, instruction)
 
     monkeypatch.setattr(wiring, "summary_model", lambda: Recording())
-    wiring.summarise_session.cache_clear()
+    wiring.reset()  # the summariser is built again, with the model above
     _add(api, "chunks", 60)
     _summarise(ddb, "chunks")
 
@@ -248,7 +248,7 @@ def test_a_failing_model_fails_the_record_but_never_blocks_writes_or_reads(
             raise RuntimeError("model down")
 
     monkeypatch.setattr(wiring, "summary_model", lambda: Broken())
-    wiring.summarise_session.cache_clear()
+    wiring.reset()  # the summariser is built again, with the model above
     _add(api, "down", 30)
     event = _stream_event(ddb, "down")
     result = _summarise(ddb, "down")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chat_memory import wiring
-from chat_memory.handlers import read_memory, sessions, write_memory
+from chat_memory.handlers import add_memory, reads, writes
 from chat_memory.service.memory import AddMemory, DeleteMemory, GetMemory
 from chat_memory.service.sessions import Messages, Sessions
 from chat_memory.service.users import Users
@@ -38,7 +38,7 @@ def call(store: InMemoryStore) -> Iterator[Call]:
         wiring.delete_memory: lambda: DeleteMemory(store=store),
         wiring.add_memory: lambda: AddMemory(store=store, tokens=_Words()),
     }
-    modules = (read_memory, sessions, write_memory)
+    modules = (reads, writes, add_memory)
     for module in modules:
         module.app.dependency_overrides.update(overrides)
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class ChatMemoryError(Exception):
     """Base of every error the service raises on purpose."""
@@ -21,6 +25,13 @@ class UnauthorizedError(ChatMemoryError):
 
 class NotFoundError(ChatMemoryError):
     """The session, message or user does not exist (HTTP 404)."""
+
+
+def found(value: T | None, what: str) -> T:
+    """`value`, or NotFoundError for `what` (e.g. "session 's1'") when the store had none."""
+    if value is None:
+        raise NotFoundError(f"{what} not found")
+    return value
 
 
 class ConflictError(ChatMemoryError):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chat_memory.domain import limits
-from chat_memory.domain.errors import InvalidInputError, NotFoundError, PayloadTooLargeError
+from chat_memory.domain.errors import InvalidInputError, NotFoundError, PayloadTooLargeError, found
 from chat_memory.domain.models import (
     AddedMessage,
     CountedMessage,
@@ -62,9 +62,9 @@ class GetMemory:
     default_window: int
 
     def __call__(self, tenant: str, session_id: str, memory_type: MemoryType, lastn: int | None) -> Memory:
-        window = self.store.read_window(tenant, session_id, lastn or self.default_window)
-        if window is None:
-            raise NotFoundError(f"session {session_id!r} not found")
+        window = found(
+            self.store.read_window(tenant, session_id, lastn or self.default_window), f"session {session_id!r}"
+        )
         messages = window.messages
         summary = window.summary
         if memory_type is MemoryType.MESSAGE_WINDOW:

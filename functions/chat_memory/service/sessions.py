@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 
-from chat_memory.domain.errors import InvalidInputError, NotFoundError
+from chat_memory.domain.errors import InvalidInputError, found
 from chat_memory.domain.models import JsonObject, MessagePage, Session, Start, StoredMessage, User
 from chat_memory.domain.ports import MemoryStore, UserStore
 
@@ -28,10 +28,7 @@ class Sessions:
         return self.store.create_session(tenant, session_id, self._user(tenant, user_id), metadata or {})
 
     def get(self, tenant: str, session_id: str) -> Session:
-        session = self.store.get_session(tenant, session_id)
-        if session is None:
-            raise NotFoundError(f"session {session_id!r} not found")
-        return session
+        return found(self.store.get_session(tenant, session_id), f"session {session_id!r}")
 
     def update(self, tenant: str, session_id: str, user_id: str | None, metadata: JsonObject | None) -> Session:
         return self.store.update_session(tenant, session_id, self._user(tenant, user_id), metadata)
@@ -47,19 +44,13 @@ class Messages:
     store: MemoryStore
 
     def page(self, tenant: str, session_id: str, start: Start) -> MessagePage:
-        found = self.store.message_page(tenant, session_id, start.offset, start.after, start.read_ahead)
-        if found is None:
-            raise NotFoundError(f"session {session_id!r} not found")
-        return found
+        page = self.store.message_page(tenant, session_id, start.offset, start.after, start.read_ahead)
+        return found(page, f"session {session_id!r}")
 
     def get(self, tenant: str, session_id: str, message_uuid: str) -> StoredMessage:
         message = self.store.get_message(tenant, session_id, message_uuid)
-        if message is None:
-            raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
-        return message
+        return found(message, f"message {message_uuid} of session {session_id!r}")
 
     def update_metadata(self, tenant: str, session_id: str, message_uuid: str, metadata: JsonObject) -> StoredMessage:
         message = self.store.update_message_metadata(tenant, session_id, message_uuid, metadata)
-        if message is None:
-            raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
-        return message
+        return found(message, f"message {message_uuid} of session {session_id!r}")

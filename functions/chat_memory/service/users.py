@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 
-from chat_memory.domain.errors import NotFoundError
+from chat_memory.domain.errors import NotFoundError, found
 from chat_memory.domain.models import JsonObject, Position, Session, Start, User, UserChanges
 from chat_memory.domain.ports import UserStore
 
@@ -45,16 +45,10 @@ class Users:
         return self.store.create_user(tenant, user)
 
     def get(self, tenant: str, user_id: str) -> User:
-        user = self.store.get_user(tenant, user_id)
-        if user is None:
-            raise NotFoundError(f"user {user_id!r} not found")
-        return user
+        return found(self.store.get_user(tenant, user_id), f"user {user_id!r}")
 
     def update(self, tenant: str, user_id: str, changes: UserChanges) -> User:
-        user = self.store.update_user(tenant, user_id, changes)
-        if user is None:
-            raise NotFoundError(f"user {user_id!r} not found")
-        return user
+        return found(self.store.update_user(tenant, user_id, changes), f"user {user_id!r}")
 
     def list(self, tenant: str, start: Start) -> Iterator[User]:
         """Oldest first, from `start`, read as they are taken: the caller takes what fits its answer."""

@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from chat_memory.adapters.dynamodb.client import dynamodb_client
     from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
     from chat_memory.domain.models import CountedMessage, NewMessage, RoleType
-    from chat_memory.handlers import purger, sessions
+    from chat_memory.handlers import purger, writes
     from chat_memory_dev.local.runtime import FakeLambdaContext
     from chat_memory_dev.localdb.dynamodb import create_table_from_template
     from chat_memory_dev.localdb.engine import mock_dynamodb
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "isBase64Encoded": False,
         }
         started = time.perf_counter()
-        reply = sessions.lambda_handler(event, FakeLambdaContext("SessionsFunction", str(uuid.uuid4())))
+        reply = writes.lambda_handler(event, FakeLambdaContext("SessionsFunction", str(uuid.uuid4())))
         elapsed = time.perf_counter() - started
         print(f"DELETE answered {reply['statusCode']} in {elapsed * 1000:.0f} ms with {dict(calls)} (moto)")
 

@@ -204,13 +204,13 @@ class ChatMemory:
 
     def __init__(self, client: Any) -> None:
         from chat_memory.adapters.tokenizer import TiktokenCounter
-        from chat_memory.handlers import read_memory, write_memory
+        from chat_memory.handlers import add_memory, reads
         from chat_memory_dev.local.runtime import FakeLambdaContext
 
         self._client = client  # for filling: not the handlers' client, so never recorded
         self._tokens = TiktokenCounter()
-        self._read = read_memory.lambda_handler
-        self._write = write_memory.lambda_handler
+        self._read = reads.lambda_handler
+        self._write = add_memory.lambda_handler
         self._context = FakeLambdaContext
         self._ids = uuid.UUID(int=corpus.SEED)
 
@@ -526,7 +526,7 @@ def _scenarios(plan: Plan, bar: tqdm[Any]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------- cold start
 
-_HANDLERS: Final = ("health", "read_memory", "write_memory", "sessions", "summariser", "purger", "authorizer")
+_HANDLERS: Final = ("health", "reads", "add_memory", "writes", "summariser", "purger", "authorizer")
 _DYNAMODB_INIT: Final = (
     "from chat_memory.adapters.dynamodb.client import dynamodb_client\ndynamodb_client()"  # first call's client
 )
@@ -549,7 +549,7 @@ def _cold_targets() -> dict[str, tuple[str, str]]:
     targets: dict[str, tuple[str, str]] = {"python -c pass": ("pass", "pass")}
     for handler in _HANDLERS:
         init = "pass" if handler == "health" else _DYNAMODB_INIT
-        if handler in ("write_memory", "summariser"):
+        if handler in ("add_memory", "summariser"):
             init += "\n" + _TOKENIZER_INIT
         targets[handler] = (f"import chat_memory.handlers.{handler}", init)
     targets["langchain DynamoDBChatMessageHistory"] = (

@@ -72,9 +72,9 @@ def example_requests() -> dict[str, HttpRequest]:
     """One request per function, keyed by the handler module's name (the event file's name)."""
     return {
         "health": _request("GET", "/healthz", auth=False),
-        "sessions": _request("POST", "/api/v2/sessions", {"session_id": SESSION_ID, "metadata": SESSION_METADATA}),
-        "write_memory": _request("POST", f"/api/v2/sessions/{SESSION_ID}/memory", {"messages": list(HISTORY)}),
-        "read_memory": _request("GET", f"/api/v2/sessions/{SESSION_ID}/memory?lastn=6&memoryType=perpetual"),
+        "writes": _request("POST", "/api/v2/sessions", {"session_id": SESSION_ID, "metadata": SESSION_METADATA}),
+        "add_memory": _request("POST", f"/api/v2/sessions/{SESSION_ID}/memory", {"messages": list(HISTORY)}),
+        "reads": _request("GET", f"/api/v2/sessions/{SESSION_ID}/memory?lastn=6&memoryType=perpetual"),
         # An rc6 call this API does not serve: the $default route's function answers it.
         "not_served": _request("GET", f"/api/v2/sessions/{SESSION_ID}/synthesize_question?lastNMessages=3"),
     }
@@ -102,7 +102,7 @@ def build_example_events(routes: RouteTable | None = None) -> dict[str, dict[str
 
 
 def summariser_event() -> dict[str, Any]:
-    """The stream event the summariser receives for the write_memory example's three message inserts."""
+    """The stream event the summariser receives for the add_memory example's three message inserts."""
     pk = f"T#default#S#{SESSION_ID}"
     stream_arn = STREAM_ARN
     records = []

@@ -1,5 +1,5 @@
-"""Writes without the tokenizer: sessions, message metadata, users, and deletions (which return at once: the
-items are purged in the background)."""
+"""Every write but add_memory, none with the tokenizer: sessions, message metadata, users, and deletions (which
+return at once: the items are purged in the background)."""
 
 from typing import Annotated, Any
 
