@@ -120,7 +120,7 @@ def http_middlewares(*, writes: bool) -> list[Middleware]:
     if writes:
         from chat_memory.api.idempotency import idempotent_writes
 
-        layers.append(idempotent_writes(idempotency_records))
+        layers.append(idempotent_writes(idempotency_records, IdempotencyRecords.key_prefix))
     return layers
 
 

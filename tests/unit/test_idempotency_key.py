@@ -48,7 +48,6 @@ def test_malformed_keys(value: Any) -> None:
 def test_the_scope_names_tenant_method_resource_and_key_and_the_body_is_only_compared() -> None:
     data = request_data(_event("POST", "k", body='{"a":1}'), "t1", "k")
     assert data["scope"] == ["t1", "POST", "/api/v2/sessions/s/memory", "k"]
-    assert data["tenant"] == "t1"
     same = request_data(_event("POST", "k", body='{"a":1}'), "t1", "k")
     other = request_data(_event("POST", "k", body='{"a":2}'), "t1", "k")
     assert same["body"] == data["body"] != other["body"]
@@ -56,15 +55,22 @@ def test_the_scope_names_tenant_method_resource_and_key_and_the_body_is_only_com
 
 
 def test_the_record_key_is_a_partition_of_its_own_in_the_tenants_key_space() -> None:
-    """Pins what the subclass relies on in Powertools: the hashed key is "{prefix}#{hash}" and `_get_key` builds
-    the item key."""
-    records = IdempotencyRecords("table", boto3.client("dynamodb", region_name="us-east-1"))
-    records.configure(IdempotencyConfig(event_key_jmespath="scope", hash_function="sha256"), key_prefix="IDEMPOTENCY")
-    data = request_data(_event("POST", "k"), "t1", "k")
-    pk = records._get_hashed_idempotency_key(data)
+    """Pins what the subclass relies on in Powertools: the hashed key is "{key_prefix}#{hash}" and `_get_key` (its one
+    private override) builds the item key."""
+
+    def record_key(tenant: str) -> str | None:
+        records = IdempotencyRecords("table", boto3.client("dynamodb", region_name="us-east-1"))
+        config = IdempotencyConfig(event_key_jmespath="scope", hash_function="sha256")
+        records.configure(config, key_prefix=IdempotencyRecords.key_prefix(tenant))
+        return records._get_hashed_idempotency_key(request_data(_event("POST", "k"), tenant, "k"))
+
+    pk = record_key("t1")
     assert pk is not None and re.fullmatch(r"T#t1#IDEMPOTENCY#[0-9a-f]{64}", pk)
-    assert records._get_key(pk) == {"PK": {"S": pk}, "SK": {"S": "IDEMPOTENCY"}}
-    other_tenant = records._get_hashed_idempotency_key(request_data(_event("POST", "k"), "t2", "k"))
+    assert IdempotencyRecords("table", boto3.client("dynamodb", region_name="us-east-1"))._get_key(pk) == {
+        "PK": {"S": pk},
+        "SK": {"S": "IDEMPOTENCY"},
+    }
+    other_tenant = record_key("t2")
     assert other_tenant is not None and other_tenant.startswith("T#t2#") and other_tenant[5:] != pk[5:]
 
 

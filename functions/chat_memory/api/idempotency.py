@@ -38,7 +38,6 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_KEY_CHARS = 255
 _VALID_KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_CHARS}}}")  # visible ASCII
-_KEY_PREFIX = "IDEMPOTENCY"
 
 Remembered = dict[str, Any]  # an answer as the record keeps it
 
@@ -70,7 +69,7 @@ def request_data(event: dict[str, Any], tenant: str, key: str) -> dict[str, Any]
     method = event["requestContext"]["http"]["method"]
     body = event.get("body") or ""
     body_hash = hashlib.sha256(f"{bool(event.get('isBase64Encoded'))}:{body}".encode()).hexdigest()
-    return {"tenant": tenant, "scope": [tenant, method, _resource(event), key], "body": body_hash}
+    return {"scope": [tenant, method, _resource(event), key], "body": body_hash}
 
 
 def _resource(event: dict[str, Any]) -> str:
@@ -92,19 +91,25 @@ def _replayed(response: Any, idempotent_data: DataRecord) -> Any:
     return response
 
 
-def idempotent_writes(records: Callable[[], BasePersistenceLayer]) -> Middleware:
+def idempotent_writes(records: Callable[[], BasePersistenceLayer], key_prefix: Callable[[str], str]) -> Middleware:
     """A layer around the routes: a write is run at most once per Idempotency-Key; without a key, simply run.
 
-    Raises ChatMemoryError for a malformed key (400), a key reused for another body (422), a first request still
-    running (409) and a throttled store (503)."""
+    `key_prefix(tenant)` names the tenant's records in `records()`. Raises ChatMemoryError for a malformed key
+    (400), a key reused for another body (422), a first request still running (409) and a throttled store (503)."""
 
     def once_per_key(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
         event = app.current_event.raw_event
         key = idempotency_key(event)
         if key is None:
             return next_middleware(app)
-        data = request_data(event, app.context["tenant"], key)
-        return _run_once(lambda: next_middleware(app), records(), _config(app.lambda_context), data)
+        tenant = app.context["tenant"]
+        return _run_once(
+            lambda: next_middleware(app),
+            records=records(),
+            config=_config(app.lambda_context),
+            prefix=key_prefix(tenant),
+            data=request_data(event, tenant, key),
+        )
 
     return once_per_key
 
@@ -124,7 +129,12 @@ def _config(context: LambdaContext) -> IdempotencyConfig:
 
 
 def _run_once(
-    execute: Callable[[], Response[Any]], records: BasePersistenceLayer, config: IdempotencyConfig, data: Remembered
+    execute: Callable[[], Response[Any]],
+    *,
+    records: BasePersistenceLayer,
+    config: IdempotencyConfig,
+    prefix: str,
+    data: Remembered,
 ) -> Response[Any]:
     answered: list[Remembered] = []
 
@@ -136,7 +146,7 @@ def _run_once(
         return answered[0]
 
     once = idempotent_function(
-        remembered, data_keyword_argument="request", persistence_store=records, config=config, key_prefix=_KEY_PREFIX
+        remembered, data_keyword_argument="request", persistence_store=records, config=config, key_prefix=prefix
     )
     try:
         return _response(once(request=data))

@@ -19,9 +19,13 @@ class IdempotencyRecords(DynamoDBPersistenceLayer):
 
     Powertools keys a record by its own key attribute or, with a sort key, puts every record under one static
     partition key (a hot partition). Here each record gets its own partition in its tenant's key space:
-    PK `T#{tenant}#IDEMPOTENCY#{hash}`, SK `IDEMPOTENCY`. The items carry no index attribute (so they appear in
-    no listing), their SK matches neither stream consumer's filter, and TTL on `expires_at` removes them.
-    The request data given to Powertools must hold the caller's `tenant`.
+    PK `T#{tenant}#IDEMPOTENCY#{hash}` (Powertools' "{key_prefix}#{hash}" with `key_prefix(tenant)`), SK
+    `IDEMPOTENCY`. The items carry no index attribute (so they appear in no listing), their SK matches neither
+    stream consumer's filter, and TTL on `expires_at` removes them.
+
+    Overridden: `_get_key` (Powertools' one private method here, for the sort key; tests/unit/test_idempotency_key.py
+    pins it, pyproject.toml pins Powertools' minor version) and the four record methods that Powertools documents
+    for custom persistence layers, only to map throttling to the domain's error.
     """
 
     def __init__(self, table_name: str, client: DynamoDBClient) -> None:
@@ -29,10 +33,10 @@ class IdempotencyRecords(DynamoDBPersistenceLayer):
             table_name=table_name, key_attr=keys.TABLE_PARTITION_KEY, expiry_attr=keys.TTL_ATTR, boto3_client=client
         )
 
-    def _get_hashed_idempotency_key(self, data: dict[str, Any]) -> str | None:
-        # Powertools' key is "{key_prefix}#{hash of the key data}": keep the hash, in the tenant's partition.
-        hashed = super()._get_hashed_idempotency_key(data)
-        return None if hashed is None else keys.idempotency_pk(data["tenant"], hashed.rpartition("#")[2])
+    @staticmethod
+    def key_prefix(tenant: str) -> str:
+        """The `key_prefix` of a tenant's records: Powertools appends "#{hash}", which makes keys.idempotency_pk."""
+        return keys.idempotency_pk(tenant, "").removesuffix("#")
 
     def _get_key(self, idempotency_key: str) -> dict[str, Any]:
         return {keys.TABLE_PARTITION_KEY: {"S": idempotency_key}, keys.TABLE_SORT_KEY: {"S": keys.IDEMPOTENCY_SK}}
