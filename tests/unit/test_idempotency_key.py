@@ -8,7 +8,8 @@ import pytest
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
 from chat_memory.adapters.dynamodb.idempotency import IdempotencyRecords
-from chat_memory.api.idempotency import idempotency_key, request_data
+from chat_memory.api.http import JSON
+from chat_memory.api.idempotency import idempotency_key, replayed_response, request_data
 from chat_memory.domain.errors import InvalidInputError
 
 
@@ -80,3 +81,12 @@ def test_one_resource_has_one_scope_however_its_path_is_spelled() -> None:
     assert plus["scope"] == space["scope"]
     other = request_data(_event("POST", "k", session_id="a_b"), "t1", "k")
     assert other["scope"] != plus["scope"]
+
+
+def test_a_record_of_the_previous_version_is_replayed_as_it_was_answered() -> None:
+    """Before the Idempotency-Key layer was a middleware, records held the Lambda result (expiry: a day)."""
+    old = {"statusCode": 201, "headers": {"Content-Type": "application/json"}, "body": '{"message":"OK"}'}
+    response = replayed_response(old)
+    assert (response.status_code, response.body, response.headers["Content-Type"]) == (201, '{"message":"OK"}', JSON)
+    new = replayed_response({"status": 200, "headers": {"X": "1"}, "body": {"message": "OK"}})
+    assert (new.status_code, new.body, new.headers) == (200, {"message": "OK"}, {"X": "1"})

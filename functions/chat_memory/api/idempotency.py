@@ -82,7 +82,12 @@ def _remembered(response: Response[Any]) -> Remembered:
     return {"status": response.status_code, "headers": dict(response.headers), "body": response.body}
 
 
-def _response(remembered: Remembered) -> Response[Any]:
+def replayed_response(remembered: Remembered) -> Response[Any]:
+    """A remembered answer. Records of the version before this layer was a middleware (up to a day old after an
+    upgrade) hold the Lambda result itself: its body is the JSON text, sent as it was."""
+    if "statusCode" in remembered:
+        status, body = int(remembered["statusCode"]), remembered.get("body")
+        return Response(status_code=status, body=body, headers=remembered.get("headers") or {})
     return Response(status_code=remembered["status"], body=remembered["body"], headers=remembered["headers"])
 
 
@@ -149,7 +154,7 @@ def _run_once(
         remembered, data_keyword_argument="request", persistence_store=records, config=config, key_prefix=prefix
     )
     try:
-        return _response(once(request=data))
+        return replayed_response(once(request=data))
     except _NotRememberedError as exc:
         return exc.response
     except IdempotencyValidationError:
@@ -163,7 +168,7 @@ def _run_once(
             # The write ran; only recording its outcome failed. Its answer is the truth (a 503 would invite a
             # retry that could write again once the in-progress record expires).
             logger.warning("idempotency record not updated", extra={"reason": type(exc.__cause__).__name__})
-            return _response(answered[0])
+            return replayed_response(answered[0])
         if isinstance(exc.__cause__, ChatMemoryError):
             raise exc.__cause__ from exc
         raise
