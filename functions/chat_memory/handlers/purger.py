@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chat_memory import wiring
-from chat_memory.adapters.dynamodb.keys import parse_session_pk, parse_user_pk
+from chat_memory.adapters.dynamodb.stream import SessionTombstone, tombstone
 from chat_memory.observability import logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
@@ -22,20 +22,13 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire
 
 @tracer.capture_method(capture_response=False)
 def purge_record(record: DynamoDBRecord) -> None:
-    image = (record.dynamodb.new_image if record.dynamodb else None) or {}
-    if image.get("deleted") is not True:
-        return
-    pk = str(image.get("PK", ""))
-    version = int(image["version"])
-    session = parse_session_pk(pk)
-    if session is not None:
-        deleted = wiring.purger().purge_session(*session, up_to_ts=int(image.get("last_ts", 0)), version=version)
+    found = tombstone(record)
+    if isinstance(found, SessionTombstone):
+        deleted = wiring.purger().purge_session(found.tenant, found.session_id, found.up_to_ts, found.version)
         metrics.add_metric(name="ItemsPurged", unit="Count", value=deleted)
         logger.info("session purged", extra={"items": deleted})
-        return
-    user = parse_user_pk(pk)
-    if user is not None:
-        buried = wiring.purger().purge_user(*user, user_uuid=str(image["uuid"]), version=version)
+    elif found is not None:
+        buried = wiring.purger().purge_user(found.tenant, found.user_id, found.user_uuid, found.version)
         metrics.add_metric(name="UsersPurged", unit="Count", value=1)
         logger.info("user purged", extra={"sessions_swept": buried})
 

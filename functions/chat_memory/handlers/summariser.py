@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chat_memory import wiring
-from chat_memory.adapters.dynamodb.keys import parse_session_pk
+from chat_memory.adapters.dynamodb.stream import session_of
 from chat_memory.observability import logger, metrics, tracer
 
 # Report every failed record instead of raising when all failed: the stream retries them the same way.
@@ -27,10 +27,7 @@ def summarise_record(record: DynamoDBRecord, seen: dict[tuple[str, str], bool]) 
 
     `seen` maps each session met in this batch to whether its summarising succeeded.
     """
-    keys = record.dynamodb.keys if record.dynamodb else None
-    if not keys or "PK" not in keys:
-        return
-    session = parse_session_pk(str(keys["PK"]))
+    session = session_of(record)
     if session is None:
         return
     if session in seen:

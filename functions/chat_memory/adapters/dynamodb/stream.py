@@ -1,0 +1,52 @@
+"""What the table's stream records say, in the domain's terms: the stream consumers never read a key or an image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+from chat_memory.adapters.dynamodb.keys import parse_session_pk, parse_user_pk
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTombstone:
+    """A deleted session: its items up to `up_to_ts` are to be purged, then the tombstone of `version`."""
+
+    tenant: str
+    session_id: str
+    up_to_ts: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserTombstone:
+    """A deleted incarnation (`user_uuid`) of a user, tombstone `version`."""
+
+    tenant: str
+    user_id: str
+    user_uuid: str
+    version: int
+
+
+def tombstone(record: DynamoDBRecord) -> SessionTombstone | UserTombstone | None:
+    """The tombstone a record writes, or None (not a tombstone: a live item, or a delete)."""
+    image = (record.dynamodb.new_image if record.dynamodb else None) or {}
+    if image.get("deleted") is not True:
+        return None
+    pk, version = str(image.get("PK", "")), int(image["version"])
+    session = parse_session_pk(pk)
+    if session is not None:
+        return SessionTombstone(*session, up_to_ts=int(image.get("last_ts", 0)), version=version)
+    user = parse_user_pk(pk)
+    if user is not None:
+        return UserTombstone(*user, user_uuid=str(image["uuid"]), version=version)
+    return None
+
+
+def session_of(record: DynamoDBRecord) -> tuple[str, str] | None:
+    """(tenant, session_id) of the session a record's item belongs to, or None for any other item."""
+    keys = record.dynamodb.keys if record.dynamodb else None
+    if not keys or "PK" not in keys:
+        return None
+    return parse_session_pk(str(keys["PK"]))
