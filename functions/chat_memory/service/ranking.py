@@ -1,0 +1,216 @@
+"""The offline lexical ranker of search: chat turns ranked for a query with no model and no network.
+
+Tokens: lower case, punctuation and possessives dropped, stop words removed, a light stemmer (plurals, -ing, -ed,
+-ly, -er, -ion, -ment, -ness, a final -e, a short list of irregular verbs), number words as digits, and dates
+normalised ("May 7", "7 May 2023", "2023-05-07" all give the month token ``m:5`` and the day token ``d:5:7``).
+Score: BM25 (k1 1.2, b 0.75) times a coverage factor (the share of the query's IDF a turn holds), plus a bonus for
+query bigrams found close together, plus part of the best neighbouring turn's score (an answer often sits in the
+reply to a question); then boosts for the speaker the query names and for turns dated in the month or year it names.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+K1: Final = 1.2
+B: Final = 0.75
+BIGRAM_WEIGHT: Final = 0.25
+NEIGHBOUR_WEIGHT: Final = 0.35
+NEIGHBOUR_GAP_S: Final = 6 * 3600
+SPEAKER_BOOST: Final = 0.3
+DATE_BOOST: Final = 0.5
+
+_STOP_WORDS: Final = (
+    "a about above after again against all am an and any are as at be because been before being below between both "
+    "but by can could did do does doing down during each few for from further had has have having he her here hers "
+    "herself him himself his how i if in into is it its itself just me more most my myself no nor not now of off "
+    "on once only or other our ours ourselves out over own same she should so some such than that the their theirs "
+    "them themselves then there these they this those through to too under until up very was we were what when "
+    "where which while who whom why will with would you your yours yourself yourselves s t d ll m re ve yeah oh "
+    "hey hi wow really also like lot get got going go went gone thing things much many may might"
+)
+_STOP: Final = frozenset(_STOP_WORDS.split())
+_IRREGULAR: Final = {
+    "bought": "buy", "brought": "bring", "taught": "teach", "thought": "think", "caught": "catch", "made": "make",
+    "took": "take", "taken": "take", "gave": "give", "given": "give", "saw": "see", "seen": "see", "met": "meet",
+    "ran": "run", "ate": "eat", "eaten": "eat", "wrote": "write", "written": "write", "drove": "drive", "flew": "fly",
+    "began": "begin", "begun": "begin", "found": "find", "felt": "feel", "kept": "keep", "left": "leave",
+    "told": "tell", "said": "say", "sold": "sell", "won": "win", "spent": "spend", "built": "build", "came": "come",
+    "became": "become", "knew": "know", "known": "know", "sang": "sing", "sung": "sing", "swam": "swim",
+    "chose": "choose", "children": "child", "kids": "kid", "people": "person", "women": "woman", "men": "man",
+    "mice": "mouse", "feet": "foot", "teeth": "tooth", "grew": "grow", "grown": "grow", "drew": "draw", "drawn": "draw",
+}  # fmt: skip
+_NUMBER_WORDS: Final = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty"
+)
+_NUMBERS: Final = {w: str(i) for i, w in enumerate(_NUMBER_WORDS.split())}
+_MONTHS: Final = {
+    name: i + 1
+    for i, names in enumerate(
+        ["january jan", "february feb", "march mar", "april apr", "may", "june jun", "july jul", "august aug",
+         "september sep sept", "october oct", "november nov", "december dec"]
+    )
+    for name in names.split()
+}  # fmt: skip
+_AMBIGUOUS_MONTHS: Final = frozenset({"may", "march", "mar", "jan", "dec", "sep", "jun"})
+_RAW: Final = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})|(\d+)(?:st|nd|rd|th)?\b|([A-Za-z]+)(?:'[A-Za-z]+)?")
+_DOUBLE: Final = re.compile(r"([b-df-hj-np-tv-z])\1$")
+_SUFFIXES: Final = ("ments", "ment", "ness", "ings", "ing", "ions", "ion", "edly", "ers", "er",
+                    "ed", "ly", "ful")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    """One turn: its key, text, speaker and time (seconds since the epoch)."""
+
+    key: str
+    text: str
+    speaker: str
+    ts: int
+
+
+def stem(word: str) -> str:
+    """A light English stemmer: the same stem for the usual inflections of a word (lower case in, out)."""
+    if word in _IRREGULAR:
+        word = _IRREGULAR[word]
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("ies") or word.endswith("ied"):
+        word = word[:-3] + "y"
+    elif word.endswith(("sses", "shes", "ches", "xes", "zes")):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            word = word[:-1] if _DOUBLE.search(word) and not word.endswith(("ll", "ss")) else word
+            break
+    word = word[:-1] + "y" if word.endswith("i") else word
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+def _month_at(raw: list[tuple[str, str]], i: int) -> int | None:
+    kind, text = raw[i]
+    month = _MONTHS.get(text.lower()) if kind == "w" else None
+    if month is None or (text.lower() in _AMBIGUOUS_MONTHS and not text[0].isupper()):
+        return None
+    return month
+
+
+def _day_near(raw: list[tuple[str, str]], i: int) -> int | None:
+    of = i >= 2 and raw[i - 1][1].lower() == "of"  # "7th of May"
+    for j in (i + 1, i - 2 if of else i - 1):
+        if 0 <= j < len(raw) and raw[j][0] == "n" and 1 <= int(raw[j][1]) <= 31:
+            return int(raw[j][1])
+    return None
+
+
+def tokens(text: str) -> list[str]:
+    """The terms of a text, in order: stop words out, stems, number words as digits, dates normalised."""
+    raw: list[tuple[str, str]] = []
+    for m in _RAW.finditer(text):
+        if m.group(1):
+            raw.append(("iso", f"{m.group(1)} {int(m.group(2))} {int(m.group(3))}"))
+        else:
+            raw.append(("n", m.group(4)) if m.group(4) else ("w", m.group(5)))
+    out: list[str] = []
+    for i, (kind, text_) in enumerate(raw):
+        month = _month_at(raw, i)
+        if kind == "iso":
+            year, mon, day_ = text_.split()
+            out.extend([year, f"m:{mon}", f"d:{mon}:{day_}"])
+        elif month is not None:
+            out.append(f"m:{month}")
+            day = _day_near(raw, i)
+            out.extend([f"d:{month}:{day}"] if day else [])
+        elif kind == "n":
+            out.append(text_.lstrip("0") or "0")
+        elif (word := text_.lower()) not in _STOP:
+            out.append(_NUMBERS.get(word) or stem(word))
+    return [t for t in out if t]
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    terms: list[str]
+    speakers: frozenset[str]
+    months: frozenset[int]
+    years: frozenset[int]
+
+
+def _parse_query(query: str, docs: Sequence[Doc]) -> _Query:
+    names = {d.speaker.split()[0].lower() for d in docs if d.speaker}
+    found = {w.lower() for w in re.findall(r"[A-Za-z]+", query)} & names
+    terms = [t for t in tokens(query) if t not in found]
+    months = frozenset(int(t[2:]) for t in terms if t.startswith("m:"))
+    years = frozenset(int(t) for t in terms if t.isdigit() and 1900 <= int(t) <= 2100)
+    return _Query(terms, frozenset(found), months, years)
+
+
+def _bigram_bonus(terms: list[str], positions: dict[str, list[int]], idf: dict[str, float]) -> float:
+    bonus = 0.0
+    for a, b in itertools.pairwise(terms):
+        if a in positions and b in positions and any(abs(p - q) <= 2 for p in positions[a] for q in positions[b]):
+            bonus += BIGRAM_WEIGHT * (idf[a] + idf[b])
+    return bonus
+
+
+def _lexical(q: _Query, docs: Sequence[Doc]) -> list[float]:
+    toks = [tokens(d.text) for d in docs]
+    avgdl = sum(map(len, toks)) / max(len(toks), 1) or 1.0
+    df = Counter(t for ts in toks for t in set(ts))
+    idf = {t: math.log(1 + (len(docs) - df[t] + 0.5) / (df[t] + 0.5)) for t in set(q.terms)}
+    total = sum(idf[t] for t in set(q.terms)) or 1.0
+    scores = []
+    for doc_tokens in toks:
+        tf = Counter(doc_tokens)
+        norm = K1 * (1 - B + B * len(doc_tokens) / avgdl)
+        matched = [t for t in set(q.terms) if tf[t]]
+        bm25 = sum(idf[t] * tf[t] * (K1 + 1) / (tf[t] + norm) for t in matched)
+        if not matched:
+            scores.append(0.0)
+            continue
+        positions = {t: [i for i, x in enumerate(doc_tokens) if x == t] for t in matched}
+        coverage = sum(idf[t] for t in matched) / total
+        scores.append(bm25 * (0.5 + 0.5 * coverage) + _bigram_bonus(q.terms, positions, idf))
+    return scores
+
+
+def _with_neighbours(scores: list[float], docs: Sequence[Doc]) -> list[float]:
+    order = sorted(range(len(docs)), key=lambda i: (docs[i].ts, docs[i].key))
+    out = list(scores)
+    for pos, i in enumerate(order):
+        near = [order[p] for p in (pos - 1, pos + 1) if 0 <= p < len(order)]
+        near = [j for j in near if abs(docs[j].ts - docs[i].ts) <= NEIGHBOUR_GAP_S]
+        out[i] += NEIGHBOUR_WEIGHT * max((scores[j] for j in near), default=0.0)
+    return out
+
+
+def _boost(q: _Query, doc: Doc) -> float:
+    factor = 1.0
+    if doc.speaker and doc.speaker.split()[0].lower() in q.speakers:
+        factor += SPEAKER_BOOST
+    when = datetime.fromtimestamp(doc.ts, UTC)
+    if (q.months or q.years) and (not q.months or when.month in q.months) and (not q.years or when.year in q.years):
+        factor += DATE_BOOST
+    return factor
+
+
+def rank(query: str, docs: Sequence[Doc], limit: int) -> list[tuple[Doc, float]]:
+    """The docs most relevant to the query, best first (ties by key), at most limit, each with its score (> 0)."""
+    q = _parse_query(query, docs)
+    if not q.terms or not docs or limit <= 0:
+        return []
+    scores = _with_neighbours(_lexical(q, docs), docs)
+    ranked = [(d, s * _boost(q, d)) for d, s in zip(docs, scores, strict=True) if s > 0]
+    ranked.sort(key=lambda pair: (-pair[1], pair[0].key))
+    return ranked[:limit]
