@@ -10,6 +10,7 @@ reply to a question); then boosts for the speaker the query names and for turns 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -164,21 +165,28 @@ def _bigram_bonus(terms: list[str], positions: dict[str, list[int]], idf: dict[s
     return bonus
 
 
+@functools.lru_cache(maxsize=16_384)
+def _terms(text: str) -> tuple[str, ...]:
+    """The tokens of a turn, remembered across searches of a warm container (a turn's text does not change)."""
+    return tuple(tokens(text))
+
+
 def _lexical(q: _Query, docs: Sequence[Doc]) -> list[float]:
-    toks = [tokens(d.text) for d in docs]
+    toks = [_terms(d.text) for d in docs]
     avgdl = sum(map(len, toks)) / max(len(toks), 1) or 1.0
-    df = Counter(t for ts in toks for t in set(ts))
-    idf = {t: math.log(1 + (len(docs) - df[t] + 0.5) / (df[t] + 0.5)) for t in set(q.terms)}
-    total = sum(idf[t] for t in set(q.terms)) or 1.0
+    wanted = set(q.terms)
+    df = Counter(t for ts in toks for t in wanted.intersection(ts))
+    idf = {t: math.log(1 + (len(docs) - df[t] + 0.5) / (df[t] + 0.5)) for t in wanted}
+    total = sum(idf.values()) or 1.0
     scores = []
     for doc_tokens in toks:
-        tf = Counter(doc_tokens)
-        norm = K1 * (1 - B + B * len(doc_tokens) / avgdl)
-        matched = [t for t in set(q.terms) if tf[t]]
-        bm25 = sum(idf[t] * tf[t] * (K1 + 1) / (tf[t] + norm) for t in matched)
+        matched = wanted.intersection(doc_tokens)
         if not matched:
             scores.append(0.0)
             continue
+        tf = Counter(t for t in doc_tokens if t in matched)
+        norm = K1 * (1 - B + B * len(doc_tokens) / avgdl)
+        bm25 = sum(idf[t] * tf[t] * (K1 + 1) / (tf[t] + norm) for t in matched)
         positions = {t: [i for i, x in enumerate(doc_tokens) if x == t] for t in matched}
         coverage = sum(idf[t] for t in matched) / total
         scores.append(bm25 * (0.5 + 0.5 * coverage) + _bigram_bonus(q.terms, positions, idf))
