@@ -151,7 +151,8 @@ class _Query:
 def _parse_query(query: str, docs: Sequence[Doc]) -> _Query:
     names = {d.speaker.split()[0].lower() for d in docs if d.speaker}
     found = {w.lower() for w in re.findall(r"[A-Za-z]+", query)} & names
-    terms = [t for t in tokens(query) if t not in found]
+    named = {t for name in found for t in tokens(name)}
+    terms = [t for t in tokens(query) if t not in named]
     months = frozenset(int(t[2:]) for t in terms if t.startswith("m:"))
     years = frozenset(int(t) for t in terms if t.isdigit() and 1900 <= int(t) <= 2100)
     return _Query(terms, frozenset(found), months, years)

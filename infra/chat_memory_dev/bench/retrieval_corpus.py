@@ -147,6 +147,8 @@ _SMALL_TALK: Final = (
 )  # fmt: skip
 
 
+_GREETINGS: Final = ("Hey {name}! How's it going?", "Hi {name}, long time no talk!", "Good to hear from you, {name}!",
+                      "{name}! I was just thinking about you.", "Morning {name}, how was your week?")  # fmt: skip
 _Said = tuple[str, str, int]  # speaker, text, the fact it is evidence of (-1: none)
 
 
@@ -180,7 +182,9 @@ def _lay_out(
         blocks: list[list[_Said]] = [[] for _ in range(per_session)]
         for fact in plan[s]:
             blocks[rng.randrange(per_session)].extend(fact)
-        said: list[_Said] = []
+        first, second = speakers if s % 2 == 0 else speakers[::-1]
+        said: list[_Said] = [(first, rng.choice(_GREETINGS).format(name=second), -1),
+                             (second, rng.choice(_GREETINGS).format(name=first), -1)]  # fmt: skip
         for i, block in enumerate(blocks):
             small = _distractor(rng) if rng.random() < DISTRACTOR_SHARE else rng.choice(_SMALL_TALK)
             said += [(speakers[i % 2], small, -1), *block]
