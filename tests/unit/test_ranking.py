@@ -110,3 +110,12 @@ def test_empty_query_docs_or_limit() -> None:
     assert rank("hello", [], 5) == []
     assert rank("hello", docs, 0) == []
     assert rank("unrelated", docs, 5) == []
+
+
+def test_a_name_in_the_query_matches_the_speaker_not_the_greetings() -> None:
+    docs = [
+        _doc("greeting", "Hey Bob, how are you?", speaker="Ann", day="2023-01-01"),
+        _doc("fact", "I adopted a puppy", speaker="Bob", day="2023-02-01"),
+    ]
+    assert [d.key for d, _ in rank("What did Bob adopt?", docs, 5)] == ["fact"]
+    assert rank("Bob", docs, 5) == []
