@@ -167,41 +167,7 @@ def http_authorizers(path: Path = TEMPLATE_PATH) -> dict[str, LambdaAuthorizer]:
         for name, config in ((_http_api_auth(template, api_id).get("Authorizers")) or {}).items():
             if name not in used:
                 continue
-            if "FunctionArn" not in config:
-                raise ValueError(f"authorizer {name}: only Lambda authorizers are emulated locally (no JWT)")
-            function = _function_arn_target(name, config["FunctionArn"])
-            fn_resource = resources.get(function) or {}
-            if fn_resource.get("Type") != "AWS::Serverless::Function":
-                raise ValueError(f"authorizer {name}: {function} is not an AWS::Serverless::Function")
-            fn_props = fn_resource.get("Properties", {})
-            version = str(config.get("AuthorizerPayloadFormatVersion", ""))
-            simple = bool(config.get("EnableSimpleResponses", False))
-            if version != "2.0" or not simple:
-                raise ValueError(
-                    f"authorizer {name}: only payload format 2.0 with simple responses is emulated locally"
-                )
-            identity = config.get("Identity") or {}
-            unsupported = set(identity) - {"Headers", "QueryStrings", "ReauthorizeEvery"}
-            if unsupported:
-                raise ValueError(f"authorizer {name}: Identity {sorted(unsupported)} is not emulated locally")
-            ttl = identity.get("ReauthorizeEvery")
-            try:
-                ttl_value = resolver.value(ttl) if ttl is not None else None
-            except _UnresolvableError:
-                message = f"authorizer {name}: ReauthorizeEvery must be a number or `!Ref <Parameter>`"
-                raise ValueError(message) from None
-            authorizer = LambdaAuthorizer(
-                name=str(name),
-                function=function,
-                handler=str(fn_props.get("Handler", globals_.get("Handler"))),
-                payload_format_version=version,
-                simple_responses=simple,
-                identity_headers=tuple(str(h) for h in identity.get("Headers") or ()),
-                identity_query_strings=tuple(str(q) for q in identity.get("QueryStrings") or ()),
-                # Unset: SAM leaves the TTL out; treat it as no cache (every request asks the authorizer).
-                ttl_seconds=int(float(ttl_value)) if ttl_value else 0,
-                timeout_s=int(fn_props.get("Timeout", globals_.get("Timeout", 3))),
-            )
+            authorizer = _lambda_authorizer(name, config, resources, globals_, resolver)
             if found.get(authorizer.name, authorizer) != authorizer:
                 raise ValueError(f"two HttpApis declare different authorizers named {name}")
             found[authorizer.name] = authorizer
@@ -209,6 +175,55 @@ def http_authorizers(path: Path = TEMPLATE_PATH) -> dict[str, LambdaAuthorizer]:
     if missing:
         raise ValueError(f"routes use undeclared authorizers: {sorted(missing)}")
     return found
+
+
+def _lambda_authorizer(
+    name: str,
+    config: Mapping[str, Any],
+    resources: Mapping[str, Any],
+    globals_: Mapping[str, Any],
+    resolver: _Resolver,
+) -> LambdaAuthorizer:
+    """The authorizer `name` of an HttpApi's Auth (`config`); ValueError when it cannot be emulated locally."""
+    if "FunctionArn" not in config:
+        raise ValueError(f"authorizer {name}: only Lambda authorizers are emulated locally (no JWT)")
+    function = _function_arn_target(name, config["FunctionArn"])
+    fn_resource = resources.get(function) or {}
+    if fn_resource.get("Type") != "AWS::Serverless::Function":
+        raise ValueError(f"authorizer {name}: {function} is not an AWS::Serverless::Function")
+    fn_props = fn_resource.get("Properties", {})
+    version = str(config.get("AuthorizerPayloadFormatVersion", ""))
+    simple = bool(config.get("EnableSimpleResponses", False))
+    if version != "2.0" or not simple:
+        raise ValueError(f"authorizer {name}: only payload format 2.0 with simple responses is emulated locally")
+    identity = config.get("Identity") or {}
+    ttl_value = _reauthorize_every(name, identity, resolver)
+    return LambdaAuthorizer(
+        name=str(name),
+        function=function,
+        handler=str(fn_props.get("Handler", globals_.get("Handler"))),
+        payload_format_version=version,
+        simple_responses=simple,
+        identity_headers=tuple(str(h) for h in identity.get("Headers") or ()),
+        identity_query_strings=tuple(str(q) for q in identity.get("QueryStrings") or ()),
+        # Unset: SAM leaves the TTL out; treat it as no cache (every request asks the authorizer).
+        ttl_seconds=int(float(ttl_value)) if ttl_value else 0,
+        timeout_s=int(fn_props.get("Timeout", globals_.get("Timeout", 3))),
+    )
+
+
+def _reauthorize_every(name: str, identity: Mapping[str, Any], resolver: _Resolver) -> Any:
+    """The Identity's ReauthorizeEvery resolved (None when unset); ValueError for Identity keys not emulated."""
+    unsupported = set(identity) - {"Headers", "QueryStrings", "ReauthorizeEvery"}
+    if unsupported:
+        raise ValueError(f"authorizer {name}: Identity {sorted(unsupported)} is not emulated locally")
+    ttl = identity.get("ReauthorizeEvery")
+    try:
+        ttl_value = resolver.value(ttl) if ttl is not None else None
+    except _UnresolvableError:
+        message = f"authorizer {name}: ReauthorizeEvery must be a number or `!Ref <Parameter>`"
+        raise ValueError(message) from None
+    return ttl_value
 
 
 def table_properties(path: Path = TEMPLATE_PATH, logical_id: str = "MemoryTable") -> dict[str, Any]:

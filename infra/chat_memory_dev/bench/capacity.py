@@ -27,11 +27,11 @@ import math
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Final, Self
 
 __all__ = [
     "READ_UNIT_BYTES",
@@ -354,75 +354,119 @@ def _update_size(request: Mapping[str, Any], response: Mapping[str, Any]) -> int
     return estimate
 
 
+_Indexes = Mapping[str, Sequence[IndexSpec]]  # a table's secondary indexes, by table name
+
+
 def _account(
     operation: str,
     request: Mapping[str, Any],
     response: Mapping[str, Any],
-    indexes: Mapping[str, Sequence[IndexSpec]] | None = None,
+    indexes: _Indexes | None = None,
 ) -> _Tally:
     tally = _Tally()
-    indexes = indexes or {}
-    consistent = bool(request.get("ConsistentRead", False))
-    if operation == "GetItem":
-        found = response.get("Item")
-        tally.read(item_size(found or {}), consistent=consistent, found=found is not None)
-    elif operation == "BatchGetItem":
-        responses = response.get("Responses", {})
-        unprocessed = response.get("UnprocessedKeys", {})
-        for table, spec in request.get("RequestItems", {}).items():
-            table_consistent = bool(spec.get("ConsistentRead", False))
-            returned = responses.get(table, [])
-            for item in returned:
-                tally.read(item_size(item), consistent=table_consistent)
-            # Keys that were processed but found nothing still cost the minimum read each.
-            left = len(unprocessed.get(table, {}).get("Keys", []))
-            for _ in range(max(0, len(spec.get("Keys", [])) - left - len(returned))):
-                tally.read(0, consistent=table_consistent, found=False)
-    elif operation in ("Query", "Scan"):
-        items = response.get("Items", [])
-        total = sum(item_size(item) for item in items)
-        tally.read_units = read_units(total, consistent=consistent)
-        tally.bytes_read = total
-        tally.items = len(items)
-    elif operation == "TransactGetItems":
-        for entry in response.get("Responses", []):
-            found = entry.get("Item")
-            tally.read(item_size(found or {}), consistent=True, transactional=True, found=found is not None)
-    elif operation == "PutItem":
-        size = item_size(request.get("Item", {}))
-        old = response.get("Attributes")
-        tally.write(max(size, item_size(old)) if old is not None else size)
-        tally.put_into_indexes(request.get("Item", {}), indexes.get(request.get("TableName", ""), ()))
-    elif operation == "UpdateItem":
-        tally.write(_update_size(request, response))
-    elif operation == "DeleteItem":
-        old = response.get("Attributes")
-        tally.write(item_size(old) if old is not None else 0)
-    elif operation == "BatchWriteItem":
-        unprocessed = response.get("UnprocessedItems", {})
-        for table, requests in request.get("RequestItems", {}).items():
-            not_done = list(unprocessed.get(table, []))
-            for write in requests:
-                if write in not_done:
-                    not_done.remove(write)  # not processed, not charged
-                elif "PutRequest" in write:
-                    tally.write(item_size(write["PutRequest"].get("Item", {})))
-                    tally.put_into_indexes(write["PutRequest"].get("Item", {}), indexes.get(table, ()))
-                else:
-                    tally.write(0)  # a delete: the deleted item's size is not in the response
-    elif operation == "TransactWriteItems":
-        for action in request.get("TransactItems", []):
-            if "Put" in action:
-                put = action["Put"]
-                tally.write(item_size(put.get("Item", {})), transactional=True)
-                tally.put_into_indexes(put.get("Item", {}), indexes.get(put.get("TableName", ""), ()))
-            elif "Update" in action:
-                tally.write(_update_estimate(action["Update"]), transactional=True)
-            elif "Delete" in action:
-                tally.write(0, transactional=True)
-            elif "ConditionCheck" in action:
-                tally.write_units += write_units(item_size(action["ConditionCheck"].get("Key", {})), transactional=True)
+    accountant = _ACCOUNTANTS.get(operation)
+    if accountant is not None:  # any other operation (control plane, PartiQL) costs nothing here
+        accountant(tally, request, response, indexes or {})
     return tally
+
+
+def _get_item(tally: _Tally, request: Mapping[str, Any], response: Mapping[str, Any], indexes: _Indexes) -> None:
+    found = response.get("Item")
+    consistent = bool(request.get("ConsistentRead", False))
+    tally.read(item_size(found or {}), consistent=consistent, found=found is not None)
+
+
+def _batch_get_item(tally: _Tally, request: Mapping[str, Any], response: Mapping[str, Any], indexes: _Indexes) -> None:
+    responses = response.get("Responses", {})
+    unprocessed = response.get("UnprocessedKeys", {})
+    for table, spec in request.get("RequestItems", {}).items():
+        table_consistent = bool(spec.get("ConsistentRead", False))
+        returned = responses.get(table, [])
+        for item in returned:
+            tally.read(item_size(item), consistent=table_consistent)
+        # Keys that were processed but found nothing still cost the minimum read each.
+        left = len(unprocessed.get(table, {}).get("Keys", []))
+        for _ in range(max(0, len(spec.get("Keys", [])) - left - len(returned))):
+            tally.read(0, consistent=table_consistent, found=False)
+
+
+def _query_or_scan(tally: _Tally, request: Mapping[str, Any], response: Mapping[str, Any], indexes: _Indexes) -> None:
+    # The sum of the items is rounded up once, not item by item.
+    items = response.get("Items", [])
+    total = sum(item_size(item) for item in items)
+    tally.read_units = read_units(total, consistent=bool(request.get("ConsistentRead", False)))
+    tally.bytes_read = total
+    tally.items = len(items)
+
+
+def _transact_get_items(
+    tally: _Tally, request: Mapping[str, Any], response: Mapping[str, Any], indexes: _Indexes
+) -> None:
+    for entry in response.get("Responses", []):
+        found = entry.get("Item")
+        tally.read(item_size(found or {}), consistent=True, transactional=True, found=found is not None)
+
+
+def _put_item(tally: _Tally, request: Mapping[str, Any], response: Mapping[str, Any], indexes: _Indexes) -> None:
+    size = item_size(request.get("Item", {}))
+    old = response.get("Attributes")
+    tally.write(max(size, item_size(old)) if old is not None else size)
+    tally.put_into_indexes(request.get("Item", {}), indexes.get(request.get("TableName", ""), ()))
+
+
+def _update_item(tally: _Tally, request: Mapping[str, Any], response: Mapping[str, Any], indexes: _Indexes) -> None:
+    tally.write(_update_size(request, response))
+
+
+def _delete_item(tally: _Tally, request: Mapping[str, Any], response: Mapping[str, Any], indexes: _Indexes) -> None:
+    old = response.get("Attributes")
+    tally.write(item_size(old) if old is not None else 0)
+
+
+def _batch_write_item(
+    tally: _Tally, request: Mapping[str, Any], response: Mapping[str, Any], indexes: _Indexes
+) -> None:
+    unprocessed = response.get("UnprocessedItems", {})
+    for table, requests in request.get("RequestItems", {}).items():
+        not_done = list(unprocessed.get(table, []))
+        for write in requests:
+            if write in not_done:
+                not_done.remove(write)  # not processed, not charged
+            elif "PutRequest" in write:
+                tally.write(item_size(write["PutRequest"].get("Item", {})))
+                tally.put_into_indexes(write["PutRequest"].get("Item", {}), indexes.get(table, ()))
+            else:
+                tally.write(0)  # a delete: the deleted item's size is not in the response
+
+
+def _transact_write_items(
+    tally: _Tally, request: Mapping[str, Any], response: Mapping[str, Any], indexes: _Indexes
+) -> None:
+    for action in request.get("TransactItems", []):
+        if "Put" in action:
+            put = action["Put"]
+            tally.write(item_size(put.get("Item", {})), transactional=True)
+            tally.put_into_indexes(put.get("Item", {}), indexes.get(put.get("TableName", ""), ()))
+        elif "Update" in action:
+            tally.write(_update_estimate(action["Update"]), transactional=True)
+        elif "Delete" in action:
+            tally.write(0, transactional=True)
+        elif "ConditionCheck" in action:
+            tally.write_units += write_units(item_size(action["ConditionCheck"].get("Key", {})), transactional=True)
+
+
+_ACCOUNTANTS: Final[Mapping[str, Callable[[_Tally, Mapping[str, Any], Mapping[str, Any], _Indexes], None]]] = {
+    "GetItem": _get_item,
+    "BatchGetItem": _batch_get_item,
+    "Query": _query_or_scan,
+    "Scan": _query_or_scan,
+    "TransactGetItems": _transact_get_items,
+    "PutItem": _put_item,
+    "UpdateItem": _update_item,
+    "DeleteItem": _delete_item,
+    "BatchWriteItem": _batch_write_item,
+    "TransactWriteItems": _transact_write_items,
+}
 
 
 _SINGLE_WRITES = ("PutItem", "UpdateItem", "DeleteItem")

@@ -213,10 +213,16 @@ NOTES: Final = (
 
 
 def markdown(results: Mapping[str, Any]) -> str:
+    """results.md: a run's results as Markdown, its sections in this order."""
+    return "\n".join([*_introduction(results), *_capacity_sections(results), *_other_sections(results)])
+
+
+def _introduction(results: Mapping[str, Any]) -> list[str]:
+    """The title, the command and machine, and what was measured how."""
     machine = results["machine"]
     corpus = results["corpus"]
     plan = results["plan"]
-    parts = [
+    return [
         "# chat-memory vs LangChain's DynamoDBChatMessageHistory",
         "",
         f"`{results['command']}`, {machine['date']}, {results['elapsed_seconds']} s. Machine: "
@@ -231,21 +237,22 @@ def markdown(results: Mapping[str, Any]) -> str:
         "(moto's own ConsumedCapacity is a constant). chat-memory reads are strongly consistent (a full unit per "
         "4 KB); LangChain's GetItem is eventually consistent (half). Ratio = LangChain ÷ chat-memory.",
         "",
+    ]
+
+
+def _capacity_sections(results: Mapping[str, Any]) -> list[str]:
+    """Read and write units, bytes and DynamoDB calls per operation."""
+    lastn = results["plan"]["lastn"]
+    return [
         "## Read units per window read",
         "",
-        _per_length_table(
-            results,
-            [(f"lastn={n}", partial(_window, lastn=n, field="read_units")) for n in plan["lastn"]],
-        ),
+        _per_length_table(results, [(f"lastn={n}", partial(_window, lastn=n, field="read_units")) for n in lastn]),
         "",
         f"![read units per window read]({PLOTS['read_units']})",
         "",
         "## Bytes read per window read",
         "",
-        _per_length_table(
-            results,
-            [(f"lastn={n}", partial(_window, lastn=n, field="bytes_read")) for n in plan["lastn"]],
-        ),
+        _per_length_table(results, [(f"lastn={n}", partial(_window, lastn=n, field="bytes_read")) for n in lastn]),
         "",
         "## Capacity per appended message (one user + assistant turn per call, divided by 2)",
         "",
@@ -264,6 +271,13 @@ def markdown(results: Mapping[str, Any]) -> str:
         "",
         _calls_table(results),
         "",
+    ]
+
+
+def _other_sections(results: Mapping[str, Any]) -> list[str]:
+    """Latency, LangChain's item limit, cold start, package size and how to read it all."""
+    plan = results["plan"]
+    return [
         "## In-process latency against moto",
         "",
         f"Wall time of our handler (HTTP API event in, response out) and of LangChain's method, "
@@ -293,7 +307,6 @@ def markdown(results: Mapping[str, Any]) -> str:
         *NOTES,
         "",
     ]
-    return "\n".join(parts)
 
 
 def _series(

@@ -386,7 +386,21 @@ def _scenario(
     bar.update(1)
     # Our table's indexes cost writes too (LangChain's table has none).
     recorder = CapacityRecorder(indexes={OUR_TABLE: indexes_from_table_properties(table_properties())})
+    result["window"] = _window_reads(system, length, session_id, recorder, plan, bar)
 
+    bar.set_description(f"{system.name} {length:,} msgs: append")
+    appended, samples, failure = _appends(system, session_id, pool, recorder, plan, bar)
+    if failure is not None:
+        result["append_failed"] = failure
+    if appended:
+        result["append"] = _append_figures(appended, samples)
+    return result
+
+
+def _window_reads(
+    system: System, length: int, session_id: str, recorder: CapacityRecorder, plan: Plan, bar: tqdm[Any]
+) -> dict[str, Any]:
+    """Per lastn: one window read measured (capacity, calls), then `plan.reads` timed."""
     windows: dict[str, Any] = {}
     for lastn in LASTN:
         bar.set_description(f"{system.name} {length:,} msgs: read lastn={lastn}")
@@ -404,11 +418,21 @@ def _scenario(
             "calls": _calls_per_operation([totals]),
             "latency_ms": _latency(samples),
         }
-    result["window"] = windows
+    return windows
 
-    bar.set_description(f"{system.name} {length:,} msgs: append")
+
+def _appends(
+    system: System,
+    session_id: str,
+    pool: Iterator[corpus.Turn],
+    recorder: CapacityRecorder,
+    plan: Plan,
+    bar: tqdm[Any],
+) -> tuple[list[CallTotals], list[float], str | None]:
+    """`plan.capacity_appends` measured appends, then `plan.appends` timed ones: (their totals, the times, why
+    they stopped early or None). An item grown too large ends them; the bar still advances by every step."""
     appended: list[CallTotals] = []
-    samples = []
+    samples: list[float] = []
     try:
         for _ in range(plan.capacity_appends):
             _, totals = _measured(recorder, system.targets(session_id), partial(system.append, session_id, next(pool)))
@@ -418,24 +442,27 @@ def _scenario(
             samples.append(_timed(partial(system.append, session_id, next(pool))))
             bar.update(1)
     except ItemTooLargeError as exc:
-        result["append_failed"] = str(exc)
         bar.update(plan.capacity_appends + plan.appends - len(appended) - len(samples))
-    if appended:
-        messages = 2 * len(appended)
-        result["append"] = {
-            "messages_per_call": 2,
-            "write_units_per_message": sum(t.write_units for t in appended) / messages,
-            "read_units_per_message": sum(t.read_units for t in appended) / messages,
-            "bytes_written_per_message": sum(t.bytes_written for t in appended) / messages,
-            "bytes_read_per_message": sum(t.bytes_read for t in appended) / messages,
-            "calls": _calls_per_operation(appended),
-            "latency_ms": _latency(samples) if samples else None,
-            "per_call": [
-                {"read_units": t.read_units, "write_units": t.write_units, "bytes_written": t.bytes_written}
-                for t in appended
-            ],
-        }
-    return result
+        return appended, samples, str(exc)
+    return appended, samples, None
+
+
+def _append_figures(appended: Sequence[CallTotals], samples: Sequence[float]) -> dict[str, Any]:
+    """Capacity per appended message (each call appends one turn: 2 messages) and the appends' latency."""
+    messages = 2 * len(appended)
+    return {
+        "messages_per_call": 2,
+        "write_units_per_message": sum(t.write_units for t in appended) / messages,
+        "read_units_per_message": sum(t.read_units for t in appended) / messages,
+        "bytes_written_per_message": sum(t.bytes_written for t in appended) / messages,
+        "bytes_read_per_message": sum(t.bytes_read for t in appended) / messages,
+        "calls": _calls_per_operation(appended),
+        "latency_ms": _latency(samples) if samples else None,
+        "per_call": [
+            {"read_units": t.read_units, "write_units": t.write_units, "bytes_written": t.bytes_written}
+            for t in appended
+        ],
+    }
 
 
 def _steps_per_scenario(plan: Plan) -> int:

@@ -75,6 +75,8 @@ from chat_memory_dev.local.workers import DEFAULT_WORKERS, InvocationTimeoutErro
 from chat_memory_dev.template import HttpRoute, LambdaAuthorizer, http_authorizers, http_routes
 
 if TYPE_CHECKING:
+    from chat_memory_dev.local.stream import StreamPoller
+    from chat_memory_dev.localdb.dynamodb import LocalDynamoDB
     from chat_memory_dev.localdb.persistence import DataDir
 
 DEFAULT_TABLE_NAME: Final = "chat-memory-local"
@@ -299,7 +301,29 @@ def build_event(
     """The API Gateway HTTP API payload 2.0 event for `request` on the route `route_key`."""
     opts = options or EventOptions()
     raw_path, raw_query = split_target(request.target)
+    headers, cookies = _event_headers(request, opts)
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    event["headers"] = headers
+    query = query_parameters(raw_query)
+    if query:
+        event["queryStringParameters"] = query
+    event["requestContext"] = _request_context(request, route_key, raw_path, headers, opts)
+    if path_parameters:
+        event["pathParameters"] = dict(path_parameters)
+    event.update(_event_body(request.body))
+    return event
 
+
+def _event_headers(request: HttpRequest, opts: EventOptions) -> tuple[dict[str, str], list[str]]:
+    """(headers, cookies) as API Gateway passes them: names lower-cased, repeats comma-joined, the cookies apart,
+    the x-forwarded-* and trace headers added."""
     headers: dict[str, str] = {}
     cookies: list[str] = []
     for name, value in request.headers:
@@ -315,22 +339,15 @@ def build_event(
     headers.setdefault("x-forwarded-port", str(request.server_port))
     headers.setdefault("x-forwarded-proto", request.scheme)
     headers.setdefault("x-amzn-trace-id", opts.trace_id or _trace_id(opts.time))
+    return headers, cookies
 
+
+def _request_context(
+    request: HttpRequest, route_key: str, raw_path: str, headers: Mapping[str, str], opts: EventOptions
+) -> dict[str, Any]:
     domain = headers.get("host", "localhost")
     domain_name = domain.rsplit(":", 1)[0] if domain.count(":") == 1 else domain
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": raw_path,
-        "rawQueryString": raw_query,
-    }
-    if cookies:
-        event["cookies"] = cookies
-    event["headers"] = headers
-    query = query_parameters(raw_query)
-    if query:
-        event["queryStringParameters"] = query
-    event["requestContext"] = {
+    return {
         "accountId": ACCOUNT_ID,
         "apiId": domain_name.split(".", 1)[0] if ".execute-api." in domain_name else API_ID,
         "domainName": domain_name,
@@ -348,18 +365,16 @@ def build_event(
         "time": opts.time.strftime("%d/%b/%Y:%H:%M:%S +0000"),
         "timeEpoch": int(opts.time.timestamp() * 1000),
     }
-    if path_parameters:
-        event["pathParameters"] = dict(path_parameters)
-    if request.body:
-        try:
-            event["body"] = request.body.decode("utf-8")
-            event["isBase64Encoded"] = False
-        except UnicodeDecodeError:
-            event["body"] = base64.b64encode(request.body).decode("ascii")
-            event["isBase64Encoded"] = True
-    else:
-        event["isBase64Encoded"] = False
-    return event
+
+
+def _event_body(body: bytes) -> dict[str, Any]:
+    """`body` and `isBase64Encoded`: text as is, other bytes in base64, no `body` when empty."""
+    if not body:
+        return {"isBase64Encoded": False}
+    try:
+        return {"body": body.decode("utf-8"), "isBase64Encoded": False}
+    except UnicodeDecodeError:
+        return {"body": base64.b64encode(body).decode("ascii"), "isBase64Encoded": True}
 
 
 def route_arn(event: Mapping[str, Any]) -> str:
@@ -906,36 +921,20 @@ def serve(
     stream consumers catch up, stops the workers and closes the data folder (with a fresh snapshot when all went
     quiet). `ready` is set once requests are accepted. Blocking; run it in a thread to embed it.
     """
-    from chat_memory_dev.local.stream import StreamPoller, start_stream_pollers
-    from chat_memory_dev.localdb.dynamodb import DataDirConflictError, start_local_dynamodb
-    from chat_memory_dev.localdb.persistence import DataDirError
-
     if workers < 0:
         raise LocalSetupError(f"workers must be 0 (in-process) or more, not {workers}")
     key_given = bool(os.environ.get(PAGE_TOKEN_KEY_ENV))
     table = set_handler_env(table_name)
     quiet_warnings()
-    try:
-        db = start_local_dynamodb(table, data_dir)
-    except (DataDirError, DataDirConflictError) as exc:
-        raise LocalSetupError(str(exc)) from exc
+    db = _start_dynamodb(table, data_dir)
     keep_page_token_key(db.data, key_given)
-    pollers: list[StreamPoller] = []
     pool = WorkerPool(workers) if workers else None
     quiet = False
     try:
         key_line = local_api_key(table, db.endpoint_url, db.data)
         server = LocalServer(host, port, api=LocalApi(invoker=pool))
         try:
-            if stream_consumers:
-                pollers = start_stream_pollers(db, invoker=server.api.invoker)
-            if pool is not None:
-                pool.start()  # now: the workers inherit the environment set up above (endpoint, consumers' settings)
-            _print_start(server, db, pollers, workers, key_line)
-            if stop is not None:
-                threading.Thread(
-                    target=_stop_when_set, args=(stop, server), name="chat-memory-stop", daemon=True
-                ).start()
+            pollers = _start_serving(server, db, pool, key_line, stream_consumers=stream_consumers, stop=stop)
             if ready is not None:
                 ready.set()
             try:
@@ -948,6 +947,38 @@ def serve(
         if pool is not None:
             pool.close()
         db.close(compact=quiet)
+
+
+def _start_dynamodb(table: str, data_dir: Path | None) -> LocalDynamoDB:
+    """`start_local_dynamodb`, its data folder's errors as LocalSetupError (the message says why)."""
+    from chat_memory_dev.localdb.dynamodb import DataDirConflictError, start_local_dynamodb
+    from chat_memory_dev.localdb.persistence import DataDirError
+
+    try:
+        return start_local_dynamodb(table, data_dir)
+    except (DataDirError, DataDirConflictError) as exc:
+        raise LocalSetupError(str(exc)) from exc
+
+
+def _start_serving(
+    server: LocalServer,
+    db: LocalDynamoDB,
+    pool: WorkerPool | None,
+    key_line: str,
+    *,
+    stream_consumers: bool,
+    stop: threading.Event | None,
+) -> list[StreamPoller]:
+    """Start the stream consumers and the workers, print the start-up lines, watch `stop`; the consumers."""
+    from chat_memory_dev.local.stream import start_stream_pollers
+
+    pollers = start_stream_pollers(db, invoker=server.api.invoker) if stream_consumers else []
+    if pool is not None:
+        pool.start()  # now: the workers inherit the environment serve set up (endpoint, consumers' settings)
+    _print_start(server, db, pollers, pool.size if pool is not None else 0, key_line)
+    if stop is not None:
+        threading.Thread(target=_stop_when_set, args=(stop, server), name="chat-memory-stop", daemon=True).start()
+    return pollers
 
 
 def _stop_when_set(stop: threading.Event, server: LocalServer) -> None:

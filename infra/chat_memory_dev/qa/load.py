@@ -454,6 +454,55 @@ def run_load(base_url: str, api_key: str, plan: LoadPlan, *, progress: IO[str] |
     run_id = uuid.uuid4().hex[:8]
     session_ids = [f"load-{run_id}-{index:04d}" for index in range(plan.sessions)]
     shared = SharedState(plan.max_requests, plan.duration_s)
+    if progress is not None:
+        print(
+            f"chat-memory load: {plan.users} users, {plan.sessions} sessions, read ratio {plan.read_ratio:g}, "
+            f"at most {_bound(plan)} against {base_url}",
+            file=progress,
+            flush=True,
+        )
+    run = _run_users(base_url, api_key, plan, session_ids, run_id, shared)
+    merged, acknowledged_order = _merge(run.records)
+    if progress is not None:
+        print("chat-memory load: load done, listing every session", file=progress, flush=True)
+    touched = sorted({m.session_id for m in merged.sent.values()})
+    listing = _list_sessions(base_url, api_key, plan.timeout_s, touched)
+    # A session that could not be listed proves nothing either way: left out, and the run fails.
+    verdict = verify(
+        {key: m for key, m in merged.sent.items() if m.session_id not in listing.unlisted},
+        {key: order for key, order in acknowledged_order.items() if key[1] not in listing.unlisted},
+        listing.stored,
+    )
+    return _results(base_url, run_id, plan, run, merged, len(touched), listing, verdict)
+
+
+def _bound(plan: LoadPlan) -> str:
+    """What ends the load, for the start-up line: "60 s", "500 requests" or both."""
+    return " and ".join(
+        filter(
+            None,
+            [
+                f"{plan.duration_s:g} s" if plan.duration_s is not None else "",
+                f"{plan.max_requests} requests" if plan.max_requests is not None else "",
+            ],
+        )
+    )
+
+
+@dataclass(frozen=True)
+class _UsersRun:
+    """What the user threads left: their records and the clocks of the run."""
+
+    records: list[UserRecord]
+    elapsed_s: float
+    client_cpu_s: float
+    warmup_s: float
+
+
+def _run_users(
+    base_url: str, api_key: str, plan: LoadPlan, session_ids: Sequence[str], run_id: str, shared: SharedState
+) -> _UsersRun:
+    """One thread per user: warm-up, then the measured load, until it is over (or interrupted)."""
     # Every user warms up, then the measured load starts for all at once.
     barrier = threading.Barrier(plan.users, action=shared.begin)
     records: list[UserRecord] = [UserRecord() for _ in range(plan.users)]
@@ -475,22 +524,6 @@ def run_load(base_url: str, api_key: str, plan: LoadPlan, *, progress: IO[str] |
         finally:
             load_user.client.close()
 
-    if progress is not None:
-        bound = " and ".join(
-            filter(
-                None,
-                [
-                    f"{plan.duration_s:g} s" if plan.duration_s is not None else "",
-                    f"{plan.max_requests} requests" if plan.max_requests is not None else "",
-                ],
-            )
-        )
-        print(
-            f"chat-memory load: {plan.users} users, {plan.sessions} sessions, read ratio {plan.read_ratio:g}, "
-            f"at most {bound} against {base_url}",
-            file=progress,
-            flush=True,
-        )
     threads = [threading.Thread(target=user_thread, args=(u,), name=f"load-user-{u}") for u in range(plan.users)]
     warmup_started = time.perf_counter()
     client_cpu_started = time.process_time()
@@ -507,92 +540,110 @@ def run_load(base_url: str, api_key: str, plan: LoadPlan, *, progress: IO[str] |
     client_cpu_s = time.process_time() - client_cpu_started
     if crashes:
         raise crashes[0]
-    warmup_seconds = shared.started - warmup_started
+    return _UsersRun(records, elapsed, client_cpu_s, shared.started - warmup_started)
 
-    latencies: dict[str, list[float]] = defaultdict(list)
-    warmup_latencies: list[float] = []
-    errors: Counter[str] = Counter()
-    error_kinds: Counter[str] = Counter()
-    error_examples: list[str] = []
-    sent: dict[str, SentMessage] = {}
+
+def _merge(records: Sequence[UserRecord]) -> tuple[UserRecord, dict[tuple[int, str], list[str]]]:
+    """Every user's record in one, but for the acknowledgement orders: those by (user, session), apart."""
+    merged = UserRecord()
     acknowledged_order: dict[tuple[int, str], list[str]] = {}
     for user, record in enumerate(records):
         for kind, values in record.latencies.items():
-            latencies[kind].extend(values)
-        warmup_latencies.extend(record.warmup_latencies)
-        errors.update(record.errors)
-        error_kinds.update(record.error_kinds)
-        error_examples.extend(record.error_examples)
-        sent.update(record.sent)
+            merged.latencies[kind].extend(values)
+        merged.warmup_latencies.extend(record.warmup_latencies)
+        merged.errors.update(record.errors)
+        merged.error_kinds.update(record.error_kinds)
+        merged.error_examples.extend(record.error_examples)
+        merged.sent.update(record.sent)
         for session_id, order in record.acknowledged_order.items():
             acknowledged_order[(user, session_id)] = order
+    return merged, acknowledged_order
 
-    if progress is not None:
-        print("chat-memory load: load done, listing every session", file=progress, flush=True)
-    touched = sorted({m.session_id for m in sent.values()})
-    verify_started = time.perf_counter()
-    client = ApiClient(base_url, api_key, plan.timeout_s)
+
+@dataclass(frozen=True)
+class _Listing:
+    """The touched sessions as listed after the load; `unlisted`: those that could not be, with why."""
+
+    stored: dict[str, list[StoredMessage]]
+    unlisted: dict[str, str]
+    seconds: float
+
+
+def _list_sessions(base_url: str, api_key: str, timeout_s: float, session_ids: Sequence[str]) -> _Listing:
+    """List every session in full, over one connection."""
+    started = time.perf_counter()
+    client = ApiClient(base_url, api_key, timeout_s)
     stored: dict[str, list[StoredMessage]] = {}
     unlisted: dict[str, str] = {}
     try:
-        for session_id in touched:
+        for session_id in session_ids:
             try:
                 stored[session_id] = list_session(client, session_id) or []
             except VerificationError as exc:
                 unlisted[session_id] = str(exc)
     finally:
         client.close()
-    verify_seconds = time.perf_counter() - verify_started
-    # A session that could not be listed proves nothing either way: left out, and the run fails.
-    verdict = verify(
-        {key: m for key, m in sent.items() if m.session_id not in unlisted},
-        {key: order for key, order in acknowledged_order.items() if key[1] not in unlisted},
-        stored,
-    )
+    return _Listing(stored, unlisted, time.perf_counter() - started)
 
-    requests = {kind: len(latencies.get(kind, [])) for kind in KINDS}
+
+def _plan_json(plan: LoadPlan) -> dict[str, Any]:
+    return {
+        "users": plan.users,
+        "sessions": plan.sessions,
+        "read_ratio": plan.read_ratio,
+        "duration_s": plan.duration_s,
+        "max_requests": plan.max_requests,
+        "max_messages_per_add": plan.max_messages_per_add,
+        "warmup_rounds": plan.warmup_rounds,
+    }
+
+
+def _results(
+    base_url: str,
+    run_id: str,
+    plan: LoadPlan,
+    run: _UsersRun,
+    merged: UserRecord,
+    sessions_touched: int,
+    listing: _Listing,
+    verdict: Verdict,
+) -> dict[str, Any]:
+    """The results as a JSON object (what `report` prints and --out holds)."""
+    requests = {kind: len(merged.latencies.get(kind, [])) for kind in KINDS}
     total = sum(requests.values())
-    error_count = sum(errors.values())
+    error_count = sum(merged.errors.values())
     return {
         "target": base_url,
         "run_id": run_id,
-        "plan": {
-            "users": plan.users,
-            "sessions": plan.sessions,
-            "read_ratio": plan.read_ratio,
-            "duration_s": plan.duration_s,
-            "max_requests": plan.max_requests,
-            "max_messages_per_add": plan.max_messages_per_add,
-            "warmup_rounds": plan.warmup_rounds,
-        },
+        "plan": _plan_json(plan),
         # Cold starts, not counted in the requests, throughput and latencies below (their errors are counted).
         "warmup": {
-            "seconds": round(warmup_seconds, 3),
-            "requests": len(warmup_latencies),
-            "latency_ms": latency_summary(warmup_latencies),
+            "seconds": round(run.warmup_s, 3),
+            "requests": len(merged.warmup_latencies),
+            "latency_ms": latency_summary(merged.warmup_latencies),
         },
-        "elapsed_s": round(elapsed, 3),
-        "client_cpu_s": round(client_cpu_s, 2),
+        "elapsed_s": round(run.elapsed_s, 3),
+        "client_cpu_s": round(run.client_cpu_s, 2),
         "requests": {"total": total, **requests},
-        "throughput_rps": round(total / elapsed, 1) if elapsed > 0 else None,
-        "messages_sent": len(sent),
-        "sessions_touched": len(touched),
-        "largest_session": max((len(messages) for messages in stored.values()), default=0),
+        "throughput_rps": round(total / run.elapsed_s, 1) if run.elapsed_s > 0 else None,
+        "messages_sent": len(merged.sent),
+        "sessions_touched": sessions_touched,
+        "largest_session": max((len(messages) for messages in listing.stored.values()), default=0),
         "errors": {
             "total": error_count,
-            "by_status": dict(sorted(errors.items())),
-            "by_kind": dict(error_kinds),
-            "examples": error_examples[:MAX_EXAMPLES],
+            "by_status": dict(sorted(merged.errors.items())),
+            "by_kind": dict(merged.error_kinds),
+            "examples": merged.error_examples[:MAX_EXAMPLES],
         },
-        "latency_ms": {kind: latency_summary(latencies.get(kind, [])) for kind in KINDS},
+        "latency_ms": {kind: latency_summary(merged.latencies.get(kind, [])) for kind in KINDS},
         "verification": {
             **verdict.as_json(),
-            "sessions_listed": len(stored),
-            "sessions_unlisted": len(unlisted),
-            "unlisted_examples": list(unlisted.values())[:MAX_EXAMPLES],
-            "seconds": round(verify_seconds, 3),
+            "sessions_listed": len(listing.stored),
+            "sessions_unlisted": len(listing.unlisted),
+            "unlisted_examples": list(listing.unlisted.values())[:MAX_EXAMPLES],
+            "seconds": round(listing.seconds, 3),
         },
-        "ok": error_count == 0 and verdict.failures == 0 and not unlisted and total > 0,
+        "ok": error_count == 0 and verdict.failures == 0 and not listing.unlisted and total > 0,
     }
 
 
