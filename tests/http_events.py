@@ -72,6 +72,6 @@ def route_handler(method: str, raw_path: str) -> Any:
 
     if method == "POST" and raw_path.endswith("/memory"):
         return add_memory.lambda_handler
-    if method == "GET":
+    if method == "GET" or (method == "POST" and raw_path.endswith("/search")):
         return reads.lambda_handler
     return writes.lambda_handler

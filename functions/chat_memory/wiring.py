@@ -15,6 +15,7 @@ from chat_memory.adapters.summarisers import BedrockSummaryModel, ExtractiveSumm
 from chat_memory.adapters.tokenizer import TiktokenCounter  # loads tiktoken only when first counting
 from chat_memory.domain.ports import MemoryStore, Purger, SummaryModel
 from chat_memory.service.memory import AddMemory, DeleteMemory, GetMemory
+from chat_memory.service.search import SearchMemory
 from chat_memory.service.sessions import Messages, Sessions
 from chat_memory.service.summarise import SummariseSession
 from chat_memory.service.users import Users
@@ -60,6 +61,11 @@ def get_memory() -> GetMemory:
 @_factory
 def delete_memory() -> DeleteMemory:
     return DeleteMemory(store=memory_store())
+
+
+@_factory
+def search_memory() -> SearchMemory:
+    return SearchMemory(store=memory_store())
 
 
 @_factory

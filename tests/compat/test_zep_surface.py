@@ -1,4 +1,4 @@
-"""Every call of zep-python 2.0.0rc6's `memory`, `message` and `user` clients (search aside), sync and async, and
+"""Every call of zep-python 2.0.0rc6's `memory`, `message` and `user` clients, sync and async, and
 its LangChain history class, over HTTP against `chat-memory serve` (issue 4).
 
 The server is shared by the whole test session: every test makes its own ids and asserts on them only.
@@ -21,7 +21,7 @@ from zep_python.exceptions import APIError, NotFoundError
 from zep_python.langchain import ZepChatMessageHistory
 from zep_python.memory import Memory
 from zep_python.memory.client import MemoryClient
-from zep_python.memory.models import Session
+from zep_python.memory.models import MemorySearchPayload, Session
 from zep_python.message import Message
 from zep_python.message.client import MessageClient
 from zep_python.message.models import RoleType
@@ -35,10 +35,8 @@ pytestmark = pytest.mark.compat
 # Ids that travel through a URL path unchanged (see the README on ids in paths).
 ODD_IDS = ["with space", "percent%41sign", "100%", "naïve ünïcødé", "emoji 🦜🧠", "mix %20 🦜 &=;,"]
 
-# Not in issue 4: search comes later, classify and synthesize_question are not part of the contract.
+# classify and synthesize_question are not part of the contract (yet).
 NOT_IN_SCOPE = {
-    "search_memory",
-    "asearch_memory",
     "classify_session",
     "aclassify_session",
     "synthesize_question",
@@ -565,6 +563,39 @@ def test_odd_user_ids_round_trip(client: ZepClient, odd: str) -> None:
         client.user.get(user_id)
     with pytest.raises(NotFoundError):
         client.memory.get_session(session_id)
+
+
+# ---------------------------------------------------------------------------------------------------- search
+
+
+def test_search_memory_finds_by_words_filters_and_scopes(client: ZepClient) -> None:
+    session_id = _new_id("search")
+    lines = [
+        _message(role="Jane", role_type="user", content="I adopted a puppy called Biscuit", metadata={"k": "pets"}),
+        _message(role="Bot", role_type="assistant", content="Lovely! What breed is Biscuit?"),
+        _message(role="Jane", role_type="user", content="We painted the kitchen yellow", metadata={"k": "home"}),
+    ]
+    client.memory.add_memory(session_id, Memory(messages=lines))
+    found = client.memory.search_memory(session_id, MemorySearchPayload(text="adopting puppies"), limit=2)
+    assert found[0].message is not None and found[0].message.content == "I adopted a puppy called Biscuit"
+    assert found[0].score == 1.0 and len(found) <= 2
+    where = {"where": {"jsonpath": '$[*] ? (@.k == "home")'}}
+    filtered = client.memory.search_memory(session_id, MemorySearchPayload(metadata=where))
+    assert [r.message.content for r in filtered if r.message] == ["We painted the kitchen yellow"]
+    mmr = MemorySearchPayload(text="Biscuit", search_type="mmr", mmr_lambda=0.5)
+    assert {r.message.content for r in client.memory.search_memory(session_id, mmr) if r.message} >= {
+        "I adopted a puppy called Biscuit"
+    }
+    assert client.memory.search_memory(session_id, MemorySearchPayload(text="kitchen", search_scope="summary")) == []
+    with pytest.raises(NotFoundError):
+        client.memory.search_memory(_new_id("unknown"), MemorySearchPayload(text="x"))
+
+
+async def test_async_search_memory(aclient: ZepClient, client: ZepClient) -> None:
+    session_id = _new_id("asearch")
+    client.memory.add_memory(session_id, Memory(messages=_lines(6)))
+    found = await aclient.memory.asearch_memory(session_id, MemorySearchPayload(text="Line 4"), limit=3)
+    assert found and found[0].message is not None and found[0].message.content == "Line 4."
 
 
 # ---------------------------------------------------------------------------------------------------- async

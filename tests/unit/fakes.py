@@ -35,6 +35,7 @@ class InMemoryStore:
         self.sessions: dict[tuple[str, str], Session] = {}
         self.messages: dict[tuple[str, str], list[StoredMessage]] = {}
         self.users: dict[tuple[str, str], User] = {}
+        self.summaries: dict[tuple[str, str], list[Summary]] = {}
 
     def _now(self) -> int:
         return next(self._clock)
@@ -112,6 +113,12 @@ class InMemoryStore:
         stored = self.messages[(tenant, session_id)]
         later = [m for m in stored if after is None or m.ts > after.ts]
         return MessagePage(messages=iter(later[skip:]), total_count=len(stored))
+
+    def searchable_messages(self, tenant: str, session_id: str) -> list[StoredMessage] | None:
+        return list(self.messages[(tenant, session_id)]) if (tenant, session_id) in self.sessions else None
+
+    def summary_history(self, tenant: str, session_id: str) -> list[Summary] | None:
+        return list(self.summaries.get((tenant, session_id), [])) if (tenant, session_id) in self.sessions else None
 
     def get_message(self, tenant: str, session_id: str, message_uuid: str) -> StoredMessage | None:
         return next((m for m in self.messages.get((tenant, session_id), []) if m.uuid == message_uuid), None)

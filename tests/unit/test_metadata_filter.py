@@ -65,6 +65,8 @@ def test_a_filter_holds_as_sql_json_reads_it(jsonpath: str, expected: bool) -> N
         "$[*] ? (@.foo == bar)",
         '$[*] ? (@.foo == "\\q")',
         "$.foo",
+        "$[*] ? (" + "(" * 2_000 + '@.a == "b"' + ")" * 2_001,
+        "$[*] ? (" + "!" * 3_000 + '@.a == "b")',
     ],
 )
 def test_what_it_cannot_read_is_a_400_that_says_where(jsonpath: str) -> None:

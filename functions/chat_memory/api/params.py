@@ -115,6 +115,12 @@ MemoryTypeParam = Annotated[
     WithJsonSchema({"enum": MEMORY_TYPE_NAMES}),
     Query(alias="memoryType", description="Which memory (empty: perpetual). zep-python may send `MemoryType.<name>`."),
 ]
+SearchLimitParam = Annotated[
+    Annotated[int, Field(ge=1, le=limits.MAX_SEARCH_LIMIT)] | None,
+    _BLANK_OR_DIGITS,
+    _DIGIT_STRING,
+    Query(description=f"How many results, 1 to {limits.MAX_SEARCH_LIMIT} (empty: {limits.DEFAULT_SEARCH_LIMIT})."),
+]
 PageTokenParam = Annotated[
     str | None,
     Query(description="Where the page starts: X-Next-Page-Token of the previous page (empty: the first page)."),

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from chat_memory.domain import limits
 from chat_memory.domain.models import (
     JsonObject,
     NewMessage,
     RoleType,
+    SearchQuery,
+    SearchScope,
     UserChanges,
 )
 
@@ -171,6 +174,58 @@ class UpdateUserRequest(_Request):
         )
 
 
+class WhereClause(BaseModel):
+    # Closed: a filter this API does not read must be refused, never ignored (it would widen the search).
+    model_config = ConfigDict(extra="forbid")
+    jsonpath: str = Field(
+        min_length=1, max_length=4_000, description='Zep\'s filter on message metadata, e.g. `$[*] ? (@.foo == "bar")`.'
+    )
+
+
+def _text_only(value: Any) -> Any:
+    # pydantic would also read a number as seconds since 1970: the contract is an RFC 3339 string.
+    if value is not None and not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 date-time string")
+    return value
+
+
+_DateTime = Annotated[datetime | None, BeforeValidator(_text_only)]
+
+
+class SearchMetadata(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    where: WhereClause | None = None
+    start_date: _DateTime = Field(default=None, description="Messages created at or after (RFC 3339).")
+    end_date: _DateTime = Field(default=None, description="Messages created at or before (RFC 3339).")
+
+
+class SearchRequest(_Request):
+    text: str | None = Field(default=None, max_length=limits.MAX_SUMMARY_INSTRUCTION_CHARS)
+    metadata: SearchMetadata | None = None
+    search_scope: SearchScope | None = Field(default=None, description="Absent: messages.")
+    search_type: Literal["similarity", "mmr"] | None = Field(default=None, description="Absent: similarity.")
+    mmr_lambda: float | None = Field(default=None, ge=0, le=1, description="With mmr: weight of relevance (0.5).")
+
+    def to_domain(self, limit: int) -> SearchQuery:
+        dates = self.metadata or SearchMetadata()
+        return SearchQuery(
+            text=self.text or "",
+            where=dates.where.jsonpath if dates.where else None,
+            start_ts=_micros(dates.start_date),
+            end_ts=_micros(dates.end_date),
+            scope=self.search_scope or SearchScope.MESSAGES,
+            mmr_lambda=(0.5 if self.mmr_lambda is None else self.mmr_lambda) if self.search_type == "mmr" else None,
+            limit=limit,
+        )
+
+
+def _micros(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # no offset: UTC
+    return int(aware.timestamp() * 1_000_000)
+
+
 # -- responses: the documented shapes, validated from the domain's objects ---------------------------------------
 
 
@@ -254,6 +309,14 @@ class AddMemoryBody(_Response):
     message: Literal["OK"]
     session_id: str
     messages: list[AddedMessageBody] = Field(description="The request's messages, in its order.")
+
+
+class SearchResultBody(_Response):
+    message: MessageBody | None = None
+    summary: SummaryBody | None = None
+    metadata: JsonObject | None = Field(default=None, description="The message's metadata.")
+    score: float = Field(ge=0, le=1, description="Relevance: 1 for the best result (zep-python 2 reads this).")
+    dist: float = Field(ge=0, le=1, description="The same relevance, as Zep 0.27 clients read it.")
 
 
 class OkBody(_Response):

@@ -24,6 +24,9 @@ MAX_LASTN: Final = 1_000
 # GET /sessions page size.
 DEFAULT_LIST_LIMIT: Final = 100
 MAX_LIST_LIMIT: Final = 1_000
+# Search results per request (Zep's default is 10).
+DEFAULT_SEARCH_LIMIT: Final = 10
+MAX_SEARCH_LIMIT: Final = 100
 # Every answer stays under Lambda's 6 MB response payload (6,291,556 bytes): its body measured as the runtime sends
 # it, JSON text escaped into the payload's body string; the rest is room for the status and headers. A list past
 # this is cut short (with the token of the rest); a memory window leaves out its oldest messages.

@@ -22,6 +22,11 @@ class RoleType(StrEnum):
     NOROLE = "norole"
 
 
+class SearchScope(StrEnum):
+    MESSAGES = "messages"
+    SUMMARY = "summary"
+
+
 class MemoryType(StrEnum):
     MESSAGE_WINDOW = "message_window"
     PERPETUAL = "perpetual"
@@ -224,3 +229,26 @@ class ModelSummary:
     text: str
     input_tokens: int
     output_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """What to find in a session: words (`text`), and or a filter on message metadata (a Zep JSONPath) and on
+    `created_at` (microseconds, inclusive). `mmr_lambda` None: by relevance only; else maximal marginal relevance."""
+
+    text: str = ""
+    where: str | None = None
+    start_ts: int | None = None
+    end_ts: int | None = None
+    scope: SearchScope = SearchScope.MESSAGES
+    mmr_lambda: float | None = None
+    limit: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """A message or a summary found, with its relevance in (0, 1] (1: the best of this search)."""
+
+    score: float
+    message: StoredMessage | None = None
+    summary: Summary | None = None

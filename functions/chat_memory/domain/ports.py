@@ -67,6 +67,15 @@ class MemoryStore(Protocol):
 
     def get_message(self, tenant: str, session_id: str, message_uuid: str) -> StoredMessage | None: ...
 
+    def searchable_messages(self, tenant: str, session_id: str) -> list[StoredMessage] | None:
+        """The live session's messages, oldest first, for search: the newest as of this moment (a strongly
+        consistent read), the older ones as an eventually consistent read finds them; None: no such session."""
+        ...
+
+    def summary_history(self, tenant: str, session_id: str) -> list[Summary] | None:
+        """Every summary of the live session's current incarnation, oldest first; None: no such session."""
+        ...
+
     def update_message_metadata(
         self, tenant: str, session_id: str, message_uuid: str, metadata_patch: JsonObject
     ) -> StoredMessage | None: ...

@@ -5,6 +5,7 @@ from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
@@ -21,15 +22,26 @@ from chat_memory.api.params import (
     OffsetParam,
     PageParam,
     PageTokenParam,
+    SearchLimitParam,
     SessionIdParam,
     UserIdParam,
 )
-from chat_memory.api.schemas import MemoryBody, MessageBody, MessagePageBody, SessionBody, UserBody
+from chat_memory.api.schemas import (
+    MemoryBody,
+    MessageBody,
+    MessagePageBody,
+    SearchRequest,
+    SearchResultBody,
+    SessionBody,
+    SummaryBody,
+    UserBody,
+)
 from chat_memory.domain import limits
 from chat_memory.domain.errors import InvalidInputError
-from chat_memory.domain.models import MemoryType, Position, Session, Start, StoredMessage, User
+from chat_memory.domain.models import MemoryType, Position, SearchHit, Session, Start, StoredMessage, User
 from chat_memory.observability import logger, metrics, tracer
 from chat_memory.service.memory import GetMemory
+from chat_memory.service.search import SearchMemory
 from chat_memory.service.sessions import Messages, Sessions
 from chat_memory.service.users import Users
 
@@ -139,6 +151,35 @@ def get_memory(
     memory = get(tenant, session_id, memory_type, lastn)
     metrics.add_metric(name="MemoryReads", unit="Count", value=1)
     return fitted_memory(memory)
+
+
+@app.post(
+    "/api/v2/sessions/<session_id>/search",
+    operation_id="search_memory",
+    summary="Search a session's messages or summaries",
+    tags=["memory"],
+    responses=responses(
+        200, list[SearchResultBody], "The results, best first (a filter alone: newest first).", *PATH_ERRORS, 413, 415
+    ),
+)
+@tracer.capture_method(capture_response=False)
+def search_memory(
+    session_id: SessionIdParam,
+    body: Annotated[SearchRequest, Body()],
+    tenant: Tenant,
+    search: Annotated[SearchMemory, Depends(wiring.search_memory)],
+    limit: SearchLimitParam = None,
+) -> list[SearchResultBody]:
+    hits = search(tenant, session_id, body.to_domain(limit or limits.DEFAULT_SEARCH_LIMIT))
+    metrics.add_metric(name="MemorySearches", unit="Count", value=1)
+    return take_fitting(hits, _search_result, limit=None).items
+
+
+def _search_result(hit: SearchHit) -> SearchResultBody:
+    message = MessageBody.model_validate(hit.message) if hit.message else None
+    summary = SummaryBody.model_validate(hit.summary) if hit.summary else None
+    metadata = hit.message.metadata if hit.message else None
+    return SearchResultBody(message=message, summary=summary, metadata=metadata, score=hit.score, dist=hit.score)
 
 
 @app.get(

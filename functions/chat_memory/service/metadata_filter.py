@@ -191,4 +191,7 @@ def metadata_filter(jsonpath: str) -> Predicate:
     """The predicate a filter holds for a message's metadata; InvalidInputError (400) for any other text."""
     if not isinstance(jsonpath, str) or not jsonpath.strip():
         raise InvalidInputError("metadata.where.jsonpath must be a non-empty string")
-    return _Parser(jsonpath).filter()
+    try:
+        return _Parser(jsonpath).filter()
+    except RecursionError:  # "((((...": nested past what the parser follows
+        raise InvalidInputError("metadata.where.jsonpath is nested too deeply") from None

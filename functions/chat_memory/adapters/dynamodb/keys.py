@@ -61,7 +61,8 @@ def message_sk(ts: int) -> str:
     return f"{MESSAGE_SK_PREFIX}{ts:0{_TS_DIGITS}d}"
 
 
-LAST_MESSAGE_SK: Final = message_sk(10**_TS_DIGITS - 1)
+LAST_TS: Final = 10**_TS_DIGITS - 1
+LAST_MESSAGE_SK: Final = message_sk(LAST_TS)
 
 
 def session_pk(tenant: str, session_id: str) -> str:

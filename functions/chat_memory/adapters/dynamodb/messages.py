@@ -50,6 +50,23 @@ def existing_message_sks(
     return found
 
 
+def messages_query(table: Table, tenant: str, session_id: str, first_ts: int, last_ts: int) -> dict[str, Any]:
+    """A Query of the session's messages with first_ts <= ts <= last_ts (oldest first, strongly consistent: the
+    caller may change either)."""
+    return {
+        "TableName": table.name,
+        "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
+        "ExpressionAttributeValues": to_item(
+            {
+                ":pk": keys.session_pk(tenant, session_id),
+                ":lo": keys.message_sk(first_ts),
+                ":hi": keys.message_sk(last_ts),
+            }
+        ),
+        "ConsistentRead": True,
+    }
+
+
 class DynamoMessages(OnTable):
     """The messages of MemoryStore, as read (and their metadata changed)."""
 
@@ -101,19 +118,7 @@ class DynamoMessages(OnTable):
         if skip >= record.message_count:
             return MessagePage(messages=iter(()), total_count=record.message_count)
         first_ts = record.first_ts if after is None else max(record.first_ts, after.ts + 1)
-        query: dict[str, Any] = {
-            "TableName": self._table.name,
-            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
-            "ExpressionAttributeValues": to_item(
-                {
-                    ":pk": keys.session_pk(tenant, session_id),
-                    ":lo": keys.message_sk(first_ts),
-                    ":hi": keys.LAST_MESSAGE_SK,
-                }
-            ),
-            "ConsistentRead": True,
-            "Limit": skip + read_ahead,
-        }
+        query = messages_query(self._table, tenant, session_id, first_ts, keys.LAST_TS) | {"Limit": skip + read_ahead}
         items = islice(self._table.items(query), skip, None)
         return MessagePage(messages=(message_from_item(i) for i in items), total_count=record.message_count)
 

@@ -4,7 +4,8 @@ each (see the README's data model):
 - table.py: the shared Table (name, client, clock, retry budget) and its reads; errors.py: DynamoDB's errors, the
   write loops' attempts; items.py: items <-> domain objects; keys.py: the key layout; sizes.py: DynamoDB's limits;
 - sessions.py: session items under their optimistic version, tombstones; appends.py: add_memory's transaction;
-  messages.py: the window, message pages, a message's metadata; users.py; summaries.py; purge.py.
+  messages.py: the window, message pages, a message's metadata; search.py: what search reads; users.py;
+  summaries.py; purge.py.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from chat_memory.adapters.dynamodb.appends import DynamoAppends
 from chat_memory.adapters.dynamodb.errors import RETRY_BUDGET_SECONDS
-from chat_memory.adapters.dynamodb.messages import DynamoMessages
 from chat_memory.adapters.dynamodb.purge import DynamoPurger
+from chat_memory.adapters.dynamodb.search import DynamoSearch
 from chat_memory.adapters.dynamodb.sessions import DynamoSessions
 from chat_memory.adapters.dynamodb.summaries import DynamoSummaries
 from chat_memory.adapters.dynamodb.table import Table, now_micros
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-class DynamoMemoryStore(DynamoSessions, DynamoAppends, DynamoMessages, DynamoUsers, DynamoSummaries, DynamoPurger):
+class DynamoMemoryStore(DynamoSessions, DynamoAppends, DynamoSearch, DynamoUsers, DynamoSummaries, DynamoPurger):
     """MemoryStore, UserStore, Purger and SummaryStore on one DynamoDB table (one object, so the use cases, the
     purger and the summariser of a process share one client, clock and retry budget)."""
 

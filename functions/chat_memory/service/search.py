@@ -1,0 +1,85 @@
+"""Search a session's memory: its messages (or its summaries) ranked for the words of a query by the offline
+lexical ranker, filtered on metadata and time; by maximal marginal relevance when asked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chat_memory.domain.errors import InvalidInputError, found
+from chat_memory.domain.models import SearchHit, SearchQuery, SearchScope, StoredMessage, Summary
+from chat_memory.domain.ports import MemoryStore
+from chat_memory.service.metadata_filter import metadata_filter
+from chat_memory.service.ranking import Doc, rank, tokens
+
+_MMR_POOL = 4  # MMR picks among this many times `limit` of the most relevant
+
+
+@dataclass(frozen=True, slots=True)
+class SearchMemory:
+    store: MemoryStore
+
+    def __call__(self, tenant: str, session_id: str, query: SearchQuery) -> list[SearchHit]:
+        if not query.text.strip() and query.where is None and query.start_ts is None and query.end_ts is None:
+            raise InvalidInputError("search needs `text`, or `metadata` to filter on (a where clause or dates)")
+        if query.scope is SearchScope.SUMMARY:
+            summaries = found(self.store.summary_history(tenant, session_id), f"session {session_id!r}")
+            return self._summaries(summaries, query)
+        messages = found(self.store.searchable_messages(tenant, session_id), f"session {session_id!r}")
+        return self._messages(_filtered(messages, query), query)
+
+    def _messages(self, messages: list[StoredMessage], query: SearchQuery) -> list[SearchHit]:
+        if not query.text.strip():  # a filter alone: what matches, newest first
+            return [SearchHit(score=1.0, message=m) for m in reversed(messages[-query.limit :])]
+        by_key = {m.uuid: m for m in messages}
+        docs = [Doc(m.uuid, m.content, m.role, m.ts // 1_000_000) for m in messages]
+        ranked = _ranked(query, docs)
+        return [SearchHit(score=score, message=by_key[doc.key]) for doc, score in ranked]
+
+    def _summaries(self, summaries: list[Summary], query: SearchQuery) -> list[SearchHit]:
+        if not query.text.strip():
+            return [SearchHit(score=1.0, summary=s) for s in reversed(summaries[-query.limit :])]
+        by_key = {s.uuid: s for s in summaries}
+        docs = [Doc(s.uuid, s.content, "", s.ts // 1_000_000) for s in summaries]
+        return [SearchHit(score=score, summary=by_key[doc.key]) for doc, score in _ranked(query, docs)]
+
+
+def _filtered(messages: list[StoredMessage], query: SearchQuery) -> list[StoredMessage]:
+    where = metadata_filter(query.where) if query.where is not None else None
+    low = query.start_ts if query.start_ts is not None else 0
+    high = query.end_ts if query.end_ts is not None else float("inf")
+    return [m for m in messages if low <= m.ts <= high and (where is None or where(m.metadata or {}))]
+
+
+def _ranked(query: SearchQuery, docs: Sequence[Doc]) -> list[tuple[Doc, float]]:
+    """The best docs with scores in (0, 1] (relative to the best), by relevance or by MMR."""
+    pool = query.limit * (_MMR_POOL if query.mmr_lambda is not None else 1)
+    ranked = rank(query.text, docs, pool)
+    if not ranked:
+        return []
+    best = ranked[0][1]
+    relative = [(doc, score / best) for doc, score in ranked]
+    if query.mmr_lambda is None:
+        return relative
+    return _mmr(relative, query.mmr_lambda, query.limit)
+
+
+def _mmr(ranked: list[tuple[Doc, float]], weight: float, limit: int) -> list[tuple[Doc, float]]:
+    """Maximal marginal relevance: each next pick maximises weight * relevance - (1 - weight) * its word overlap
+    (Jaccard) with what was picked; the score sent is still its relevance. Each candidate's overlap is updated with
+    the last pick only: O(candidates x limit)."""
+    words = [set(tokens(doc.text)) for doc, _ in ranked]
+    overlap = [0.0] * len(ranked)
+    left = list(range(len(ranked)))
+    picked: list[tuple[Doc, float]] = []
+    while left and len(picked) < limit:
+        best = max(left, key=lambda i: (weight * ranked[i][1] - (1 - weight) * overlap[i], -i))
+        picked.append(ranked[best])
+        left.remove(best)
+        for i in left:
+            overlap[i] = max(overlap[i], _jaccard(words[i], words[best]))
+    return picked
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 0.0

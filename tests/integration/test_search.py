@@ -1,0 +1,129 @@
+"""POST /api/v2/sessions/{id}/search: found by its words as soon as add_memory answered, filtered on metadata and
+time, within the DynamoDB call budget; bad input is a 400, another tenant's session a 404."""
+
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import CallLog, Invoke
+
+SEARCH = "/api/v2/sessions/s/search"
+
+
+def _add(api: Invoke, *turns: tuple[str, str, dict[str, Any] | None], session: str = "s") -> list[str]:
+    messages = [
+        {"role": role, "role_type": "user" if role == "Jane" else "assistant", "content": text, "metadata": meta}
+        for role, text, meta in turns
+    ]
+    reply = api("POST", f"/api/v2/sessions/{session}/memory", {"messages": messages})
+    assert reply.status == 201
+    return [m["uuid"] for m in reply.body["messages"]]
+
+
+def _contents(reply: Any) -> list[str]:
+    return [r["message"]["content"] for r in reply.body]
+
+
+def test_a_message_is_found_by_its_words_as_soon_as_it_is_stored(api: Invoke) -> None:
+    _add(
+        api,
+        ("Jane", "I adopted a puppy named Biscuit last week", {"topic": "pets"}),
+        ("Bot", "Congratulations! What breed is Biscuit?", None),
+        ("Jane", "We painted the kitchen yellow", {"topic": "home"}),
+    )
+    reply = api("POST", SEARCH, {"text": "adopting puppies"})
+    assert reply.status == 200
+    assert _contents(reply)[0] == "I adopted a puppy named Biscuit last week", "inflections match"
+    best = reply.body[0]
+    assert best["score"] == best["dist"] == 1.0 and all(0 < r["score"] <= 1 for r in reply.body)
+    assert best["metadata"] == {"topic": "pets"} == best["message"]["metadata"] and best["summary"] is None
+    assert set(best["message"]) == {"uuid", "created_at", "role", "role_type", "content", "token_count", "metadata"}
+
+
+def test_filters_on_metadata_and_time_and_a_filter_alone_lists_newest_first(api: Invoke) -> None:
+    _add(api, ("Jane", "paint the fence", {"room": {"name": "garden"}, "n": 1}), ("Jane", "paint the hall", {"n": 2}))
+    _add(api, ("Jane", "paint the attic", {"room": {"name": "attic"}, "n": 3}))
+    where = {"where": {"jsonpath": '$[*] ? (@.room.name == "garden" || @.n >= 3)'}}
+    assert sorted(_contents(api("POST", SEARCH, {"text": "paint", "metadata": where}))) == [
+        "paint the attic",
+        "paint the fence",
+    ]
+    assert _contents(api("POST", SEARCH, {"metadata": where})) == ["paint the attic", "paint the fence"]
+    created = [m["created_at"] for m in api("GET", "/api/v2/sessions/s/messages").body["messages"]]
+    dates = {"start_date": created[1], "end_date": created[2]}
+    assert _contents(api("POST", SEARCH, {"metadata": dates})) == ["paint the attic", "paint the hall"]
+    assert _contents(api("POST", SEARCH, {"metadata": dates}, query="limit=1")) == ["paint the attic"]
+
+
+def test_a_message_resent_with_its_uuid_is_found_by_its_new_words(api: Invoke) -> None:
+    [uuid] = _add(api, ("Jane", "my favourite colour is blue", None))
+    message = {"uuid": uuid, "role": "Jane", "role_type": "user", "content": "my favourite colour is green"}
+    assert api("POST", "/api/v2/sessions/s/memory", {"messages": [message]}).status == 201
+    assert _contents(api("POST", SEARCH, {"text": "green colour"})) == ["my favourite colour is green"]
+    assert api("POST", SEARCH, {"text": "blue"}).body == []
+
+
+def test_mmr_keeps_the_best_and_prefers_what_it_has_not_said_yet(api: Invoke) -> None:
+    _add(
+        api,
+        ("Jane", "the garden party is on Saturday at noon", None),
+        ("Jane", "the garden party is on Saturday at noon!", None),
+        ("Jane", "bring a salad to the garden party", None),
+    )
+    similar = _contents(api("POST", SEARCH, {"text": "garden party saturday"}, query="limit=2"))
+    diverse = _contents(
+        api("POST", SEARCH, {"text": "garden party saturday", "search_type": "mmr", "mmr_lambda": 0.3}, "limit=2")
+    )
+    assert similar[0] == diverse[0] and len(diverse) == 2
+    assert "bring a salad to the garden party" in diverse and "bring a salad to the garden party" not in similar
+
+
+def test_the_summary_scope_searches_the_summary_history(api: Invoke) -> None:
+    _add(api, ("Jane", "hello", None))
+    assert api("POST", SEARCH, {"text": "hello", "search_scope": "summary"}).body == []  # none written yet
+
+
+def test_a_search_reads_at_most_twenty_times_and_never_scans(api: Invoke, calls: CallLog) -> None:
+    for batch in range(3):
+        _add(
+            api,
+            *[("Jane", f"turn {batch}-{i} about llamas" if i == 7 else f"turn {batch}-{i}", None) for i in range(60)],
+        )
+    calls.clear()
+    reply = api("POST", SEARCH, {"text": "llamas"})
+    assert sorted(_contents(reply)[:3]) == [f"turn {b}-7 about llamas" for b in range(3)], "then their neighbours"
+    made = [name for name, _ in calls.calls]
+    assert "Scan" not in made and len(made) <= 20
+    queries = calls.named("Query")
+    assert sum(1 for q in queries if q.get("ConsistentRead")) == 1, "only the newest messages are read consistently"
+
+
+def test_deleted_unknown_and_other_tenants_sessions_are_not_found(api: Invoke) -> None:
+    _add(api, ("Jane", "secret plans", None))
+    assert api("POST", SEARCH, {"text": "secret"}, tenant="other").status == 404
+    assert api("POST", "/api/v2/sessions/nobody/search", {"text": "secret"}).status == 404
+    assert api("DELETE", "/api/v2/sessions/s/memory").status == 200
+    assert api("POST", SEARCH, {"text": "secret"}).status == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "query", "where"),
+    [
+        ({}, "", "search needs"),
+        ({"text": "  "}, "", "search needs"),
+        ({"text": "x", "search_scope": "everything"}, "", "search_scope"),
+        ({"text": "x", "search_type": "fuzzy"}, "", "search_type"),
+        ({"text": "x", "mmr_lambda": 1.5}, "", "mmr_lambda"),
+        ({"text": "x"}, "limit=0", "limit"),
+        ({"text": "x"}, "limit=101", "limit"),
+        ({"metadata": {"where": {"jsonpath": "$.foo"}}}, "", "jsonpath"),
+        ({"metadata": {"where": {"sql": "1=1"}}}, "", "where"),
+        ({"metadata": {"start_date": "yesterday"}}, "", "start_date"),
+        ({"metadata": {"end_date": 0}}, "", "end_date"),  # no seconds since 1970: RFC 3339 only
+        ({"metadata": {"colour": "red"}}, "", "metadata"),
+    ],
+)
+def test_bad_searches_are_a_400_that_says_what_to_fix(api: Invoke, body: Any, query: str, where: str) -> None:
+    _add(api, ("Jane", "hello", None))
+    reply = api("POST", SEARCH, body, query=query)
+    assert reply.status == 400 and where in reply.body["message"], reply.body
