@@ -367,3 +367,23 @@ def test_bedrock_errors_that_outlast_the_retries_fail_the_batch_not_the_api(
     assert len(sent) == 1, "access denied is not retried, and the batch asks the model once per session"
     assert _memory(api, "denied")["summary"] is None
     assert len(_memory(api, "denied")["messages"]) == W
+
+
+def test_summaries_are_searchable_and_summary_retriever_picks_the_one_its_newest_messages_speak_of(
+    api: Invoke, ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUMMARY_MAX_TOKENS", "50")  # each summary keeps its newest lines only
+    wiring.reset()
+    _add(api, "recall", 3 * W, prefix="llama")
+    assert _summarise(ddb, "recall") == {"batchItemFailures": []}
+    _add(api, "recall", 3 * W, prefix="walrus")
+    assert _summarise(ddb, "recall") == {"batchItemFailures": []}
+    current = _memory(api, "recall")["summary"]["content"]
+    assert "walrus" in current and "llama" not in current
+    found = api("POST", "/api/v2/sessions/recall/search", {"text": "llama", "search_scope": "summary"})
+    assert found.status == 200 and [r["message"] for r in found.body] == [None]
+    assert "llama" in found.body[0]["summary"]["content"], "the older summary, by its words"
+    _add(api, "recall", 1, prefix="llama")  # the newest message speaks of llamas again
+    retrieved = _memory(api, "recall", "summary_retriever")
+    assert len(retrieved["messages"]) == W, "the whole window, no trimming"
+    assert retrieved["summary"] == found.body[0]["summary"]

@@ -17,6 +17,7 @@ from chat_memory.domain.models import (
     RoleType,
     Session,
     StoredMessage,
+    Summary,
     Window,
     deep_merge,
     rfc3339_from_micros,
@@ -95,6 +96,9 @@ class FakeStore:
 
     def delete_session(self, tenant: str, session_id: str) -> bool:
         return False
+
+    def summary_history(self, tenant: str, session_id: str) -> list[Summary]:
+        return []
 
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"unexpected store call {name}")

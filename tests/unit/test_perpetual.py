@@ -1,8 +1,7 @@
 """Perpetual memory rules that need no AWS: what each memory type returns, and the summary models' prompts."""
 
 from collections.abc import Sequence
-
-import pytest
+from dataclasses import replace
 
 from chat_memory.adapters.summarisers import ExtractiveSummaryModel, summary_prompt
 from chat_memory.domain.models import MemoryType, RoleType, Session, StoredMessage, Summary, Window
@@ -30,9 +29,13 @@ class Store:
         )
         self.history = list(history)
         self.asked: list[tuple[int, int]] = []
+        self.summaries: dict[int, str] = {}  # point -> content, where a test gives one
 
     def read_window(self, tenant: str, session_id: str, limit: int) -> Window:
         return self.window
+
+    def summary_history(self, tenant: str, session_id: str) -> list[Summary]:
+        return [replace(_summary(p), content=self.summaries.get(p, f"up to {p}")) for p in self.history]
 
     def summary_before(self, tenant: str, session_id: str, before_ts: int, not_before_ts: int) -> Summary | None:
         self.asked.append((before_ts, not_before_ts))
@@ -45,11 +48,24 @@ def _get(store: Store, memory_type: MemoryType) -> tuple[list[int], int | None]:
     return [m.ts for m in memory.messages], memory.summary.recent_message_ts if memory.summary else None
 
 
-@pytest.mark.parametrize("memory_type", [MemoryType.PERPETUAL, MemoryType.SUMMARY_RETRIEVER])
-def test_perpetual_is_the_summary_plus_only_the_messages_after_it(memory_type: MemoryType) -> None:
+def test_perpetual_is_the_summary_plus_only_the_messages_after_it() -> None:
     store = Store(messages=range(10, 22), current=17, history=[5, 17])
-    assert _get(store, memory_type) == ([18, 19, 20, 21], 17)
+    assert _get(store, MemoryType.PERPETUAL) == ([18, 19, 20, 21], 17)
     assert store.asked == []
+
+
+def test_summary_retriever_is_the_window_with_the_summary_most_relevant_to_its_newest_messages() -> None:
+    store = Store(messages=range(10, 22), current=17, history=[5, 8, 17])
+    store.window = replace(
+        store.window, messages=[*store.window.messages[:-1], replace(_message(21), content="we booked the Lisbon trip")]
+    )
+    store.summaries = {5: "Jane planned a trip to Lisbon", 8: "Jane talked about her garden", 17: "the weather"}
+    assert _get(store, MemoryType.SUMMARY_RETRIEVER) == (list(range(10, 22)), 5), "no overlap trimming"
+
+
+def test_summary_retriever_without_a_relevant_summary_answers_as_message_window() -> None:
+    store = Store(messages=range(10, 22), current=17, history=[4, 8, 17])
+    assert _get(store, MemoryType.SUMMARY_RETRIEVER) == _get(store, MemoryType.MESSAGE_WINDOW)
 
 
 def test_perpetual_without_a_summary_is_the_window() -> None:

@@ -14,8 +14,11 @@ from chat_memory.domain.models import (
     Memory,
     MemoryType,
     NewMessage,
+    Summary,
+    Window,
 )
 from chat_memory.domain.ports import MemoryStore, TokenCounter
+from chat_memory.service.ranking import Doc, rank
 
 
 def token_text(message: NewMessage) -> str:
@@ -56,26 +59,44 @@ class AddMemory:
         return self.store.append_messages(tenant, session_id, counted, metadata, summary_instruction)
 
 
+# summary_retriever: the summary most relevant to the words of the newest messages, this many of them.
+_RETRIEVAL_QUERY_MESSAGES = 3
+
+
 @dataclass(frozen=True, slots=True)
 class GetMemory:
     store: MemoryStore
     default_window: int
 
     def __call__(self, tenant: str, session_id: str, memory_type: MemoryType, lastn: int | None) -> Memory:
-        window = found(
-            self.store.read_window(tenant, session_id, lastn or self.default_window), f"session {session_id!r}"
-        )
-        messages = window.messages
-        summary = window.summary
-        if memory_type is MemoryType.MESSAGE_WINDOW:
-            # The newest messages, and the newest summary that ends before them: no overlap.
-            oldest = messages[0].ts if messages else None
-            if summary is not None and oldest is not None and summary.recent_message_ts >= oldest:
-                summary = self.store.summary_before(tenant, session_id, oldest, window.first_ts)
-        elif summary is not None:
-            # perpetual (and summary_retriever until search exists): the summary, then what it does not cover.
-            messages = [m for m in messages if m.ts > summary.recent_message_ts]
-        return Memory(messages=messages, summary=summary)
+        window = self.store.read_window(tenant, session_id, lastn or self.default_window)
+        window = found(window, f"session {session_id!r}")
+        if memory_type is MemoryType.PERPETUAL:
+            # The summary, then what it does not cover.
+            if window.summary is None:
+                return Memory(messages=window.messages)
+            newer = [m for m in window.messages if m.ts > window.summary.recent_message_ts]
+            return Memory(messages=newer, summary=window.summary)
+        summary = self._summary_before(tenant, session_id, window)
+        if memory_type is MemoryType.SUMMARY_RETRIEVER:
+            summary = self._most_relevant_summary(tenant, session_id, window) or summary
+        return Memory(messages=window.messages, summary=summary)
+
+    def _summary_before(self, tenant: str, session_id: str, window: Window) -> Summary | None:
+        """The newest summary that ends before the window's messages: no overlap (message_window)."""
+        summary, messages = window.summary, window.messages
+        if summary is None or not messages or summary.recent_message_ts < messages[0].ts:
+            return summary
+        return self.store.summary_before(tenant, session_id, messages[0].ts, window.first_ts)
+
+    def _most_relevant_summary(self, tenant: str, session_id: str, window: Window) -> Summary | None:
+        """summary_retriever: of the session's summary history, the one the ranker finds most relevant to the
+        newest messages (their words); None when none shares a word with them."""
+        history = self.store.summary_history(tenant, session_id) or []
+        latest = " ".join(m.content for m in window.messages[-_RETRIEVAL_QUERY_MESSAGES:])
+        docs = [Doc(s.uuid, s.content, "", s.ts // 1_000_000) for s in history]
+        best = rank(latest, docs, 1, turns=False)
+        return next((s for s in history if best and s.uuid == best[0][0].key), None)
 
 
 @dataclass(frozen=True, slots=True)

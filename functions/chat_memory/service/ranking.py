@@ -214,12 +214,16 @@ def _boost(q: _Query, doc: Doc) -> float:
     return factor
 
 
-def rank(query: str, docs: Sequence[Doc], limit: int) -> list[tuple[Doc, float]]:
-    """The docs most relevant to the query, best first (ties by key), at most limit, each with its score (> 0)."""
+def rank(query: str, docs: Sequence[Doc], limit: int, *, turns: bool = True) -> list[tuple[Doc, float]]:
+    """The docs most relevant to the query, best first (ties by key), at most limit, each with its score (> 0).
+    `turns`: the docs are a conversation's turns in order (a turn shares in its neighbour's score); False for
+    documents that stand alone (summaries)."""
     q = _parse_query(query, docs)
     if not q.terms or not docs or limit <= 0:
         return []
-    scores = _with_neighbours(_lexical(q, docs), docs)
+    scores = _lexical(q, docs)
+    if turns:
+        scores = _with_neighbours(scores, docs)
     ranked = [(d, s * _boost(q, d)) for d, s in zip(docs, scores, strict=True) if s > 0]
     ranked.sort(key=lambda pair: (-pair[1], pair[0].key))
     return ranked[:limit]

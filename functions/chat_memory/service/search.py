@@ -41,7 +41,8 @@ class SearchMemory:
             return [SearchHit(score=1.0, summary=s) for s in reversed(summaries[-query.limit :])]
         by_key = {s.uuid: s for s in summaries}
         docs = [Doc(s.uuid, s.content, "", s.ts // 1_000_000) for s in summaries]
-        return [SearchHit(score=score, summary=by_key[doc.key]) for doc, score in _ranked(query, docs)]
+        ranked = _ranked(query, docs, turns=False)
+        return [SearchHit(score=score, summary=by_key[doc.key]) for doc, score in ranked]
 
 
 def _filtered(messages: list[StoredMessage], query: SearchQuery) -> list[StoredMessage]:
@@ -51,10 +52,10 @@ def _filtered(messages: list[StoredMessage], query: SearchQuery) -> list[StoredM
     return [m for m in messages if low <= m.ts <= high and (where is None or where(m.metadata or {}))]
 
 
-def _ranked(query: SearchQuery, docs: Sequence[Doc]) -> list[tuple[Doc, float]]:
+def _ranked(query: SearchQuery, docs: Sequence[Doc], *, turns: bool = True) -> list[tuple[Doc, float]]:
     """The best docs with scores in (0, 1] (relative to the best), by relevance or by MMR."""
     pool = query.limit * (_MMR_POOL if query.mmr_lambda is not None else 1)
-    ranked = rank(query.text, docs, pool)
+    ranked = rank(query.text, docs, pool, turns=turns)
     if not ranked:
         return []
     best = ranked[0][1]
