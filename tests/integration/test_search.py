@@ -78,9 +78,11 @@ def test_mmr_keeps_the_best_and_prefers_what_it_has_not_said_yet(api: Invoke) ->
     assert "bring a salad to the garden party" in diverse and "bring a salad to the garden party" not in similar
 
 
-def test_the_summary_scope_searches_the_summary_history(api: Invoke) -> None:
+def test_the_summary_scope_finds_nothing_before_a_summary_is_written(api: Invoke) -> None:
+    """(With summaries: test_summariser.py::test_summaries_are_searchable_and_summary_retriever_picks_...)"""
     _add(api, ("Jane", "hello", None))
-    assert api("POST", SEARCH, {"text": "hello", "search_scope": "summary"}).body == []  # none written yet
+    reply = api("POST", SEARCH, {"text": "hello", "search_scope": "summary"})
+    assert reply.status == 200 and reply.body == [], "the messages' words are not searched in this scope"
 
 
 def test_a_search_reads_at_most_twenty_times_and_never_scans(api: Invoke, calls: CallLog) -> None:

@@ -96,7 +96,9 @@ class GetMemory:
         latest = " ".join(m.content for m in window.messages[-_RETRIEVAL_QUERY_MESSAGES:])
         docs = [Doc(s.uuid, s.content, "", s.ts // 1_000_000) for s in history]
         best = rank(latest, docs, 1, turns=False)
-        return next((s for s in history if best and s.uuid == best[0][0].key), None)
+        if not best:
+            return None
+        return next(s for s in history if s.uuid == best[0][0].key)
 
 
 @dataclass(frozen=True, slots=True)
