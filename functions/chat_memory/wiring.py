@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from chat_memory.adapters.dialog_models import BedrockDialogModel, LexicalDialogModel
 from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
 from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.adapters.dynamodb.consumed import measure
@@ -13,7 +14,8 @@ from chat_memory.adapters.dynamodb.idempotency import IdempotencyRecords
 from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
 from chat_memory.adapters.summarisers import BedrockSummaryModel, ExtractiveSummaryModel
 from chat_memory.adapters.tokenizer import TiktokenCounter  # loads tiktoken only when first counting
-from chat_memory.domain.ports import MemoryStore, Purger, SummaryModel
+from chat_memory.domain.ports import DialogModel, MemoryStore, Purger, SummaryModel
+from chat_memory.service.dialog import ClassifySession, SynthesizeQuestion
 from chat_memory.service.memory import AddMemory, DeleteMemory, GetMemory
 from chat_memory.service.search import SearchMemory
 from chat_memory.service.sessions import Messages, Sessions
@@ -105,6 +107,25 @@ def summarise_session() -> SummariseSession:
         window=get_settings().session_window,
         max_input_tokens=get_summary_settings().max_input_tokens,
     )
+
+
+@_factory
+def dialog_model() -> DialogModel:
+    """The summariser's model (SUMMARY_MODEL_ID) when one is configured, else the offline lexical one."""
+    config = get_summary_settings()
+    if config.model_id:
+        return BedrockDialogModel(config.model_id, config.model_region)
+    return LexicalDialogModel()
+
+
+@_factory
+def synthesize_question() -> SynthesizeQuestion:
+    return SynthesizeQuestion(store=memory_store(), model=dialog_model())
+
+
+@_factory
+def classify_session() -> ClassifySession:
+    return ClassifySession(store=memory_store(), model=dialog_model())
 
 
 @_factory

@@ -68,6 +68,7 @@ EXPECTED_ROUTES = {
         ("GET", "/api/v2/users"),
         ("GET", "/api/v2/users/{userId}"),
         ("GET", "/api/v2/users/{userId}/sessions"),
+        ("GET", "/api/v2/sessions/{sessionId}/synthesize_question"),
     },
     "WriteMemoryFunction": {("POST", "/api/v2/sessions/{sessionId}/memory")},
     "SessionsFunction": {
@@ -78,6 +79,7 @@ EXPECTED_ROUTES = {
         ("POST", "/api/v2/users"),
         ("PATCH", "/api/v2/users/{userId}"),
         ("DELETE", "/api/v2/users/{userId}"),
+        ("POST", "/api/v2/sessions/{sessionId}/classify"),
     },
 }
 
@@ -85,7 +87,7 @@ READ_ACTIONS = frozenset({"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb
 EXPECTED_ACTIONS: dict[str, frozenset[str]] = {
     "HealthFunction": frozenset(),
     "NotServedFunction": frozenset(),
-    "ReadMemoryFunction": READ_ACTIONS,
+    "ReadMemoryFunction": READ_ACTIONS | {"bedrock:InvokeModel"},  # synthesize_question, only with a model
     # DeleteItem: only for Idempotency-Key records (a failed write's in-progress record is removed).
     "WriteMemoryFunction": frozenset(
         {
@@ -106,6 +108,7 @@ EXPECTED_ACTIONS: dict[str, frozenset[str]] = {
             "dynamodb:DeleteItem",
             "dynamodb:BatchWriteItem",
             "dynamodb:ConditionCheckItem",
+            "bedrock:InvokeModel",  # classify_session, only with a model
         }
     ),
     # Summaries are a transaction of Puts (with a ConditionCheck); bedrock:InvokeModel only with a model (below).
@@ -137,6 +140,14 @@ HTTP_FUNCTIONS = frozenset(EXPECTED_ROUTES)
 # Powertools' idempotency records (Idempotency-Key on writes): what its DynamoDB persistence layer calls.
 IDEMPOTENCY_ACTIONS = frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"})
 IDEMPOTENT_FUNCTIONS = ("WriteMemoryFunction", "SessionsFunction")  # the functions serving writes
+# The functions that call the summariser's Bedrock model when one is configured (summaries, the dialog tools).
+MODEL_FUNCTIONS = (SUMMARISER, "ReadMemoryFunction", "SessionsFunction")
+MODEL_VARIABLES = {
+    "SUMMARY_MODEL_ID": {"Ref": "SummaryModelId"},
+    "SUMMARY_MODEL_REGION": {
+        "Fn::If": ["HasSummaryModelRegion", {"Ref": "SummaryModelRegion"}, {"Ref": "AWS::Region"}]
+    },
+}
 
 
 def _prop(function: str, name: str) -> Any:
@@ -390,13 +401,18 @@ def test_environment() -> None:
     assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
     assert variables["POWERTOOLS_SERVICE_NAME"] == "chat-memory"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "ChatMemory"
-    for function in set(FUNCTIONS) - {SUMMARISER, READ_FUNCTION}:
+    for function in set(FUNCTIONS) - {*MODEL_FUNCTIONS, READ_FUNCTION}:
         assert "Environment" not in FUNCTIONS[function], f"{function} overrides the global environment"
 
 
 def test_only_the_read_function_holds_the_page_token_key_from_a_generated_secret() -> None:
     variables = FUNCTIONS[READ_FUNCTION]["Environment"]["Variables"]
-    assert variables == {"PAGE_TOKEN_KEY": {"Fn::Sub": "{{resolve:secretsmanager:${PageTokenSecret}:SecretString}}"}}
+    key = {"PAGE_TOKEN_KEY": {"Fn::Sub": "{{resolve:secretsmanager:${PageTokenSecret}:SecretString}}"}}
+    assert variables == key | MODEL_VARIABLES
+    assert not any(
+        "PAGE_TOKEN_KEY" in FUNCTIONS[f].get("Environment", {}).get("Variables", {})
+        for f in set(FUNCTIONS) - {READ_FUNCTION}
+    )
     assert not set(variables) & set(GLOBAL_FUNCTION["Environment"]["Variables"])
     secret = RESOURCES["PageTokenSecret"]
     assert secret["Type"] == "AWS::SecretsManager::Secret"
@@ -404,14 +420,12 @@ def test_only_the_read_function_holds_the_page_token_key_from_a_generated_secret
     assert generated["PasswordLength"] >= 32 and "SecretStringTemplate" not in generated, "the whole string is the key"
 
 
-def test_summariser_environment_adds_its_model_and_overrides_nothing() -> None:
-    variables = FUNCTIONS[SUMMARISER]["Environment"]["Variables"]  # SAM merges these into Globals' variables
-    assert variables == {
-        "SUMMARY_MODEL_ID": {"Ref": "SummaryModelId"},
-        "SUMMARY_MODEL_REGION": {
-            "Fn::If": ["HasSummaryModelRegion", {"Ref": "SummaryModelRegion"}, {"Ref": "AWS::Region"}]
-        },
-    }
+@pytest.mark.parametrize("function", MODEL_FUNCTIONS)
+def test_the_model_functions_environment_adds_the_model_and_overrides_nothing(function: str) -> None:
+    variables = FUNCTIONS[function]["Environment"]["Variables"]  # SAM merges these into Globals' variables
+    assert {name: variables[name] for name in MODEL_VARIABLES} == MODEL_VARIABLES
+    if function != READ_FUNCTION:
+        assert variables == MODEL_VARIABLES
     assert not set(variables) & set(GLOBAL_FUNCTION["Environment"]["Variables"])
 
 
@@ -479,7 +493,7 @@ def test_the_idempotent_functions_serve_every_write_route() -> None:
 def test_read_function_cannot_write() -> None:
     for statement in _statements("ReadMemoryFunction"):
         for action in _as_list(statement["Action"]):
-            assert action in READ_ACTIONS, f"ReadMemoryFunction may {action}"
+            assert action in READ_ACTIONS | {"bedrock:InvokeModel"}, f"ReadMemoryFunction may {action}"
             assert "*" not in action
 
 
@@ -491,7 +505,7 @@ def test_policies_cover_only_the_table_and_its_indexes(function: str) -> None:
         services = {action.partition(":")[0] for action in actions}
         assert len(services) == 1, f"{function}: one service per statement, not {sorted(services)}"
         if services != {"dynamodb"}:
-            continue  # only the summariser's bedrock statements (test_summariser_bedrock_*)
+            continue  # only the model functions' bedrock statements (test_bedrock_*)
         resources = _as_list(statement["Resource"])
         assert resources, f"{function}: statement without resources"
         for resource in resources:
@@ -499,10 +513,23 @@ def test_policies_cover_only_the_table_and_its_indexes(function: str) -> None:
 
 
 @pytest.mark.parametrize("function", sorted(FUNCTIONS))
-def test_only_the_summariser_may_use_bedrock(function: str) -> None:
+def test_only_the_model_functions_may_use_bedrock(function: str) -> None:
     for statement in _statements(function):
         for action in _as_list(statement["Action"]):
-            assert action.startswith("dynamodb:") or (function == SUMMARISER and action.startswith("bedrock:"))
+            assert action.startswith("dynamodb:") or (function in MODEL_FUNCTIONS and action.startswith("bedrock:"))
+
+
+def _bedrock_statements(function: str) -> list[tuple[str | None, dict[str, Any]]]:
+    return [
+        (c, s)
+        for c, s in _conditional_statements(function)
+        if any(a.startswith("bedrock:") for a in _as_list(s["Action"]))
+    ]
+
+
+@pytest.mark.parametrize("function", MODEL_FUNCTIONS[1:])
+def test_the_dialog_functions_may_invoke_exactly_what_the_summariser_may(function: str) -> None:
+    assert _bedrock_statements(function) == _bedrock_statements(SUMMARISER)
 
 
 def test_purger_cannot_scan_or_use_bedrock() -> None:
@@ -515,7 +542,7 @@ def test_purger_cannot_scan_or_use_bedrock() -> None:
 
 def test_read_function_can_read_the_table_and_its_indexes_only() -> None:
     """The new read routes (messages, users, a user's sessions) are served by lookups and index queries."""
-    [statement] = _statements("ReadMemoryFunction")
+    [statement] = [s for c, s in _conditional_statements("ReadMemoryFunction") if c is None]
     assert set(_as_list(statement["Action"])) == READ_ACTIONS
     assert "dynamodb:Scan" not in READ_ACTIONS
     assert _as_list(statement["Resource"]) == [

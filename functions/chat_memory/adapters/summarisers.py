@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
+from chat_memory.adapters.bedrock import ConverseError, bedrock_client, converse
 from chat_memory.domain.models import ModelSummary
 from chat_memory.domain.ports import TokenCounter
 
@@ -94,24 +93,12 @@ class BedrockSummaryModel:
     @cached_property
     def _client(self) -> BedrockRuntimeClient:
         config = Config(retries={"mode": "adaptive", "max_attempts": 6}, connect_timeout=5, read_timeout=60)
-        return boto3.client("bedrock-runtime", region_name=self._region, config=config)
+        return bedrock_client(self._region, config)
 
     def summarise(self, previous: str | None, lines: Sequence[str], instruction: str | None) -> ModelSummary:
-        request: dict[str, Any] = {
-            "modelId": self._model_id,
-            "system": [{"text": SYSTEM_PROMPT}],
-            "messages": [{"role": "user", "content": [{"text": summary_prompt(previous, lines, instruction)}]}],
-            "inferenceConfig": {"maxTokens": self._max_tokens, "temperature": 0},
-        }
+        prompt = summary_prompt(previous, lines, instruction)
         try:
-            response = self._client.converse(**request)
-        except (ClientError, BotoCoreError) as exc:
-            raise SummaryModelError(f"Bedrock model {self._model_id} failed: {exc}") from exc
-        blocks = response["output"].get("message", {}).get("content", [])
-        text = "".join(block.get("text", "") for block in blocks).strip()
-        if not text:
-            raise SummaryModelError(f"Bedrock model {self._model_id} returned no text")
-        usage = response.get("usage", {})
-        return ModelSummary(
-            text=text, input_tokens=int(usage.get("inputTokens", 0)), output_tokens=int(usage.get("outputTokens", 0))
-        )
+            answer = converse(self._client, self._model_id, SYSTEM_PROMPT, prompt, self._max_tokens)
+        except ConverseError as exc:
+            raise SummaryModelError(str(exc)) from exc
+        return ModelSummary(text=answer.text, input_tokens=answer.input_tokens, output_tokens=answer.output_tokens)

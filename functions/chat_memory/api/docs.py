@@ -23,7 +23,8 @@ _ERRORS: dict[int, str] = {
     413: "The request is larger than the documented limits; nothing was stored.",
     415: "The body is not JSON (send Content-Type: application/json).",
     422: "This Idempotency-Key was used with a different request body.",
-    503: "The store is busy or unavailable; nothing was stored. Retry after `Retry-After` seconds.",
+    503: "The store (or the language model) is busy or unavailable; nothing was stored. Retry after `Retry-After` "
+    "seconds.",
 }
 
 _RETRY_AFTER: dict[str, OpenAPIResponseHeader] = {
@@ -89,6 +90,8 @@ _SESSION_OPERATIONS = {
     "UpdateSession": "update_session",
     "AddMemory": "add_memory",
     "DeleteMemory": "delete_memory",
+    "SynthesizeQuestion": "synthesize_question",
+    "ClassifySession": "classify_session",
 }
 _USER_OPERATIONS = {
     "GetUser": "get_user",

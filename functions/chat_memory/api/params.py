@@ -109,6 +109,16 @@ LastNParam = Annotated[
     _DIGIT_STRING,
     Query(description=f"How many recent messages, 1 to {limits.MAX_LASTN} (empty: the session window)."),
 ]
+LastNMessagesParam = Annotated[
+    Annotated[int, Field(ge=1, le=limits.MAX_LASTN)] | None,
+    _BLANK_OR_DIGITS,
+    _DIGIT_STRING,
+    Query(
+        alias="lastNMessages",
+        description=f"How many of the newest messages, 1 to {limits.MAX_LASTN} "
+        f"(empty: {limits.DEFAULT_QUESTION_LAST_N}).",
+    ),
+]
 MemoryTypeParam = Annotated[
     MemoryType,
     BeforeValidator(memory_type_name),

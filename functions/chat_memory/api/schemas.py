@@ -174,6 +174,30 @@ class UpdateUserRequest(_Request):
         )
 
 
+_ClassName = Annotated[str, Field(min_length=1, max_length=limits.MAX_CLASS_CHARS)]
+
+
+class ClassifySessionRequest(_Request):
+    session_id: str | None = Field(default=None, description="If given, the session id of the path (rc6 sends it).")
+    name: _ClassName = Field(description="The classification's name: its key in `metadata.system.classes`.")
+    classes: list[_ClassName] = Field(
+        min_length=1,
+        max_length=limits.MAX_CLASSES,
+        description="The classes to choose from, each once (case and spacing ignored); the answer is one of them "
+        'or "other".',
+    )
+    last_n: int | None = Field(
+        default=None,
+        ge=1,
+        le=limits.MAX_LASTN,
+        description=f"How many of the newest messages (absent: {limits.DEFAULT_CLASSIFY_LAST_N}).",
+    )
+    persist: bool | None = Field(
+        default=None, description="Keep the result in the session's metadata.system.classes.<name> (absent: true)."
+    )
+    instruction: str | None = Field(default=None, max_length=limits.MAX_SUMMARY_INSTRUCTION_CHARS)
+
+
 class WhereClause(BaseModel):
     # Closed: a filter this API does not read must be refused, never ignored (it would widen the search).
     model_config = ConfigDict(extra="forbid")
@@ -317,6 +341,16 @@ class SearchResultBody(_Response):
     metadata: JsonObject | None = Field(default=None, description="The message's metadata.")
     score: float = Field(ge=0, le=1, description="Relevance: 1 for the best result (zep-python 2 reads this).")
     dist: float = Field(ge=0, le=1, description="The same relevance, as Zep 0.27 clients read it.")
+
+
+class QuestionBody(_Response):
+    question: str = Field(description="One standalone question carrying what the newest messages ask about.")
+
+
+class ClassifySessionBody(_Response):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+    name: str
+    class_: str = Field(alias="class", description='One of the classes sent, or "other" when none fits.')
 
 
 class OkBody(_Response):

@@ -52,3 +52,8 @@ class StoreUnavailableError(ChatMemoryError):
     def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class ModelUnavailableError(StoreUnavailableError):
+    """The language model (Bedrock) is throttling, failing or too slow (HTTP 503 with Retry-After, as the store's);
+    nothing was stored."""

@@ -21,6 +21,12 @@ MAX_ROLE_CHARS: Final = 256
 MAX_ID_CHARS: Final = 256
 MAX_SUMMARY_INSTRUCTION_CHARS: Final = 4_000
 MAX_LASTN: Final = 1_000
+# classify_session: how many classes, how long a class or the classifier's name (a metadata key), and how many of
+# the newest messages by default (Zep's default is 4). synthesize_question's lastNMessages: 1 to MAX_LASTN (3).
+MAX_CLASSES: Final = 100
+MAX_CLASS_CHARS: Final = 256
+DEFAULT_CLASSIFY_LAST_N: Final = 4
+DEFAULT_QUESTION_LAST_N: Final = 3
 # GET /sessions page size.
 DEFAULT_LIST_LIMIT: Final = 100
 MAX_LIST_LIMIT: Final = 1_000

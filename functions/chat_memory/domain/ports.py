@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import Final, Protocol
 
 from chat_memory.domain.models import (
     AddedMessage,
@@ -141,4 +141,24 @@ class SummaryStore(Protocol):
 
     def write_summary(self, tenant: str, session_id: str, summary: Summary, expected_version: int) -> bool:
         """Write `summary` as the current one if the current version is still `expected_version`."""
+        ...
+
+
+# -- dialog tools (Zep Cloud's synthesize_question and classify_session) -----------------------------------------
+
+
+NO_CLASS: Final = "other"  # what a classification answers when none of the classes fits (Zep Cloud's word)
+
+
+class DialogModel(Protocol):
+    """Reads the end of a conversation: rewrites it as one standalone question, or picks a class for it."""
+
+    name: str
+
+    def question(self, messages: Sequence[StoredMessage]) -> str:
+        """One standalone question that carries what these messages (oldest first, at least one) ask about."""
+        ...
+
+    def classify(self, messages: Sequence[StoredMessage], classes: Sequence[str], instruction: str | None) -> str:
+        """One of `classes` for these messages (oldest first, at least one), or "other" when none fits."""
         ...

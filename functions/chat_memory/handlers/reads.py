@@ -15,6 +15,7 @@ from chat_memory.api.docs import NEXT_PAGE_DOC, PATH_ERRORS, responses
 from chat_memory.api.http import JSON, NEXT_PAGE_HEADER, Tenant, build_resolver, resolve
 from chat_memory.api.paging import TokenScope, fitted_memory, take_fitting
 from chat_memory.api.params import (
+    LastNMessagesParam,
     LastNParam,
     LimitParam,
     MemoryTypeParam,
@@ -30,6 +31,7 @@ from chat_memory.api.schemas import (
     MemoryBody,
     MessageBody,
     MessagePageBody,
+    QuestionBody,
     SearchRequest,
     SearchResultBody,
     SessionBody,
@@ -40,6 +42,7 @@ from chat_memory.domain import limits
 from chat_memory.domain.errors import InvalidInputError
 from chat_memory.domain.models import MemoryType, Position, SearchHit, Session, Start, StoredMessage, User
 from chat_memory.observability import logger, metrics, tracer
+from chat_memory.service.dialog import SynthesizeQuestion
 from chat_memory.service.memory import GetMemory
 from chat_memory.service.search import SearchMemory
 from chat_memory.service.sessions import Messages, Sessions
@@ -180,6 +183,27 @@ def _search_result(hit: SearchHit) -> SearchResultBody:
     summary = SummaryBody.model_validate(hit.summary) if hit.summary else None
     metadata = hit.message.metadata if hit.message else None
     return SearchResultBody(message=message, summary=summary, metadata=metadata, score=hit.score, dist=hit.score)
+
+
+@app.get(
+    "/api/v2/sessions/<session_id>/synthesize_question",
+    operation_id="synthesize_question",
+    summary="A standalone question from a session's newest messages",
+    tags=["memory"],
+    responses=responses(200, QuestionBody, "The question.", *PATH_ERRORS),
+)
+@tracer.capture_method(capture_response=False)
+def synthesize_question(
+    session_id: SessionIdParam,
+    tenant: Tenant,
+    synthesize: Annotated[SynthesizeQuestion, Depends(wiring.synthesize_question)],
+    last_n_messages: LastNMessagesParam = None,
+) -> QuestionBody:
+    """With a Bedrock model configured (SummaryModelId), the model writes it; offline, the user's last words with
+    the names of the earlier messages (see the README). 400 when the session has no messages."""
+    question = synthesize(tenant, session_id, last_n_messages or limits.DEFAULT_QUESTION_LAST_N)
+    metrics.add_metric(name="QuestionsSynthesized", unit="Count", value=1)
+    return QuestionBody(question=question)
 
 
 @app.get(

@@ -14,6 +14,8 @@ from chat_memory.api.docs import BODY_ERRORS, IDEMPOTENCY_ERRORS, PATH_ERRORS, r
 from chat_memory.api.http import JSON, Tenant, build_resolver, resolve
 from chat_memory.api.params import MessageIdParam, SessionIdParam, UserIdParam
 from chat_memory.api.schemas import (
+    ClassifySessionBody,
+    ClassifySessionRequest,
     CreateSessionRequest,
     CreateUserRequest,
     MessageBody,
@@ -24,8 +26,10 @@ from chat_memory.api.schemas import (
     UpdateUserRequest,
     UserBody,
 )
+from chat_memory.domain import limits
 from chat_memory.domain.errors import InvalidInputError
 from chat_memory.observability import logger, metrics, tracer
+from chat_memory.service.dialog import Classification, ClassifySession
 from chat_memory.service.memory import DeleteMemory
 from chat_memory.service.sessions import Messages, Sessions
 from chat_memory.service.users import Users
@@ -76,6 +80,43 @@ def update_session(
     if body.session_id is not None and body.session_id != session_id:
         raise InvalidInputError("session_id in the body differs from the session id in the path")
     return SessionBody.model_validate(sessions.update(tenant, session_id, body.user_id, body.metadata))
+
+
+@app.post(
+    "/api/v2/sessions/<session_id>/classify",
+    operation_id="classify_session",
+    summary="Classify a session among given classes",
+    tags=["sessions"],
+    responses=responses(
+        200,
+        ClassifySessionBody,
+        "The class chosen (kept in metadata.system.classes.<name> unless persist is false).",
+        *PATH_ERRORS,
+        *BODY_ERRORS,
+        *IDEMPOTENCY_ERRORS,
+    ),
+)
+@tracer.capture_method(capture_response=False)
+def classify_session(
+    session_id: SessionIdParam,
+    body: Annotated[ClassifySessionRequest, Body()],
+    tenant: Tenant,
+    classify: Annotated[ClassifySession, Depends(wiring.classify_session)],
+) -> ClassifySessionBody:
+    """With a Bedrock model configured (SummaryModelId), the model chooses; offline, the class whose words the
+    newest messages share most (see the README)."""
+    if body.session_id is not None and body.session_id != session_id:
+        raise InvalidInputError("session_id in the body differs from the session id in the path")
+    request = Classification(
+        name=body.name,
+        classes=body.classes,
+        last_n=body.last_n or limits.DEFAULT_CLASSIFY_LAST_N,
+        persist=body.persist is not False,
+        instruction=body.instruction,
+    )
+    result = classify(tenant, session_id, request)
+    metrics.add_metric(name="SessionsClassified", unit="Count", value=1)
+    return ClassifySessionBody.model_validate({"name": result.name, "class": result.class_})
 
 
 @app.delete(
