@@ -35,13 +35,8 @@ pytestmark = pytest.mark.compat
 # Ids that travel through a URL path unchanged (see the README on ids in paths).
 ODD_IDS = ["with space", "percent%41sign", "100%", "naïve ünïcødé", "emoji 🦜🧠", "mix %20 🦜 &=;,"]
 
-# classify and synthesize_question are not part of the contract (yet).
-NOT_IN_SCOPE = {
-    "classify_session",
-    "aclassify_session",
-    "synthesize_question",
-    "asynthesize_question",
-}
+# Every method of the memory, message and user clients is part of the contract.
+NOT_IN_SCOPE: set[str] = set()
 
 
 # --------------------------------------------------------------------------------------------------- helpers
@@ -141,12 +136,10 @@ def test_every_client_method_is_called_in_this_module() -> None:
 def test_a_call_we_do_not_serve_is_not_found_and_its_answer_says_why(client: ZepClient, base_url: str) -> None:
     session_id = _new_id("not-served")
     client.memory.add_memory(session_id, Memory(messages=_lines(2)))
-    with pytest.raises(NotFoundError):  # as zep-python raises it for any 404
-        client.memory.synthesize_question(session_id)
     # The body tells a route this API does not serve from a session that does not exist.
     headers = {"Authorization": f"Bearer {API_KEY}"}
     with httpx.Client(base_url=base_url, headers=headers, trust_env=False) as http:
-        not_served = http.get(f"/api/v2/sessions/{session_id}/synthesize_question", params={"lastNMessages": 3})
+        not_served = http.get(f"/api/v2/sessions/{session_id}/facts")
         unknown = http.get(f"/api/v2/sessions/{_new_id('unknown')}")
         v1 = http.get(f"/api/v1/sessions/{session_id}/memory")
     assert not_served.status_code == unknown.status_code == v1.status_code == 404
@@ -596,6 +589,52 @@ async def test_async_search_memory(aclient: ZepClient, client: ZepClient) -> Non
     client.memory.add_memory(session_id, Memory(messages=_lines(6)))
     found = await aclient.memory.asearch_memory(session_id, MemorySearchPayload(text="Line 4"), limit=3)
     assert found and found[0].message is not None and found[0].message.content == "Line 4."
+
+
+# ------------------------------------------------------------------------------------------- dialog tools
+
+
+def _shoe_talk() -> list[Message]:
+    return [
+        _message(role="Jane", role_type="user", content="I need new running shoes, maybe Nike."),
+        _message(role="Bot", role_type="assistant", content="The Nike Pegasus 41 is $130 today."),
+        _message(role="Jane", role_type="user", content="Do they come in size 9?"),
+    ]
+
+
+def test_synthesize_question_and_classify_session(client: ZepClient) -> None:
+    session_id = _new_id("dialog")
+    client.memory.add_memory(session_id, Memory(messages=_shoe_talk()))
+    question = client.memory.synthesize_question(session_id, last_n=2)
+    assert question == "Do they come in size 9 (context: Nike Pegasus 41, $130)?"  # offline: no model configured
+    classified = client.memory.classify_session(session_id, "sport", ["running", "tennis", "unknown"])
+    assert (classified.name, classified.class_) == ("sport", "running")
+    kept = client.memory.classify_session(session_id, "kept", ["golf"], last_n=1, persist=False, instruction="x")
+    assert kept.class_ == "other"
+    session = client.memory.get_session(session_id)
+    assert session.metadata == {"system": {"classes": {"sport": "running"}}}
+    with pytest.raises(NotFoundError):
+        client.memory.synthesize_question(_new_id("unknown"))
+    with pytest.raises(NotFoundError):
+        client.memory.classify_session(_new_id("unknown"), "sport", ["running"])
+    with pytest.raises(APIError) as refused:
+        client.memory.classify_session(session_id, "sport", ["running", "Running"])
+    assert _status(refused.value) == 400
+    with pytest.raises(APIError) as out_of_range:
+        client.memory.synthesize_question(session_id, last_n=0)
+    assert _status(out_of_range.value) == 400
+
+
+async def test_async_synthesize_question_and_classify_session(aclient: ZepClient) -> None:
+    session_id = _new_id("adialog")
+    await aclient.memory.aadd_memory(session_id, Memory(messages=_shoe_talk()))
+    assert await aclient.memory.asynthesize_question(session_id) == (
+        "Do they come in size 9 (context: Nike Pegasus 41, $130)?"
+    )
+    classified = await aclient.memory.aclassify_session(session_id, "brand", ["adidas", "nike"], last_n=3)
+    assert classified.class_ == "nike"
+    session = await aclient.memory.aget_session(session_id)
+    assert session.metadata == {"system": {"classes": {"brand": "nike"}}}
 
 
 # ---------------------------------------------------------------------------------------------------- async

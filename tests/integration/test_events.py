@@ -70,7 +70,7 @@ def test_the_not_served_event_says_the_route_is_not_served() -> None:
     assert answer["statusCode"] == 404
     assert json.loads(answer["body"]) == {
         "message": "route not served by chat-memory: GET /api/v2/sessions/octavia-butler"
-        "/synthesize_question (see the API's OpenAPI document for what is served)"
+        "/facts (see the API's OpenAPI document for what is served)"
     }
 
 

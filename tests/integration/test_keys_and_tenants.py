@@ -145,6 +145,8 @@ def test_tenant_b_can_reach_nothing_of_tenant_a(api: Invoke, ddb: Any) -> None:
         ("GET", message, None),
         ("PATCH", message, {"metadata": {"x": 1}}),
         ("PATCH", "/api/v2/sessions/secret", {"metadata": {"x": 1}}),
+        ("GET", "/api/v2/sessions/secret/synthesize_question", None),
+        ("POST", "/api/v2/sessions/secret/classify", {"name": "n", "classes": ["private"]}),
         ("DELETE", "/api/v2/sessions/secret/memory", None),
         ("GET", "/api/v2/users/ann", None),
         ("GET", "/api/v2/users/ann/sessions", None),

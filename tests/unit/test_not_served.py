@@ -27,8 +27,7 @@ def test_the_function_names_the_route_it_does_not_serve() -> None:
     ("method", "path"),
     [
         ("GET", "/api/v1/sessions/s/memory"),  # zep-python 1.x
-        ("GET", "/api/v2/sessions/s/synthesize_question?lastNMessages=3"),  # rc6's Cloud calls
-        ("POST", "/api/v2/sessions/s/classify"),
+        ("GET", "/api/v2/sessions/s/facts"),  # Zep Cloud's facts
         ("POST", "/api/v2/collections/docs"),  # the document store
         ("PUT", "/api/v2/sessions/s"),  # a served path, another method: API Gateway's $default route takes it too
         ("GET", "/"),

@@ -16,7 +16,7 @@ from chat_memory.domain.errors import ModelUnavailableError
 from chat_memory.domain.models import RoleType, StoredMessage
 from chat_memory.domain.ports import NO_CLASS
 from chat_memory.observability import logger
-from chat_memory.service.ranking import Doc, rank
+from chat_memory.service.ranking import Doc, rank, tokens
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
@@ -32,25 +32,24 @@ _APOSTROPHES: Final = "'\u2019"
 _NAME: Final = re.compile(
     rf"\$\d[\d,]*(?:\.\d+)?|[A-Z][\w{_APOSTROPHES}-]*(?:\s+(?:[A-Z][\w{_APOSTROPHES}-]*|\d[\d.,]*\b))*"
 )
-_FIRST_PERSON: Final = re.compile(rf"I(?:[{_APOSTROPHES}]\w+)?$")
 _OPENING_QUOTES: Final = "\"'\u201c\u2018("
 
 
 def _names(text: str) -> list[str]:
-    """Names in a text, in order: capitalised words that are not just a sentence's first word, and amounts."""
+    """Names in a text, in order: capitalised words (less the stop words they start with: "The", "I'm") that are not
+    just a sentence's first word, and amounts."""
     found: list[str] = []
     for sentence in _SENTENCE.finditer(text):
         body = sentence.group()
         start = len(body) - len(body.lstrip(_OPENING_QUOTES)) + sentence.start()
         for match in _NAME.finditer(text, sentence.start(), sentence.end()):
             words = match.group().split()
-            if _FIRST_PERSON.match(words[0]):
-                words = words[1:]  # "I", "I'm", "I'll": the speaker, not a name
-                if not words or _FIRST_PERSON.match(words[0]):
-                    continue
-            elif match.start() == start and len(words) == 1:
-                continue  # "Great, ...", "They're ...": capitalised because it starts the sentence
-            found.append(" ".join(words))
+            if match.start() == start and len(words) == 1:
+                continue  # "Great, ...", "Brooks ...": capitalised because it starts the sentence
+            while words and not tokens(words[0]):
+                words.pop(0)
+            if words:
+                found.append(" ".join(words))
     return found
 
 

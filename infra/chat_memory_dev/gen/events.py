@@ -76,7 +76,7 @@ def example_requests() -> dict[str, HttpRequest]:
         "add_memory": _request("POST", f"/api/v2/sessions/{SESSION_ID}/memory", {"messages": list(HISTORY)}),
         "reads": _request("GET", f"/api/v2/sessions/{SESSION_ID}/memory?lastn=6&memoryType=perpetual"),
         # An rc6 call this API does not serve: the $default route's function answers it.
-        "not_served": _request("GET", f"/api/v2/sessions/{SESSION_ID}/synthesize_question?lastNMessages=3"),
+        "not_served": _request("GET", f"/api/v2/sessions/{SESSION_ID}/facts"),
     }
 
 
