@@ -52,3 +52,8 @@ class StoreUnavailableError(ChatMemoryError):
     def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class ModelUnavailableError(ChatMemoryError):
+    """A model (Amazon Bedrock) failed after its client's retries: what can do without it does (search ranks
+    lexically only); what cannot is retried (the stream's consumers)."""

@@ -252,3 +252,36 @@ class SearchHit:
     score: float
     message: StoredMessage | None = None
     summary: Summary | None = None
+
+
+# -- semantic search --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Embedding:
+    """A text's embedding as stored: the model that made it, and its unit vector's components as signed bytes
+    (each component times 127, rounded: a quarter of the room of float32, cosines within about 1%)."""
+
+    model: str
+    vector: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SearchableMessage:
+    """A message as search reads it: with its embedding, once the background embedder has made it."""
+
+    message: StoredMessage
+    embedding: Embedding | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenMessage:
+    """A message as the table's stream reports its write: what the embedder needs."""
+
+    tenant: str
+    session_id: str
+    ts: int
+    content: str
+    embedded_by: str | None  # the model of the embedding the item already holds, if any
+    stored_bytes: int  # the item's size as DynamoDB counts it
+    written_at: float  # when DynamoDB wrote it (the stream's approximate time, seconds since the epoch)

@@ -8,10 +8,12 @@ from typing import Protocol
 from chat_memory.domain.models import (
     AddedMessage,
     CountedMessage,
+    Embedding,
     JsonObject,
     MessagePage,
     ModelSummary,
     Position,
+    SearchableMessage,
     Session,
     StoredMessage,
     Summary,
@@ -67,7 +69,7 @@ class MemoryStore(Protocol):
 
     def get_message(self, tenant: str, session_id: str, message_uuid: str) -> StoredMessage | None: ...
 
-    def searchable_messages(self, tenant: str, session_id: str) -> list[StoredMessage] | None:
+    def searchable_messages(self, tenant: str, session_id: str) -> list[SearchableMessage] | None:
         """The live session's messages, oldest first, for search: the newest as of this moment (a strongly
         consistent read), the older ones as an eventually consistent read finds them; None: no such session."""
         ...
@@ -141,4 +143,26 @@ class SummaryStore(Protocol):
 
     def write_summary(self, tenant: str, session_id: str, summary: Summary, expected_version: int) -> bool:
         """Write `summary` as the current one if the current version is still `expected_version`."""
+        ...
+
+
+# -- semantic search --------------------------------------------------------------------------------------------
+
+
+class TextEmbedder(Protocol):
+    """Turns a text into a vector (Amazon Bedrock's embedding models)."""
+
+    model: str
+
+    def embed(self, text: str, *, query: bool) -> list[float]:
+        """The text's embedding; `query`: a search's words rather than a stored message (some models differ)."""
+        ...
+
+
+class EmbeddingStore(Protocol):
+    def save_embedding(
+        self, tenant: str, session_id: str, ts: int, content: str, embedding: Embedding, stored_bytes: int
+    ) -> bool:
+        """Keep the embedding with the message at `ts` (stored as `stored_bytes`) if its content is still `content`;
+        False if it is not (changed or deleted since), or if the item has no room left for it: nothing written."""
         ...
