@@ -16,7 +16,8 @@ from chat_memory.api.schemas import AddedMessageBody, AddMemoryBody, AddMemoryRe
 from chat_memory.observability import logger, metrics, tracer
 from chat_memory.service.memory import AddMemory
 
-app = build_resolver(wiring.http_middlewares(writes=True))
+IDEMPOTENT_WRITES = True  # takes an Idempotency-Key (the OpenAPI document says so for its routes)
+app = build_resolver(wiring.http_middlewares(writes=IDEMPOTENT_WRITES))
 
 
 @app.post(

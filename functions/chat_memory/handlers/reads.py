@@ -45,7 +45,8 @@ from chat_memory.service.search import SearchMemory
 from chat_memory.service.sessions import Messages, Sessions
 from chat_memory.service.users import Users
 
-app = build_resolver(wiring.http_middlewares(writes=False))
+IDEMPOTENT_WRITES = False  # reads only (search is a POST that changes nothing): no Idempotency-Key
+app = build_resolver(wiring.http_middlewares(writes=IDEMPOTENT_WRITES))
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 

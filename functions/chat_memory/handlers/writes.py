@@ -30,7 +30,8 @@ from chat_memory.service.memory import DeleteMemory
 from chat_memory.service.sessions import Messages, Sessions
 from chat_memory.service.users import Users
 
-app = build_resolver(wiring.http_middlewares(writes=True))
+IDEMPOTENT_WRITES = True  # takes an Idempotency-Key (the OpenAPI document says so for its routes)
+app = build_resolver(wiring.http_middlewares(writes=IDEMPOTENT_WRITES))
 
 SessionsUseCase = Annotated[Sessions, Depends(wiring.sessions)]
 MessagesUseCase = Annotated[Messages, Depends(wiring.messages)]
