@@ -99,11 +99,19 @@ class InMemoryStore:
             added.append(AddedMessage(message.uuid, message.ts, message.token_count, updated=False))
         return added
 
-    def read_window(self, tenant: str, session_id: str, limit: int) -> Window | None:
+    def read_window(self, tenant: str, session_id: str, limit: int, token_budget: int | None = None) -> Window | None:
         session = self.get_session(tenant, session_id)
         if session is None:
             return None
-        return Window(session=session, messages=self.messages[(tenant, session_id)][-limit:])
+        newest = self.messages[(tenant, session_id)][-limit:]
+        if token_budget is None:
+            return Window(session=session, messages=newest)
+        kept: list[StoredMessage] = []
+        for message in reversed(newest):
+            if sum(m.token_count for m in kept) + message.token_count > token_budget:
+                return Window(session=session, messages=kept[::-1], cut_by_budget=True)
+            kept.append(message)
+        return Window(session=session, messages=kept[::-1])
 
     def summary_before(self, tenant: str, session_id: str, before_ts: int, not_before_ts: int) -> Summary | None:
         return None

@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 
-from chat_memory.api.http import NEXT_PAGE_HEADER
+from chat_memory.api.http import MEMORY_TOKENS_HEADER, MEMORY_TRUNCATED_HEADER, NEXT_PAGE_HEADER
 from chat_memory.api.schemas import ErrorBody
 
 JSON = "application/json"
@@ -38,6 +38,17 @@ BODY_ERRORS = (413, 415)
 # ...and writes, which take an Idempotency-Key, 409 (still in progress) and 422 (reused with another body).
 IDEMPOTENCY_ERRORS = (409, 422)
 
+BUDGET_DOC: dict[str, OpenAPIResponseHeader] = {
+    MEMORY_TOKENS_HEADER: {
+        "description": "With `max_tokens`: the token counts of the summary and the messages sent, together.",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    },
+    MEMORY_TRUNCATED_HEADER: {
+        "description": "With `max_tokens`: `true` when the budget left out messages (or the summary) that the "
+        "memory would otherwise hold (the newest message alone may be over the budget: then no message).",
+        "schema": {"type": "string", "enum": ["true", "false"]},
+    },
+}
 NEXT_PAGE_DOC: dict[str, OpenAPIResponseHeader] = {
     NEXT_PAGE_HEADER: {
         "description": "When more follow (the page is full, or cut short to fit 6 MB): pass it as `page_token` "

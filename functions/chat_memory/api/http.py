@@ -33,6 +33,9 @@ JSON = "application/json"
 CONSUMED_CAPACITY_HEADER = "X-Consumed-Capacity"
 # Where the next page of a list starts (absent on the last page).
 NEXT_PAGE_HEADER = "X-Next-Page-Token"
+# A memory read to a token budget (?max_tokens=N): the tokens it holds, and whether the budget left something out.
+MEMORY_TOKENS_HEADER = "X-Memory-Tokens"
+MEMORY_TRUNCATED_HEADER = "X-Memory-Truncated"
 # Kept from the invocation's remaining time for answering once the store gave up (a 503, metrics, logs).
 RESPONSE_MARGIN_SECONDS = 1.0
 

@@ -109,6 +109,15 @@ LastNParam = Annotated[
     _DIGIT_STRING,
     Query(description=f"How many recent messages, 1 to {limits.MAX_LASTN} (empty: the session window)."),
 ]
+MaxTokensParam = Annotated[
+    Annotated[int, Field(ge=1, le=limits.MAX_MEMORY_TOKENS)] | None,
+    _BLANK_OR_DIGITS,
+    _DIGIT_STRING,
+    Query(
+        description=f"A token budget, 1 to {limits.MAX_MEMORY_TOKENS:,}: the summary (if it fits) and the newest "
+        "messages that fit with it, never part of one (empty: no budget). Without `lastn`, as many as fit."
+    ),
+]
 MemoryTypeParam = Annotated[
     MemoryType,
     BeforeValidator(memory_type_name),

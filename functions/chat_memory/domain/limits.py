@@ -21,6 +21,8 @@ MAX_ROLE_CHARS: Final = 256
 MAX_ID_CHARS: Final = 256
 MAX_SUMMARY_INSTRUCTION_CHARS: Final = 4_000
 MAX_LASTN: Final = 1_000
+# A memory's token budget (GET memory?max_tokens=N): 1 to this many.
+MAX_MEMORY_TOKENS: Final = 1_000_000
 # GET /sessions page size.
 DEFAULT_LIST_LIMIT: Final = 100
 MAX_LIST_LIMIT: Final = 1_000

@@ -172,6 +172,8 @@ class Summary:
 class Memory:
     messages: list[StoredMessage]  # oldest first
     summary: Summary | None = None
+    tokens: int | None = None  # with a token budget: the summary's and the messages' token counts together
+    truncated: bool = False  # with a token budget: it left out messages (or the summary) that it would have had
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +214,8 @@ class Window:
     messages: list[StoredMessage]
     summary: Summary | None = None
     first_ts: int = 0  # this session's messages start here (older items belong to a deleted incarnation)
+    # Read with a token budget: the read stopped at a message that would not fit (older ones were not read).
+    cut_by_budget: bool = False
 
 
 @dataclass(frozen=True, slots=True)

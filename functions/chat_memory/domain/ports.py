@@ -51,7 +51,10 @@ class MemoryStore(Protocol):
         summary_instruction: str | None,
     ) -> list[AddedMessage]: ...
 
-    def read_window(self, tenant: str, session_id: str, limit: int) -> Window | None: ...
+    def read_window(self, tenant: str, session_id: str, limit: int, token_budget: int | None = None) -> Window | None:
+        """The current summary and the newest `limit` messages; with `token_budget`, only the newest messages that
+        fit in it with the current summary's tokens (never reading further: `cut_by_budget` says it stopped)."""
+        ...
 
     def summary_before(self, tenant: str, session_id: str, before_ts: int, not_before_ts: int) -> Summary | None:
         """The newest summary whose point is in [not_before_ts, before_ts)."""

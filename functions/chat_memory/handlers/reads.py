@@ -11,12 +11,21 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from chat_memory import wiring
-from chat_memory.api.docs import NEXT_PAGE_DOC, PATH_ERRORS, responses
-from chat_memory.api.http import JSON, NEXT_PAGE_HEADER, Tenant, build_resolver, resolve
+from chat_memory.api.docs import BUDGET_DOC, NEXT_PAGE_DOC, PATH_ERRORS, responses
+from chat_memory.api.http import (
+    JSON,
+    MEMORY_TOKENS_HEADER,
+    MEMORY_TRUNCATED_HEADER,
+    NEXT_PAGE_HEADER,
+    Tenant,
+    build_resolver,
+    resolve,
+)
 from chat_memory.api.paging import TokenScope, fitted_memory, take_fitting
 from chat_memory.api.params import (
     LastNParam,
     LimitParam,
+    MaxTokensParam,
     MemoryTypeParam,
     MessageIdParam,
     OffsetParam,
@@ -38,7 +47,7 @@ from chat_memory.api.schemas import (
 )
 from chat_memory.domain import limits
 from chat_memory.domain.errors import InvalidInputError
-from chat_memory.domain.models import MemoryType, Position, SearchHit, Session, Start, StoredMessage, User
+from chat_memory.domain.models import Memory, MemoryType, Position, SearchHit, Session, Start, StoredMessage, User
 from chat_memory.observability import logger, metrics, tracer
 from chat_memory.service.memory import GetMemory
 from chat_memory.service.search import SearchMemory
@@ -139,7 +148,9 @@ def get_session(session_id: SessionIdParam, tenant: Tenant, sessions: SessionsUs
     operation_id="get_memory",
     summary="Get a session's memory",
     tags=["memory"],
-    responses=responses(200, MemoryBody, "The summary (or null) and the newest messages.", *PATH_ERRORS),
+    responses=responses(
+        200, MemoryBody, "The summary (or null) and the newest messages.", *PATH_ERRORS, headers=BUDGET_DOC
+    ),
 )
 @tracer.capture_method(capture_response=False)
 def get_memory(
@@ -148,10 +159,19 @@ def get_memory(
     get: Annotated[GetMemory, Depends(wiring.get_memory)],
     lastn: LastNParam = None,
     memory_type: MemoryTypeParam = MemoryType.PERPETUAL,
-) -> MemoryBody:
-    memory = get(tenant, session_id, memory_type, lastn)
+    max_tokens: MaxTokensParam = None,
+) -> Response[MemoryBody]:
+    memory = get(tenant, session_id, memory_type, lastn, max_tokens)
     metrics.add_metric(name="MemoryReads", unit="Count", value=1)
-    return fitted_memory(memory)
+    body = fitted_memory(memory)
+    return Response(200, JSON, body, budget_headers(memory, body) if max_tokens is not None else None)
+
+
+def budget_headers(memory: Memory, body: MemoryBody) -> dict[str, str]:
+    """What a budgeted memory holds as sent (after any cut to fit Lambda's 6 MB), and whether it left any out."""
+    sent = (body.summary.token_count if body.summary else 0) + sum(m.token_count for m in body.messages)
+    cut = memory.truncated or len(body.messages) < len(memory.messages)
+    return {MEMORY_TOKENS_HEADER: str(sent), MEMORY_TRUNCATED_HEADER: "true" if cut else "false"}
 
 
 @app.post(

@@ -9,6 +9,7 @@ from itertools import islice
 from typing import Any
 
 from chat_memory.adapters.dynamodb import keys
+from chat_memory.adapters.dynamodb.budget import budgeted_window
 from chat_memory.adapters.dynamodb.changes import mark_changed
 from chat_memory.adapters.dynamodb.errors import attempts, store_errors
 from chat_memory.adapters.dynamodb.items import (
@@ -36,6 +37,7 @@ class WindowItems:
     record: SessionRecord
     summary: Mapping[str, Any] | None
     messages: list[Mapping[str, Any]]
+    cut_by_budget: bool = False
 
 
 def existing_message_sks(
@@ -80,17 +82,24 @@ def messages_query(table: Table, tenant: str, session_id: str, first_ts: int, la
 class DynamoMessages(OnTable):
     """The messages of MemoryStore, as read (and their metadata changed)."""
 
-    def read_window_items(self, tenant: str, session_id: str, limit: int) -> WindowItems | None:
+    def read_window_items(
+        self, tenant: str, session_id: str, limit: int, token_budget: int | None = None
+    ) -> WindowItems | None:
         """The current summary, the session and its newest `limit` messages in one descending Query.
 
         'MSG#...' < 'SESSION' < 'SESSION#SUMMARY': the summary (when there is one) and the session item come
         first, then the messages, newest first. The cost is that of the items returned, whatever the length of
-        the history.
+        the history. With `token_budget`, the Query stops at the first message that would not fit with the
+        summary's tokens (pages sized by the tokens per message seen so far).
         """
         pk = keys.session_pk(tenant, session_id)
-        items = self._table.range(
-            pk, keys.MESSAGE_SK_PREFIX, keys.CURRENT_SUMMARY_SK, limit=limit + 2, newest_first=True
-        )
+        if token_budget is None:
+            items = self._table.range(
+                pk, keys.MESSAGE_SK_PREFIX, keys.CURRENT_SUMMARY_SK, limit=limit + 2, newest_first=True
+            )
+            cut = False
+        else:
+            items, cut = budgeted_window(self._table, pk, limit, token_budget)
         summary_item = items.pop(0) if items and sort_key(items[0]) == keys.CURRENT_SUMMARY_SK else None
         if not items or sort_key(items[0]) != keys.SESSION_SK:
             return None
@@ -100,10 +109,10 @@ class DynamoMessages(OnTable):
         # Leftovers of a deleted incarnation are all older than first_ts: they can only trail the list.
         messages = [i for i in items[1 : limit + 1] if keys.ts_from_message_sk(sort_key(i)) >= record.first_ts]
         messages.reverse()
-        return WindowItems(record, summary_item, messages)
+        return WindowItems(record, summary_item, messages, cut)
 
-    def read_window(self, tenant: str, session_id: str, limit: int) -> Window | None:
-        window = self.read_window_items(tenant, session_id, limit)
+    def read_window(self, tenant: str, session_id: str, limit: int, token_budget: int | None = None) -> Window | None:
+        window = self.read_window_items(tenant, session_id, limit, token_budget)
         if window is None:
             return None
         record = window.record
@@ -111,7 +120,13 @@ class DynamoMessages(OnTable):
         if summary is not None and summary.recent_message_ts < record.first_ts:
             summary = None  # written for a deleted incarnation
         messages = [message_from_item(i) for i in window.messages]
-        return Window(session=record.session, messages=messages, summary=summary, first_ts=record.first_ts)
+        return Window(
+            session=record.session,
+            messages=messages,
+            summary=summary,
+            first_ts=record.first_ts,
+            cut_by_budget=window.cut_by_budget,
+        )
 
     def summary_before(self, tenant: str, session_id: str, before_ts: int, not_before_ts: int) -> Summary | None:
         if before_ts <= not_before_ts:
