@@ -82,6 +82,12 @@ class GetMemory:
             summary = self._most_relevant_summary(tenant, session_id, window) or summary
         return Memory(messages=window.messages, summary=summary)
 
+    def latest(self, tenant: str, session_id: str, lastn: int) -> Memory:
+        """Zep 0.27's (API v1) memory with `lastn`: the newest `lastn` messages and the latest summary, whatever
+        it covers (they may overlap)."""
+        window = found(self.store.read_window(tenant, session_id, lastn), f"session {session_id!r}")
+        return Memory(messages=window.messages, summary=window.summary)
+
     def _summary_before(self, tenant: str, session_id: str, window: Window) -> Summary | None:
         """The newest summary that ends before the window's messages: no overlap (message_window)."""
         summary, messages = window.summary, window.messages
