@@ -14,7 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 NOT_SERVED = "route not served by chat-memory"
 DOCUMENT_STORE_NOT_SERVED = "the document store (collections and documents) is not served by chat-memory"
-# zep-python 1.x's `document` client under /api/v1/collection, 2.x's (and ZepVectorStore's) under /api/v2/collections.
+# zep-python 1.x's `document` client (and LangChain's ZepVectorStore) under /api/v1/collection, rc6's under
+# /api/v2/collections.
 _DOCUMENT_STORE = re.compile(r"^/api/v(?:1/collection|2/collections)(?:/|$)")
 
 
