@@ -82,8 +82,21 @@ EXPECTED_ROUTES = {
         ("GET", "/api/v2/users"),
         ("GET", "/api/v2/users/{userId}"),
         ("GET", "/api/v2/users/{userId}/sessions"),
+        # API v1 (Zep 0.27): the same function as each v2 twin; users under /user
+        ("GET", "/api/v1/sessions"),
+        ("GET", "/api/v1/sessions/{sessionId}"),
+        ("GET", "/api/v1/sessions/{sessionId}/memory"),
+        ("POST", "/api/v1/sessions/{sessionId}/search"),
+        ("GET", "/api/v1/sessions/{sessionId}/messages"),
+        ("GET", "/api/v1/sessions/{sessionId}/messages/{messageId}"),
+        ("GET", "/api/v1/user"),
+        ("GET", "/api/v1/user/{userId}"),
+        ("GET", "/api/v1/user/{userId}/sessions"),
     },
-    "WriteMemoryFunction": {("POST", "/api/v2/sessions/{sessionId}/memory")},
+    "WriteMemoryFunction": {
+        ("POST", "/api/v2/sessions/{sessionId}/memory"),
+        ("POST", "/api/v1/sessions/{sessionId}/memory"),
+    },
     "SessionsFunction": {
         ("POST", "/api/v2/sessions"),
         ("PATCH", "/api/v2/sessions/{sessionId}"),
@@ -92,6 +105,13 @@ EXPECTED_ROUTES = {
         ("POST", "/api/v2/users"),
         ("PATCH", "/api/v2/users/{userId}"),
         ("DELETE", "/api/v2/users/{userId}"),
+        ("POST", "/api/v1/sessions"),
+        ("PATCH", "/api/v1/sessions/{sessionId}"),
+        ("DELETE", "/api/v1/sessions/{sessionId}/memory"),
+        ("PATCH", "/api/v1/sessions/{sessionId}/messages/{messageId}"),
+        ("POST", "/api/v1/user"),
+        ("PATCH", "/api/v1/user/{userId}"),
+        ("DELETE", "/api/v1/user/{userId}"),
     },
 }
 
@@ -486,7 +506,7 @@ def test_write_functions_may_keep_idempotency_records_in_the_table(function: str
 
 
 # POSTs that change nothing (search): served by the read-only function, with no Idempotency-Key to keep.
-READ_ONLY_POSTS = {("POST", "/api/v2/sessions/{sessionId}/search")}
+READ_ONLY_POSTS = {("POST", "/api/v2/sessions/{sessionId}/search"), ("POST", "/api/v1/sessions/{sessionId}/search")}
 
 
 def test_the_idempotent_functions_serve_every_write_route() -> None:

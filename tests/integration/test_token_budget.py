@@ -78,3 +78,12 @@ def test_a_bad_budget_is_a_400_that_names_it(api: Invoke, bad: str) -> None:
     _fill(api, 2)
     reply = api("GET", MEMORY, query=f"max_tokens={bad}")
     assert reply.status == 400 and "max_tokens" in reply.body["message"]
+
+
+def test_v1_takes_the_budget_too(api: Invoke) -> None:
+    stored = _fill(api, 20)
+    for query in ("max_tokens=30", "lastn=15&max_tokens=30"):
+        reply = api("GET", "/api/v1/sessions/s/memory", query=query)
+        assert [m["uuid"] for m in reply.body["messages"]] == _newest_fitting(stored, 30), query
+        assert reply.headers["X-Memory-Truncated"] == "true"
+    assert api("GET", "/api/v1/sessions/s/memory", query="max_tokens=0").status == 400

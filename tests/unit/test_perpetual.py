@@ -117,6 +117,15 @@ def test_the_prompt_carries_the_previous_summary_the_lines_and_the_instruction()
     assert "<instruction>" not in summary_prompt(None, ["x: y"], None)
 
 
+def test_v1s_lastn_is_the_newest_messages_with_the_latest_summary_even_overlapping() -> None:
+    """API v1 (Zep 0.27's GetLastN): with `lastn`, the window's messages as they are and the current summary."""
+    store = Store(messages=range(10, 22), current=17, history=[5, 17])
+    memory = GetMemory(store, default_window=12).latest("t", "s", 12)  # type: ignore[arg-type]
+    assert [m.ts for m in memory.messages] == list(range(10, 22))
+    assert memory.summary is not None and memory.summary.recent_message_ts == 17
+    assert store.asked == []
+
+
 # -- a token budget (max_tokens): summary first when it fits, then the newest messages that fit -----------------
 
 

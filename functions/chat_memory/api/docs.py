@@ -14,6 +14,9 @@ from chat_memory.api.http import MEMORY_TOKENS_HEADER, MEMORY_TRUNCATED_HEADER, 
 from chat_memory.api.schemas import ErrorBody
 
 JSON = "application/json"
+TEXT = "text/plain"
+# API v1's answer to a write that returns nothing else (Zep 0.27's `OKResponse`).
+OK_TEXT = "OK"
 
 _ERRORS: dict[int, str] = {
     400: "Bad input: the message says what and where; nothing was stored.",
@@ -77,7 +80,29 @@ def responses(
 
     `links` (OpenAPI links: what can be done next with what this answer holds) let a stateful client, or
     schemathesis, follow a created thing to the operations that read, change and delete it."""
-    success: OpenAPIResponse = {"description": description, "content": {JSON: {"model": model}}}
+    return _with_errors(
+        status, {"description": description, "content": {JSON: {"model": model}}}, errors, headers, links
+    )
+
+
+def ok_text_responses(
+    description: str, *errors: int, links: dict[str, Any] | None = None
+) -> dict[int, OpenAPIResponse]:
+    """API v1 (Zep 0.27): a write answered 200 with the bare text `OK` (not JSON), and the errors it can give."""
+    success: OpenAPIResponse = {
+        "description": description,
+        "content": {TEXT: {"schema": {"type": "string", "enum": [OK_TEXT]}}},
+    }
+    return _with_errors(200, success, errors, None, links)
+
+
+def _with_errors(
+    status: int,
+    success: OpenAPIResponse,
+    errors: tuple[int, ...],
+    headers: dict[str, OpenAPIResponseHeader] | None,
+    links: dict[str, Any] | None,
+) -> dict[int, OpenAPIResponse]:
     if headers:
         success["headers"] = headers
     if links:

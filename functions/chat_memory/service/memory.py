@@ -81,8 +81,7 @@ class GetMemory:
         newest messages that fit with it, at most `lastn` (without `lastn`: as many as fit, up to MAX_LASTN)."""
         if max_tokens is None:
             return self._memory(tenant, session_id, memory_type, lastn or self.default_window, None)
-        if not 1 <= max_tokens <= limits.MAX_MEMORY_TOKENS:
-            raise InvalidInputError(f"max_tokens must be 1 to {limits.MAX_MEMORY_TOKENS:,} (got {max_tokens})")
+        _check_budget(max_tokens)
         memory = self._memory(tenant, session_id, memory_type, lastn or limits.MAX_LASTN, max_tokens)
         return _within(memory, max_tokens)
 
@@ -103,6 +102,14 @@ class GetMemory:
             summary = self._most_relevant_summary(tenant, session_id, window) or summary
         return Memory(messages=window.messages, summary=summary, truncated=cut)
 
+    def latest(self, tenant: str, session_id: str, lastn: int, max_tokens: int | None = None) -> Memory:
+        """Zep 0.27's (API v1) memory with `lastn`: the newest `lastn` messages and the latest summary, whatever
+        it covers (they may overlap); with `max_tokens`, cut to it as __call__ does."""
+        _check_budget(max_tokens)
+        window = found(self.store.read_window(tenant, session_id, lastn, max_tokens), f"session {session_id!r}")
+        memory = Memory(messages=window.messages, summary=window.summary, truncated=window.cut_by_budget)
+        return memory if max_tokens is None else _within(memory, max_tokens)
+
     def _summary_before(self, tenant: str, session_id: str, window: Window) -> Summary | None:
         """The newest summary that ends before the window's messages: no overlap (message_window)."""
         summary, messages = window.summary, window.messages
@@ -120,6 +127,11 @@ class GetMemory:
         if not best:
             return None
         return next(s for s in history if s.uuid == best[0][0].key)
+
+
+def _check_budget(max_tokens: int | None) -> None:
+    if max_tokens is not None and not 1 <= max_tokens <= limits.MAX_MEMORY_TOKENS:
+        raise InvalidInputError(f"max_tokens must be 1 to {limits.MAX_MEMORY_TOKENS:,} (got {max_tokens})")
 
 
 def _within(memory: Memory, max_tokens: int) -> Memory:
