@@ -36,7 +36,7 @@ class DynamoSearch(DynamoMessages):
         if window is None:
             return None
         record, fresh = window.record, window.messages
-        if len(fresh) < FRESH_MESSAGES:
+        if len(fresh) < FRESH_MESSAGES or record.message_count <= len(fresh):
             return _searchable(fresh)  # the whole session, strongly consistent
         oldest_fresh = keys.ts_from_message_sk(sort_key(fresh[0]))
         older = self._older_than(tenant, session_id, record.first_ts, oldest_fresh)
