@@ -7,10 +7,12 @@ PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .tools/sam
+# zep-python 1.5.0 and LangChain's community classes for it (tests/compat/test_zep1_clients.py): .venv holds rc6.
+ZEP1_VENV := .venv-zep1
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format template requirements events openapi check-generated fuzz pytest bench bench-local load build lambda-python lambda-python-dir
+.PHONY: help install zep1 run test lint format template requirements events openapi check-generated fuzz pytest bench bench-local load build lambda-python lambda-python-dir
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -23,6 +25,14 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 install: $(VENV)/.installed ## Create .venv and install the project with its dev tools
+
+$(ZEP1_VENV)/.installed: tests/compat/zep1/requirements.txt
+	$(PYTHON) -m venv $(ZEP1_VENV)
+	$(ZEP1_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(ZEP1_VENV)/bin/python -m pip install --quiet -r tests/compat/zep1/requirements.txt
+	@touch $@
+
+zep1: $(ZEP1_VENV)/.installed ## Create .venv-zep1: zep-python 1.5.0 and LangChain 0.3 (the v1 API's clients, for the tests)
 
 RUN_ARGS ?=
 run: install ## Serve the API on http://$(HOST):$(PORT), data kept in .chat-memory/ (RUN_ARGS=--in-memory: none); prints the API key
@@ -79,7 +89,7 @@ build: install $(SAM_VENV)/.installed ## sam build (needs the runtime's Python, 
 	fi
 	PATH="$(LAMBDA_PYTHON_DIR):$$PATH" $(SAM) build
 
-pytest: install ## Run the test suite (unit, integration, infrastructure, compat)
+pytest: install zep1 ## Run the test suite (unit, integration, infrastructure, compat)
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; exit 1; fi; \
 	exit $$rc

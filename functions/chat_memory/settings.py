@@ -82,3 +82,30 @@ def get_summary_settings() -> SummarySettings:
         return SummarySettings.model_validate(raw)
     except ValidationError as exc:
         raise SettingsError(f"invalid summariser configuration: {exc}") from exc
+
+
+# The Bedrock embedding models whose request and answer formats adapters/embedders.py speaks.
+EMBEDDING_MODEL_FAMILIES = ("amazon.titan-embed-text-", "cohere.embed-")
+
+
+class EmbeddingSettings(BaseModel):
+    """Semantic search: the Bedrock embedding model (empty: lexical ranking only)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model_id: str = ""
+    model_region: str = ""
+
+
+@cache
+def get_embedding_settings() -> EmbeddingSettings:
+    env = os.environ
+    settings = EmbeddingSettings(
+        model_id=env.get("EMBEDDING_MODEL_ID", ""), model_region=env.get("EMBEDDING_MODEL_REGION", "")
+    )
+    if settings.model_id and not settings.model_id.startswith(EMBEDDING_MODEL_FAMILIES):
+        raise SettingsError(
+            f"EMBEDDING_MODEL_ID {settings.model_id!r} is not an embedding model this service calls: one of "
+            f"{', '.join(f + '...' for f in EMBEDDING_MODEL_FAMILIES)}"
+        )
+    return settings

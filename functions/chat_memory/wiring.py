@@ -14,14 +14,15 @@ from chat_memory.adapters.dynamodb.idempotency import IdempotencyRecords
 from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
 from chat_memory.adapters.summarisers import BedrockSummaryModel, ExtractiveSummaryModel
 from chat_memory.adapters.tokenizer import TiktokenCounter  # loads tiktoken only when first counting
-from chat_memory.domain.ports import DialogModel, MemoryStore, Purger, SummaryModel
+from chat_memory.domain.ports import DialogModel, MemoryStore, Purger, SummaryModel, TextEmbedder
 from chat_memory.service.dialog import ClassifySession, SynthesizeQuestion
+from chat_memory.service.embed import EmbedMessage
 from chat_memory.service.memory import AddMemory, DeleteMemory, GetMemory
 from chat_memory.service.search import SearchMemory
 from chat_memory.service.sessions import Messages, Sessions
 from chat_memory.service.summarise import SummariseSession
 from chat_memory.service.users import Users
-from chat_memory.settings import get_settings, get_summary_settings
+from chat_memory.settings import SettingsError, get_embedding_settings, get_settings, get_summary_settings
 
 if TYPE_CHECKING:
     from chat_memory.api.http import Middleware
@@ -65,9 +66,38 @@ def delete_memory() -> DeleteMemory:
     return DeleteMemory(store=memory_store())
 
 
+def _embedder(*, patient: bool) -> TextEmbedder | None:
+    config = get_embedding_settings()
+    if not config.model_id:
+        return None
+    from chat_memory.adapters.embedders import BedrockTextEmbedder
+
+    return BedrockTextEmbedder(config.model_id, config.model_region, patient=patient)
+
+
+@_factory
+def query_embedder() -> TextEmbedder | None:
+    """The model that embeds a search's words (quick to give up: search then ranks lexically); None: off."""
+    return _embedder(patient=False)
+
+
 @_factory
 def search_memory() -> SearchMemory:
-    return SearchMemory(store=memory_store())
+    return SearchMemory(store=memory_store(), embedder=query_embedder())
+
+
+@_factory
+def message_embedder() -> TextEmbedder:
+    """The model that embeds stored messages (the embedder function: only deployed with a model)."""
+    embedder = _embedder(patient=True)
+    if embedder is None:
+        raise SettingsError("the embedder needs EMBEDDING_MODEL_ID")
+    return embedder
+
+
+@_factory
+def embed_message() -> EmbedMessage:
+    return EmbedMessage(store=dynamo_store(), model=message_embedder())
 
 
 @_factory
@@ -154,5 +184,5 @@ def http_middlewares(*, writes: bool) -> list[Middleware]:
 def reset() -> None:
     """Forget every client, setting and use case cached for warm invocations: for tests and tools that point
     the same process at another DynamoDB (each moto backend needs clients created after it starts)."""
-    for cached in (dynamodb_client, get_settings, get_summary_settings, *_FACTORIES):
+    for cached in (dynamodb_client, get_settings, get_summary_settings, get_embedding_settings, *_FACTORIES):
         cached.cache_clear()

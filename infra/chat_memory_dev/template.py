@@ -336,6 +336,13 @@ def function_environment(logical_id: str, path: Path = TEMPLATE_PATH, *, region:
     return resolved
 
 
+def deployed_by_default(logical_id: str, path: Path = TEMPLATE_PATH, *, region: str = "us-east-1") -> bool:
+    """Whether the resource exists in a stack deployed with the parameters' defaults (its `Condition`, if any)."""
+    template = load_template(path)
+    condition = template["Resources"][logical_id].get("Condition")
+    return condition is None or _Resolver(template, region).condition(condition)
+
+
 class _UnresolvableError(Exception):
     pass
 

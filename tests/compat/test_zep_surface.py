@@ -141,10 +141,13 @@ def test_a_call_we_do_not_serve_is_not_found_and_its_answer_says_why(client: Zep
     with httpx.Client(base_url=base_url, headers=headers, trust_env=False) as http:
         not_served = http.get(f"/api/v2/sessions/{session_id}/facts")
         unknown = http.get(f"/api/v2/sessions/{_new_id('unknown')}")
-        v1 = http.get(f"/api/v1/sessions/{session_id}/memory")
+        v1 = http.put(f"/api/v1/sessions/{session_id}/memory", json={})
+        documents = http.get("/api/v2/collections")
     assert not_served.status_code == unknown.status_code == v1.status_code == 404
     assert not_served.json()["message"].startswith("route not served by chat-memory: GET /api/v2/sessions/")
-    assert v1.json()["message"].startswith("route not served by chat-memory: GET /api/v1/")
+    assert v1.json()["message"].startswith("route not served by chat-memory: PUT /api/v1/")
+    assert documents.status_code == 501
+    assert documents.json()["message"].startswith("the document store (collections and documents) is not served")
     assert "not found" in unknown.json()["message"] and "not served" not in unknown.json()["message"]
 
 

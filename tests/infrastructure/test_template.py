@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from chat_memory.adapters.dynamodb import keys
+from chat_memory.adapters.dynamodb.embeddings import MODEL_ATTR
 from chat_memory_dev.gen import requirements
 from chat_memory_dev.local.stream import record_passes_filters, validate_pattern
 from chat_memory_dev.template import REPO_ROOT, TEMPLATE_PATH, load_template
@@ -36,7 +37,13 @@ SUMMARISER = "SummariserFunction"
 DEAD_LETTER_QUEUE = "SummariserDeadLetterQueue"
 PURGER = "PurgerFunction"
 PURGER_DEAD_LETTER_QUEUE = "PurgerDeadLetterQueue"
-STREAM_FUNCTIONS = {SUMMARISER: DEAD_LETTER_QUEUE, PURGER: PURGER_DEAD_LETTER_QUEUE}  # function: its OnFailure queue
+EMBEDDER = "EmbedderFunction"
+EMBEDDER_DEAD_LETTER_QUEUE = "EmbedderDeadLetterQueue"
+STREAM_FUNCTIONS = {  # function: its OnFailure queue
+    SUMMARISER: DEAD_LETTER_QUEUE,
+    PURGER: PURGER_DEAD_LETTER_QUEUE,
+    EMBEDDER: EMBEDDER_DEAD_LETTER_QUEUE,
+}
 AUTHORIZER = "AuthorizerFunction"  # the HTTP API's Lambda authorizer (API keys); serves no route itself
 AUTHORIZER_NAME = "ApiKeyAuthorizer"  # its name in the HttpApi's Auth.Authorizers
 # `Auth: {Authorizer: NONE}`: the client's health check sends no key; a route we do not serve says so to anyone.
@@ -46,6 +53,13 @@ NO_TABLE_FUNCTIONS = ("HealthFunction", "NotServedFunction")
 TOKENIZER_FUNCTIONS = frozenset({WRITE_FUNCTION, SUMMARISER})
 # The summariser's event filter: new messages only (message keys are MSG#..., sessions SESSION).
 MESSAGE_INSERTS = {"eventName": ["INSERT"], "dynamodb": {"Keys": {"SK": {"S": [{"prefix": keys.MESSAGE_SK_PREFIX}]}}}}
+UNEMBEDDED_MESSAGE_WRITES = {
+    "eventName": ["INSERT", "MODIFY"],
+    "dynamodb": {
+        "Keys": {"SK": {"S": [{"prefix": keys.MESSAGE_SK_PREFIX}]}},
+        "NewImage": {MODEL_ATTR: {"S": [{"exists": False}]}},
+    },
+}
 # The purger's event filter: session and user tombstones (the item written or rewritten with deleted = true).
 TOMBSTONES = {
     "eventName": ["INSERT", "MODIFY"],
@@ -69,8 +83,21 @@ EXPECTED_ROUTES = {
         ("GET", "/api/v2/users/{userId}"),
         ("GET", "/api/v2/users/{userId}/sessions"),
         ("GET", "/api/v2/sessions/{sessionId}/synthesize_question"),
+        # API v1 (Zep 0.27): the same function as each v2 twin; users under /user
+        ("GET", "/api/v1/sessions"),
+        ("GET", "/api/v1/sessions/{sessionId}"),
+        ("GET", "/api/v1/sessions/{sessionId}/memory"),
+        ("POST", "/api/v1/sessions/{sessionId}/search"),
+        ("GET", "/api/v1/sessions/{sessionId}/messages"),
+        ("GET", "/api/v1/sessions/{sessionId}/messages/{messageId}"),
+        ("GET", "/api/v1/user"),
+        ("GET", "/api/v1/user/{userId}"),
+        ("GET", "/api/v1/user/{userId}/sessions"),
     },
-    "WriteMemoryFunction": {("POST", "/api/v2/sessions/{sessionId}/memory")},
+    "WriteMemoryFunction": {
+        ("POST", "/api/v2/sessions/{sessionId}/memory"),
+        ("POST", "/api/v1/sessions/{sessionId}/memory"),
+    },
     "SessionsFunction": {
         ("POST", "/api/v2/sessions"),
         ("PATCH", "/api/v2/sessions/{sessionId}"),
@@ -80,6 +107,13 @@ EXPECTED_ROUTES = {
         ("PATCH", "/api/v2/users/{userId}"),
         ("DELETE", "/api/v2/users/{userId}"),
         ("POST", "/api/v2/sessions/{sessionId}/classify"),
+        ("POST", "/api/v1/sessions"),
+        ("PATCH", "/api/v1/sessions/{sessionId}"),
+        ("DELETE", "/api/v1/sessions/{sessionId}/memory"),
+        ("PATCH", "/api/v1/sessions/{sessionId}/messages/{messageId}"),
+        ("POST", "/api/v1/user"),
+        ("PATCH", "/api/v1/user/{userId}"),
+        ("DELETE", "/api/v1/user/{userId}"),
     },
 }
 
@@ -87,7 +121,8 @@ READ_ACTIONS = frozenset({"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb
 EXPECTED_ACTIONS: dict[str, frozenset[str]] = {
     "HealthFunction": frozenset(),
     "NotServedFunction": frozenset(),
-    "ReadMemoryFunction": READ_ACTIONS | {"bedrock:InvokeModel"},  # synthesize_question, only with a model
+    "ReadMemoryFunction": READ_ACTIONS | {"bedrock:InvokeModel"},  # synthesize_question; a search's words
+    "EmbedderFunction": frozenset({"dynamodb:UpdateItem", "bedrock:InvokeModel"}),
     # DeleteItem: only for Idempotency-Key records (a failed write's in-progress record is removed).
     "WriteMemoryFunction": frozenset(
         {
@@ -401,16 +436,16 @@ def test_environment() -> None:
     assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
     assert variables["POWERTOOLS_SERVICE_NAME"] == "chat-memory"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "ChatMemory"
-    for function in set(FUNCTIONS) - {*MODEL_FUNCTIONS, READ_FUNCTION}:
+    for function in set(FUNCTIONS) - {*MODEL_FUNCTIONS, READ_FUNCTION, EMBEDDER}:
         assert "Environment" not in FUNCTIONS[function], f"{function} overrides the global environment"
 
 
 def test_only_the_read_function_holds_the_page_token_key_from_a_generated_secret() -> None:
     variables = FUNCTIONS[READ_FUNCTION]["Environment"]["Variables"]
     key = {"PAGE_TOKEN_KEY": {"Fn::Sub": "{{resolve:secretsmanager:${PageTokenSecret}:SecretString}}"}}
-    assert variables == key | MODEL_VARIABLES
+    assert variables == key | MODEL_VARIABLES | {"EMBEDDING_MODEL_ID": {"Ref": "EmbeddingModelId"}}
     assert not any(
-        "PAGE_TOKEN_KEY" in FUNCTIONS[f].get("Environment", {}).get("Variables", {})
+        "PAGE_TOKEN_KEY" in (_prop(f, "Environment") or {}).get("Variables", {})
         for f in set(FUNCTIONS) - {READ_FUNCTION}
     )
     assert not set(variables) & set(GLOBAL_FUNCTION["Environment"]["Variables"])
@@ -478,7 +513,7 @@ def test_write_functions_may_keep_idempotency_records_in_the_table(function: str
 
 
 # POSTs that change nothing (search): served by the read-only function, with no Idempotency-Key to keep.
-READ_ONLY_POSTS = {("POST", "/api/v2/sessions/{sessionId}/search")}
+READ_ONLY_POSTS = {("POST", "/api/v2/sessions/{sessionId}/search"), ("POST", "/api/v1/sessions/{sessionId}/search")}
 
 
 def test_the_idempotent_functions_serve_every_write_route() -> None:
@@ -512,24 +547,35 @@ def test_policies_cover_only_the_table_and_its_indexes(function: str) -> None:
             assert resource in allowed, f"{function}: unexpected resource {resource!r}"
 
 
+MODEL_CALLERS = {*MODEL_FUNCTIONS, EMBEDDER}  # summaries and the dialog tools; embeddings (the embedder, search)
+
+
 @pytest.mark.parametrize("function", sorted(FUNCTIONS))
-def test_only_the_model_functions_may_use_bedrock(function: str) -> None:
+def test_only_the_model_callers_may_use_bedrock(function: str) -> None:
     for statement in _statements(function):
         for action in _as_list(statement["Action"]):
-            assert action.startswith("dynamodb:") or (function in MODEL_FUNCTIONS and action.startswith("bedrock:"))
+            assert action.startswith("dynamodb:") or (function in MODEL_CALLERS and action.startswith("bedrock:"))
 
 
-def _bedrock_statements(function: str) -> list[tuple[str | None, dict[str, Any]]]:
-    return [
-        (c, s)
-        for c, s in _conditional_statements(function)
-        if any(a.startswith("bedrock:") for a in _as_list(s["Action"]))
-    ]
+def _summary_model_statements(function: str) -> list[tuple[str | None, dict[str, Any]]]:
+    return [(c, s) for c, s in _conditional_statements(function) if s.get("Sid", "").startswith("InvokeSummaryModel")]
 
 
 @pytest.mark.parametrize("function", MODEL_FUNCTIONS[1:])
 def test_the_dialog_functions_may_invoke_exactly_what_the_summariser_may(function: str) -> None:
-    assert _bedrock_statements(function) == _bedrock_statements(SUMMARISER)
+    assert _summary_model_statements(function) == _summary_model_statements(SUMMARISER)
+    assert len(_summary_model_statements(SUMMARISER)) == 2
+
+
+@pytest.mark.parametrize("function", [EMBEDDER, READ_FUNCTION])
+def test_embeddings_may_call_only_the_embedding_model(function: str) -> None:
+    bedrock = [
+        s
+        for s in _statements(function)
+        if _as_list(s["Action"]) == ["bedrock:InvokeModel"] and not s.get("Sid", "").startswith("InvokeSummaryModel")
+    ]
+    model = {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${EmbeddingModelId}"}
+    assert [s["Resource"] for s in bedrock] == [model]
 
 
 def test_purger_cannot_scan_or_use_bedrock() -> None:
@@ -542,7 +588,7 @@ def test_purger_cannot_scan_or_use_bedrock() -> None:
 
 def test_read_function_can_read_the_table_and_its_indexes_only() -> None:
     """The new read routes (messages, users, a user's sessions) are served by lookups and index queries."""
-    [statement] = [s for c, s in _conditional_statements("ReadMemoryFunction") if c is None]
+    [statement] = [s for s in _statements("ReadMemoryFunction") if s["Sid"] == "ReadMemoryTable"]
     assert set(_as_list(statement["Action"])) == READ_ACTIONS
     assert "dynamodb:Scan" not in READ_ACTIONS
     assert _as_list(statement["Resource"]) == [
@@ -862,7 +908,7 @@ def test_sam_adds_the_stream_and_dead_letter_permissions(
     assert actions == EXPECTED_ACTIONS[function] | {"sqs:SendMessage"}  # no stream action repeated inline
 
 
-STREAM_FILTERS = {SUMMARISER: MESSAGE_INSERTS, PURGER: TOMBSTONES}
+STREAM_FILTERS = {SUMMARISER: MESSAGE_INSERTS, PURGER: TOMBSTONES, EMBEDDER: UNEMBEDDED_MESSAGE_WRITES}
 
 
 @pytest.mark.parametrize(("function", "queue_id"), sorted(STREAM_FUNCTIONS.items()))
@@ -1094,3 +1140,62 @@ def test_cfn_lint_passes() -> None:
         timeout=300,
     )
     assert result.returncode == 0, f"cfn-lint:\n{result.stdout}{result.stderr}"
+
+
+# -- semantic search (EmbeddingModelId) ---------------------------------------------------------------------------
+
+
+def _message_record(event_name: str, sk: str, image: dict[str, Any]) -> dict[str, Any]:
+    keys = {"PK": {"S": "T#t#S#s"}, "SK": {"S": sk}}
+    return {"eventName": event_name, "dynamodb": {"Keys": keys, "NewImage": {**keys, **image}}}
+
+
+@pytest.mark.parametrize(
+    ("event_name", "sk", "image", "delivered"),
+    [
+        ("INSERT", "MSG#0000000000000001", {"content": {"S": "hi"}}, True),
+        ("MODIFY", "MSG#0000000000000001", {"content": {"S": "a changed text"}}, True),
+        ("MODIFY", "MSG#0000000000000001", {"content": {"S": "hi"}, "vm": {"S": "m"}}, False),  # metadata, or ours
+        ("INSERT", "SESSION", {"version": {"N": "1"}}, False),
+        ("INSERT", "CHANGED#0000000000000001#a", {"changed": {"NS": ["1"]}}, False),
+        ("REMOVE", "MSG#0000000000000001", {}, False),
+    ],
+)
+def test_embedder_filter_lets_only_message_writes_without_an_embedding_through(
+    event_name: str, sk: str, image: dict[str, Any], delivered: bool
+) -> None:
+    patterns = [json.loads(f["Pattern"]) for f in _stream_event(EMBEDDER)["FilterCriteria"]["Filters"]]
+    for pattern in patterns:
+        validate_pattern(pattern)
+    assert record_passes_filters(patterns, _message_record(event_name, sk, image)) is delivered
+
+
+def test_semantic_search_exists_only_with_an_embedding_model() -> None:
+    assert TEMPLATE["Conditions"]["HasEmbeddingModel"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "EmbeddingModelId"}, ""]}]
+    }
+    assert TEMPLATE["Parameters"]["EmbeddingModelId"]["Default"] == ""
+    for logical_id in (EMBEDDER, EMBEDDER_DEAD_LETTER_QUEUE, "EmbedderLogGroup"):
+        assert RESOURCES[logical_id]["Condition"] == "HasEmbeddingModel", logical_id
+    assert TEMPLATE["Outputs"]["EmbedderDeadLetterQueueUrl"]["Condition"] == "HasEmbeddingModel"
+    embedding = [(c, s) for c, s in _conditional_statements(READ_FUNCTION) if s.get("Sid") == "EmbedSearchWords"]
+    assert [c for c, _ in embedding] == ["HasEmbeddingModel"], "search calls the embedding model only then"
+    assert embedding[0][1]["Action"] == "bedrock:InvokeModel"
+
+
+def test_the_embedder_only_updates_message_items_and_calls_its_model() -> None:
+    statements = FUNCTIONS[EMBEDDER]["Policies"][0]["Statement"]
+    actions = {s["Sid"]: s["Action"] for s in statements}
+    assert actions == {"KeepEmbeddings": "dynamodb:UpdateItem", "EmbedMessages": "bedrock:InvokeModel"}
+    assert FUNCTIONS[EMBEDDER]["Environment"]["Variables"] == {"EMBEDDING_MODEL_ID": {"Ref": "EmbeddingModelId"}}
+
+
+@pytest.mark.parametrize(
+    ("model_id", "accepted"),
+    [("", True), ("amazon.titan-embed-text-v2:0", True), ("cohere.embed-english-v3", True), ("anthropic.x", False)],
+)
+def test_the_embedding_model_parameter_takes_only_models_the_service_speaks(model_id: str, accepted: bool) -> None:
+    import re
+
+    pattern = TEMPLATE["Parameters"]["EmbeddingModelId"]["AllowedPattern"]
+    assert (re.fullmatch(pattern, model_id) is not None) is accepted

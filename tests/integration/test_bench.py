@@ -73,3 +73,26 @@ def test_the_cli_has_the_bench_command() -> None:
     args = cli.build_parser().parse_args(["bench", "--quick", "--out", "somewhere"])
     assert args.quick is True
     assert str(args.out) == "somewhere"
+
+
+def test_search_stays_in_its_call_budget_and_reads_consistently_only_the_newest(
+    results: tuple[Path, dict[str, Any]],
+) -> None:
+    _, data = results
+    for length in ("10", "100"):
+        searches = data["systems"]["chat-memory"][length]["search"]
+        assert set(searches) == {"similarity", "mmr", "filter only", "summary scope"}
+        for kind, figures in searches.items():
+            assert "Scan" not in figures["calls"] and 1 <= figures["call_count"] <= 20, (length, kind)
+            assert figures["strongly_consistent_calls"] <= 2, (length, kind)  # the window (and the change markers)
+            assert figures["read_units"] > 0 and figures["p50_vs_window_read"] > 0
+    # 100 messages: the newest 100 in the window's one Query, nothing older to read eventually consistently.
+    assert data["systems"]["chat-memory"]["100"]["search"]["similarity"]["calls"] == {"Query": 1}
+
+
+def test_the_ranker_finds_more_evidence_than_bm25_in_the_same_run(results: tuple[Path, dict[str, Any]]) -> None:
+    _, data = results
+    recall = data["retrieval"]["recall"]
+    for half in ("tune", "held-out"):
+        assert recall[f"ours {half}"]["@10"] > recall[f"bm25 {half}"]["@10"], half
+    assert "Retrieval: evidence recall" in (results[0] / "results.md").read_text(encoding="utf-8")

@@ -11,8 +11,8 @@ from moto.core.models import botocore_stubber
 
 from chat_memory import wiring
 from chat_memory.adapters.dialog_models import BedrockDialogModel
+from tests.integration.bedrock import bedrock_response, converse_ok
 from tests.integration.conftest import Invoke, all_items
-from tests.integration.test_summariser import _bedrock_response, _converse_ok
 
 SHOES = [
     ("James", "user", "I like Nike and Adidas, but I'm open to other brands too."),
@@ -121,7 +121,7 @@ def test_bedrock_writes_the_question_from_the_last_n_messages(
     api: Invoke, bedrock: Callable[[list[AWSResponse]], list[dict[str, Any]]]
 ) -> None:
     _add(api, "s")
-    sent = bedrock([_converse_ok("Does the Adidas Ultraboost 21 come in men's size 10?")])
+    sent = bedrock([converse_ok("Does the Adidas Ultraboost 21 come in men's size 10?")])
     reply = _question(api, "s", "lastNMessages=2")
     assert reply.body == {"question": "Does the Adidas Ultraboost 21 come in men's size 10?"}
     [request] = sent
@@ -137,7 +137,7 @@ def test_bedrock_chooses_the_class_by_number_and_it_is_persisted(
     api: Invoke, bedrock: Callable[[list[AWSResponse]], list[dict[str, Any]]]
 ) -> None:
     _add(api, "s")
-    sent = bedrock([_converse_ok("2"), _converse_ok("0"), _converse_ok("I cannot tell."), _converse_ok("7")])
+    sent = bedrock([converse_ok("2"), converse_ok("0"), converse_ok("I cannot tell."), converse_ok("7")])
     assert _classify(api, "s", instruction="Think of the sport.").body == {"name": "kind", "class": "basketball shoes"}
     prompt = sent[0]["messages"][0]["content"][0]["text"]
     assert "1. running shoes\n2. basketball shoes\n3. casual wear" in prompt
@@ -153,7 +153,7 @@ def test_a_failing_model_is_a_503_with_retry_after_and_nothing_is_stored(
 ) -> None:
     _add(api, "s")
     throttled = {"x-amzn-errortype": "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/"}
-    sent = bedrock([_bedrock_response(429, {"message": "Too many requests"}, throttled) for _ in range(2)])
+    sent = bedrock([bedrock_response(429, {"message": "Too many requests"}, throttled) for _ in range(2)])
     before = all_items(ddb)
     for reply in (_question(api, "s"), _classify(api, "s")):
         assert reply.status == 503

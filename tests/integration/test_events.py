@@ -14,7 +14,7 @@ from chat_memory_dev.template import http_routes, stream_consumers
 from tests.http_events import FakeContext, http_event
 from tests.integration.conftest import all_items
 
-EVENT_NAMES = ("health", "writes", "add_memory", "reads", "not_served", "summariser", "purger")
+EVENT_NAMES = ("health", "writes", "add_memory", "reads", "not_served", "summariser", "embedder", "purger")
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -108,6 +108,12 @@ def _purge(event: dict[str, Any]) -> Any:
     from chat_memory.handlers import purger
 
     return purger.lambda_handler(event, FakeLambdaContext("PurgerFunction", "stream-batch", 900_000))
+
+
+def test_embedder_event_is_what_the_embedders_filter_lets_through() -> None:
+    consumers = {c.function: c for c in stream_consumers()}
+    records = _load("embedder")["Records"]
+    assert records and all(record_passes_filters(consumers["EmbedderFunction"].filter_patterns, r) for r in records)
 
 
 def test_purger_event_is_what_the_purgers_filter_lets_through() -> None:

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import CallLog, Invoke
+from tests.integration.conftest import TABLE, CallLog, Invoke
 
 SEARCH = "/api/v2/sessions/s/search"
 
@@ -96,8 +96,49 @@ def test_a_search_reads_at_most_twenty_times_and_never_scans(api: Invoke, calls:
     assert sorted(_contents(reply)[:3]) == [f"turn {b}-7 about llamas" for b in range(3)], "then their neighbours"
     made = [name for name, _ in calls.calls]
     assert "Scan" not in made and len(made) <= 20
-    queries = calls.named("Query")
-    assert sum(1 for q in queries if q.get("ConsistentRead")) == 1, "only the newest messages are read consistently"
+    consistent = [q["ExpressionAttributeValues"][":lo"]["S"] for q in calls.named("Query") if q.get("ConsistentRead")]
+    assert len(consistent) == 2, "only the newest messages (and the change markers) are read consistently"
+    assert consistent[0] == "MSG#" and consistent[1].startswith("CHANGED#"), consistent
+
+
+def _stale_older_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on, the eventually consistent read of the older messages answers what it answers now: as a
+    replica that has not yet seen the writes to come."""
+    from chat_memory.adapters.dynamodb.search import DynamoSearch
+
+    real = DynamoSearch._older_than
+    snapshot: dict[tuple[Any, ...], Any] = {}
+
+    def stale(self: DynamoSearch, *args: Any) -> Any:
+        if args not in snapshot:
+            snapshot[args] = real(self, *args)
+        return snapshot[args]
+
+    monkeypatch.setattr(DynamoSearch, "_older_than", stale)
+
+
+def test_an_old_message_changed_a_moment_ago_is_found_by_its_new_words_and_metadata(
+    api: Invoke, calls: CallLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the newest 100, messages are read eventually consistently: the change markers make search re-read what
+    changed (a resent uuid, a metadata PATCH) strongly consistently."""
+    first = _add(api, ("Jane", "we keep bees on the roof", None), ("Jane", "the hives are blue", {"n": 1}))
+    for batch in range(2):
+        _add(api, *[("Bot", f"filler {batch}-{i}", None) for i in range(60)])
+    _stale_older_messages(monkeypatch)
+    assert _contents(api("POST", SEARCH, {"text": "bees"}))[0] == "we keep bees on the roof"  # the snapshot
+    resent = {"uuid": first[0], "role": "Jane", "role_type": "user", "content": "we keep goats on the roof"}
+    assert api("POST", "/api/v2/sessions/s/memory", {"messages": [resent]}).status == 201
+    patch = {"metadata": {"n": 2}}
+    assert api("PATCH", f"/api/v2/sessions/s/messages/{first[1]}", patch).status == 200
+    calls.clear()
+    assert _contents(api("POST", SEARCH, {"text": "goats"}))[:1] == ["we keep goats on the roof"]
+    assert "we keep bees on the roof" not in _contents(api("POST", SEARCH, {"text": "bees roof"}))
+    where = {"where": {"jsonpath": "$[*] ? (@.n == 2)"}}
+    assert _contents(api("POST", SEARCH, {"metadata": where})) == ["the hives are blue"]
+    assert len(calls.named("BatchGetItem")) == 3 and all(
+        g["RequestItems"][TABLE]["ConsistentRead"] for g in calls.named("BatchGetItem")
+    )
 
 
 def test_deleted_unknown_and_other_tenants_sessions_are_not_found(api: Invoke) -> None:

@@ -1,15 +1,13 @@
 """Perpetual memory: stream records through the summariser handler against moto, then memory read back."""
 
-import io
 import json
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse, HTTPHeaders
-from moto.core.models import botocore_stubber
+from botocore.awsrequest import AWSResponse
 
 from chat_memory import wiring
 from chat_memory.adapters.dynamodb import keys
@@ -18,6 +16,7 @@ from chat_memory.adapters.summarisers import BedrockSummaryModel
 from chat_memory.domain.models import ModelSummary
 from chat_memory.service.summarise import SummariseSession
 from tests.http_events import FakeContext
+from tests.integration.bedrock import answer_calls, bedrock_response, converse_ok
 from tests.integration.conftest import TABLE, Invoke, all_items, run_purger
 
 W = 12  # the default window
@@ -264,20 +263,6 @@ def test_a_failing_model_fails_the_record_but_never_blocks_writes_or_reads(
 # -- Amazon Bedrock, stubbed at the botocore level: the real client, its retries, no network ----------------
 
 
-class _Body(io.BytesIO):
-    def stream(self, **_: Any) -> Iterator[bytes]:  # what botocore reads a response body with
-        yield self.getvalue()
-
-
-def _bedrock_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> AWSResponse:
-    http_headers = HTTPHeaders()
-    for name, value in (headers or {}).items():
-        http_headers[name] = value
-    return AWSResponse(
-        "https://bedrock-runtime.us-east-1.amazonaws.com", status, http_headers, _Body(json.dumps(body).encode())
-    )
-
-
 @pytest.fixture
 def bedrock(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[AWSResponse]], list[dict[str, Any]]]:
     """Configure a Bedrock model and answer its HTTP calls from a script; returns the requests sent."""
@@ -291,35 +276,20 @@ def bedrock(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[AWSResponse]], li
         model = wiring.summary_model()
         assert isinstance(model, BedrockSummaryModel)
 
-        def answer(request: Any, **_: Any) -> AWSResponse:
+        def answer(request: Any) -> AWSResponse:
             sent.append(json.loads(request.body))
             return script.pop(0)
 
-        # moto answers every AWS call in these tests and does not implement Bedrock: this client gets the script.
-        events: Any = model._client.meta.events  # botocore's typing allows only handlers that return None
-        events.unregister("before-send", botocore_stubber)
-        events.register("before-send.bedrock-runtime.Converse", answer)
+        answer_calls(model._client, "Converse", answer)
         return sent
 
     return install
 
 
-def _converse_ok(text: str) -> AWSResponse:
-    return _bedrock_response(
-        200,
-        {
-            "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
-            "stopReason": "end_turn",
-            "usage": {"inputTokens": 321, "outputTokens": 12, "totalTokens": 333},
-            "metrics": {"latencyMs": 100},
-        },
-    )
-
-
 def test_bedrock_gets_the_previous_summary_the_new_lines_and_the_instruction(
     api: Invoke, ddb: Any, bedrock: Callable[[list[AWSResponse]], list[dict[str, Any]]]
 ) -> None:
-    sent = bedrock([_converse_ok("Jane asked about m0 to m23."), _converse_ok("Jane asked about m0 to m31.")])
+    sent = bedrock([converse_ok("Jane asked about m0 to m23."), converse_ok("Jane asked about m0 to m31.")])
     _add(api, "bedrock", 30, summary_instruction="Always mention the user's name.")
     _summarise(ddb, "bedrock")
     _add(api, "bedrock", 8, prefix="n")
@@ -343,11 +313,11 @@ def test_bedrock_throttling_is_retried_by_the_client(
     throttled = {"x-amzn-errortype": "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/"}
     sent = bedrock(
         [
-            _bedrock_response(429, {"message": "Too many requests"}, throttled),
-            _bedrock_response(
+            bedrock_response(429, {"message": "Too many requests"}, throttled),
+            bedrock_response(
                 503, {"message": "Service unavailable"}, {"x-amzn-errortype": "ServiceUnavailableException"}
             ),
-            _converse_ok("A summary after two retries."),
+            converse_ok("A summary after two retries."),
         ]
     )
     _add(api, "throttled", 30)
@@ -360,7 +330,7 @@ def test_bedrock_errors_that_outlast_the_retries_fail_the_batch_not_the_api(
     api: Invoke, ddb: Any, bedrock: Callable[[list[AWSResponse]], list[dict[str, Any]]]
 ) -> None:
     denied = {"x-amzn-errortype": "AccessDeniedException"}
-    sent = bedrock([_bedrock_response(403, {"message": "not allowed"}, denied)])
+    sent = bedrock([bedrock_response(403, {"message": "not allowed"}, denied)])
     _add(api, "denied", 30)
     failures = _summarise(ddb, "denied")["batchItemFailures"]
     assert len(failures) == 30, "every record of the session is reported, to be retried"

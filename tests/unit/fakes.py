@@ -14,9 +14,11 @@ from dataclasses import replace
 from chat_memory.domain.models import (
     AddedMessage,
     CountedMessage,
+    Embedding,
     JsonObject,
     MessagePage,
     Position,
+    SearchableMessage,
     Session,
     StoredMessage,
     Summary,
@@ -28,7 +30,7 @@ from chat_memory.domain.models import (
 
 
 class InMemoryStore:
-    """A MemoryStore and a UserStore."""
+    """A MemoryStore, a UserStore and an EmbeddingStore."""
 
     def __init__(self) -> None:
         self._clock = itertools.count(1_700_000_000_000_000)
@@ -36,6 +38,7 @@ class InMemoryStore:
         self.messages: dict[tuple[str, str], list[StoredMessage]] = {}
         self.users: dict[tuple[str, str], User] = {}
         self.summaries: dict[tuple[str, str], list[Summary]] = {}
+        self.embeddings: dict[tuple[str, str], dict[int, Embedding]] = {}  # by message ts
 
     def _now(self) -> int:
         return next(self._clock)
@@ -96,11 +99,19 @@ class InMemoryStore:
             added.append(AddedMessage(message.uuid, message.ts, message.token_count, updated=False))
         return added
 
-    def read_window(self, tenant: str, session_id: str, limit: int) -> Window | None:
+    def read_window(self, tenant: str, session_id: str, limit: int, token_budget: int | None = None) -> Window | None:
         session = self.get_session(tenant, session_id)
         if session is None:
             return None
-        return Window(session=session, messages=self.messages[(tenant, session_id)][-limit:])
+        newest = self.messages[(tenant, session_id)][-limit:]
+        if token_budget is None:
+            return Window(session=session, messages=newest)
+        kept: list[StoredMessage] = []
+        for message in reversed(newest):
+            if sum(m.token_count for m in kept) + message.token_count > token_budget:
+                return Window(session=session, messages=kept[::-1], cut_by_budget=True)
+            kept.append(message)
+        return Window(session=session, messages=kept[::-1])
 
     def summary_before(self, tenant: str, session_id: str, before_ts: int, not_before_ts: int) -> Summary | None:
         return None
@@ -114,8 +125,11 @@ class InMemoryStore:
         later = [m for m in stored if after is None or m.ts > after.ts]
         return MessagePage(messages=iter(later[skip:]), total_count=len(stored))
 
-    def searchable_messages(self, tenant: str, session_id: str) -> list[StoredMessage] | None:
-        return list(self.messages[(tenant, session_id)]) if (tenant, session_id) in self.sessions else None
+    def searchable_messages(self, tenant: str, session_id: str) -> list[SearchableMessage] | None:
+        if (tenant, session_id) not in self.sessions:
+            return None
+        embedded = self.embeddings.get((tenant, session_id), {})
+        return [SearchableMessage(m, embedded.get(m.ts)) for m in self.messages[(tenant, session_id)]]
 
     def summary_history(self, tenant: str, session_id: str) -> list[Summary] | None:
         return list(self.summaries.get((tenant, session_id), [])) if (tenant, session_id) in self.sessions else None
@@ -170,6 +184,17 @@ class InMemoryStore:
         for session in list(self.user_sessions(tenant, User(user_id, "", 0, 0), None, None)):
             self.delete_session(tenant, session.session_id)
         return self.users.pop((tenant, user_id), None) is not None
+
+    # -- embeddings
+
+    def save_embedding(
+        self, tenant: str, session_id: str, ts: int, content: str, embedding: Embedding, stored_bytes: int
+    ) -> bool:
+        message = next((m for m in self.messages.get((tenant, session_id), []) if m.ts == ts), None)
+        if message is None or message.content != content:
+            return False
+        self.embeddings.setdefault((tenant, session_id), {})[ts] = embedding
+        return True
 
 
 def _created(item: Session | User) -> Position:

@@ -90,7 +90,7 @@ class FakeStore:
         self.appended.append(messages)
         return [AddedMessage(f"u{i}", i, m.token_count, updated=False) for i, m in enumerate(messages)]
 
-    def read_window(self, tenant: str, session_id: str, limit: int) -> Window | None:
+    def read_window(self, tenant: str, session_id: str, limit: int, token_budget: int | None = None) -> Window | None:
         self.window_limits.append(limit)
         return self.window
 

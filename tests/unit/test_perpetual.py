@@ -31,7 +31,7 @@ class Store:
         self.asked: list[tuple[int, int]] = []
         self.summaries: dict[int, str] = {}  # point -> content, where a test gives one
 
-    def read_window(self, tenant: str, session_id: str, limit: int) -> Window:
+    def read_window(self, tenant: str, session_id: str, limit: int, token_budget: int | None = None) -> Window:
         return self.window
 
     def summary_history(self, tenant: str, session_id: str) -> list[Summary]:
@@ -115,3 +115,39 @@ def test_the_prompt_carries_the_previous_summary_the_lines_and_the_instruction()
     assert "<new_lines>\nJane: hi\nBot: hello\n</new_lines>" in prompt
     assert "<instruction>\nUse bullet points.\n</instruction>" in prompt
     assert "<instruction>" not in summary_prompt(None, ["x: y"], None)
+
+
+def test_v1s_lastn_is_the_newest_messages_with_the_latest_summary_even_overlapping() -> None:
+    """API v1 (Zep 0.27's GetLastN): with `lastn`, the window's messages as they are and the current summary."""
+    store = Store(messages=range(10, 22), current=17, history=[5, 17])
+    memory = GetMemory(store, default_window=12).latest("t", "s", 12)  # type: ignore[arg-type]
+    assert [m.ts for m in memory.messages] == list(range(10, 22))
+    assert memory.summary is not None and memory.summary.recent_message_ts == 17
+    assert store.asked == []
+
+
+# -- a token budget (max_tokens): summary first when it fits, then the newest messages that fit -----------------
+
+
+def _budgeted(store: Store, memory_type: MemoryType, budget: int) -> tuple[list[int], int | None, int, bool]:
+    memory = GetMemory(store, default_window=12)("t", "s", memory_type, None, budget)  # type: ignore[arg-type]
+    point = memory.summary.recent_message_ts if memory.summary else None
+    assert memory.tokens is not None
+    return [m.ts for m in memory.messages], point, memory.tokens, memory.truncated
+
+
+def test_a_budget_holds_the_summary_then_the_newest_messages_after_it() -> None:
+    store = Store(messages=range(10, 22), current=17, history=[5, 17])  # summary 3 tokens, messages 1 each
+    assert _budgeted(store, MemoryType.PERPETUAL, 5) == ([20, 21], 17, 5, True)
+    assert _budgeted(store, MemoryType.PERPETUAL, 100) == ([18, 19, 20, 21], 17, 7, False)
+
+
+def test_a_summary_over_the_budget_is_left_out_and_the_messages_fill_it() -> None:
+    store = Store(messages=range(10, 22), current=9, history=[9])
+    assert _budgeted(store, MemoryType.MESSAGE_WINDOW, 2) == ([20, 21], None, 2, True)
+
+
+def test_a_read_cut_by_the_budget_says_it_is_truncated() -> None:
+    store = Store(messages=range(10, 14), current=None, history=[])
+    store.window = replace(store.window, cut_by_budget=True)
+    assert _budgeted(store, MemoryType.PERPETUAL, 100) == ([10, 11, 12, 13], None, 4, True)

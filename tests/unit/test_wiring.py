@@ -2,6 +2,8 @@
 
 from typing import Any
 
+import pytest
+
 from chat_memory import wiring
 
 
@@ -13,7 +15,9 @@ def _cached_factories() -> list[Any]:
     ]
 
 
-def test_reset_forgets_every_cached_factory() -> None:
+def test_reset_forgets_every_cached_factory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMBEDDING_MODEL_ID", "amazon.titan-embed-text-v2:0")  # the embedder's factories build too
+    wiring.reset()
     factories = _cached_factories()
     assert len(factories) >= 12
     for factory in factories:

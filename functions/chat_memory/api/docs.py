@@ -10,10 +10,13 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 
-from chat_memory.api.http import NEXT_PAGE_HEADER
+from chat_memory.api.http import MEMORY_TOKENS_HEADER, MEMORY_TRUNCATED_HEADER, NEXT_PAGE_HEADER
 from chat_memory.api.schemas import ErrorBody
 
 JSON = "application/json"
+TEXT = "text/plain"
+# API v1's answer to a write that returns nothing else (Zep 0.27's `OKResponse`).
+OK_TEXT = "OK"
 
 _ERRORS: dict[int, str] = {
     400: "Bad input: the message says what and where; nothing was stored.",
@@ -39,6 +42,17 @@ BODY_ERRORS = (413, 415)
 # ...and writes, which take an Idempotency-Key, 409 (still in progress) and 422 (reused with another body).
 IDEMPOTENCY_ERRORS = (409, 422)
 
+BUDGET_DOC: dict[str, OpenAPIResponseHeader] = {
+    MEMORY_TOKENS_HEADER: {
+        "description": "With `max_tokens`: the token counts of the summary and the messages sent, together.",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    },
+    MEMORY_TRUNCATED_HEADER: {
+        "description": "With `max_tokens`: `true` when the budget left out messages (or the summary) that the "
+        "memory would otherwise hold (the newest message alone may be over the budget: then no message).",
+        "schema": {"type": "string", "enum": ["true", "false"]},
+    },
+}
 NEXT_PAGE_DOC: dict[str, OpenAPIResponseHeader] = {
     NEXT_PAGE_HEADER: {
         "description": "When more follow (the page is full, or cut short to fit 6 MB): pass it as `page_token` "
@@ -67,7 +81,29 @@ def responses(
 
     `links` (OpenAPI links: what can be done next with what this answer holds) let a stateful client, or
     schemathesis, follow a created thing to the operations that read, change and delete it."""
-    success: OpenAPIResponse = {"description": description, "content": {JSON: {"model": model}}}
+    return _with_errors(
+        status, {"description": description, "content": {JSON: {"model": model}}}, errors, headers, links
+    )
+
+
+def ok_text_responses(
+    description: str, *errors: int, links: dict[str, Any] | None = None
+) -> dict[int, OpenAPIResponse]:
+    """API v1 (Zep 0.27): a write answered 200 with the bare text `OK` (not JSON), and the errors it can give."""
+    success: OpenAPIResponse = {
+        "description": description,
+        "content": {TEXT: {"schema": {"type": "string", "enum": [OK_TEXT]}}},
+    }
+    return _with_errors(200, success, errors, None, links)
+
+
+def _with_errors(
+    status: int,
+    success: OpenAPIResponse,
+    errors: tuple[int, ...],
+    headers: dict[str, OpenAPIResponseHeader] | None,
+    links: dict[str, Any] | None,
+) -> dict[int, OpenAPIResponse]:
     if headers:
         success["headers"] = headers
     if links:

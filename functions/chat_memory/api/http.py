@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.depends import DependencyResolutionErro
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.request import Request
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chat_memory import deadline
@@ -33,6 +34,9 @@ JSON = "application/json"
 CONSUMED_CAPACITY_HEADER = "X-Consumed-Capacity"
 # Where the next page of a list starts (absent on the last page).
 NEXT_PAGE_HEADER = "X-Next-Page-Token"
+# A memory read to a token budget (?max_tokens=N): the tokens it holds, and whether the budget left something out.
+MEMORY_TOKENS_HEADER = "X-Memory-Tokens"
+MEMORY_TRUNCATED_HEADER = "X-Memory-Truncated"
 # Kept from the invocation's remaining time for answering once the store gave up (a 503, metrics, logs).
 RESPONSE_MARGIN_SECONDS = 1.0
 
@@ -187,6 +191,33 @@ def build_resolver(middlewares: Sequence[Middleware]) -> APIGatewayHttpResolver:
         return _error(404, f"no route for {app.current_event.http_method} {app.current_event.path}")
 
     return app
+
+
+# Zep's v1 API (Zep 0.27, zep-python 1.x): each function's v1 routes, on a router included under this prefix.
+V1_PREFIX = "/api/v1"
+
+
+def v1_router() -> APIGatewayHttpRouter:
+    """A router for a function's /api/v1 routes (`app.include_router(router, prefix=V1_PREFIX)`)."""
+    return APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools' Router.__init__ has no annotations
+
+
+def serve_unchanged_on_v1(
+    app: APIGatewayHttpResolver, router: APIGatewayHttpRouter, twins: Sequence[tuple[str, str, str]]
+) -> None:
+    """v2 routes that v1 answers alike, served on the v1 router by their own function, with their documentation:
+    each (method, v2 path, path under V1_PREFIX). Only the operation id (`v1_` + v2's) and the tag differ."""
+    routes = {(route.method, route.path): route for route in (*app._static_routes, *app._dynamic_routes)}
+    for method, v2_path, v1_path in twins:
+        route = routes[(method, v2_path)]
+        router.route(
+            v1_path,
+            method,
+            summary=f"{route.summary} (v1)",
+            tags=["v1"],
+            operation_id=f"v1_{route.operation_id}",
+            responses=route.responses,
+        )(route.func)
 
 
 def _tenant(request: Request) -> str:

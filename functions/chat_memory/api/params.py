@@ -119,6 +119,24 @@ LastNMessagesParam = Annotated[
         f"(empty: {limits.DEFAULT_QUESTION_LAST_N}).",
     ),
 ]
+MaxTokensParam = Annotated[
+    Annotated[int, Field(ge=1, le=limits.MAX_MEMORY_TOKENS)] | None,
+    _BLANK_OR_DIGITS,
+    _DIGIT_STRING,
+    Query(
+        description=f"A token budget, 1 to {limits.MAX_MEMORY_TOKENS:,}: the summary (if it fits) and the newest "
+        "messages that fit with it, never part of one (empty: no budget). Without `lastn`, as many as fit."
+    ),
+]
+V1LastNParam = Annotated[
+    Annotated[int, Field(ge=0, le=limits.MAX_LASTN)] | None,
+    _BLANK_OR_DIGITS,
+    _DIGIT_STRING,
+    Query(
+        description=f"How many recent messages, 0 to {limits.MAX_LASTN} (Zep 0.27: 0 or empty is the session window, "
+        "from the summary on; N is the newest N messages and the latest summary)."
+    ),
+]
 MemoryTypeParam = Annotated[
     MemoryType,
     BeforeValidator(memory_type_name),

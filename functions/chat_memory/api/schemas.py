@@ -353,6 +353,15 @@ class ClassifySessionBody(_Response):
     class_: str = Field(alias="class", description='One of the classes sent, or "other" when none fits.')
 
 
+class V1SearchResultBody(_Response):
+    """API v1 (Zep 0.27): the relevance is `dist` alone."""
+
+    message: MessageBody | None = None
+    summary: SummaryBody | None = None
+    metadata: JsonObject | None = Field(default=None, description="The message's metadata.")
+    dist: float = Field(ge=0, le=1, description="Relevance: 1 for the best result.")
+
+
 class OkBody(_Response):
     message: Literal["OK"]
 

@@ -55,5 +55,6 @@ class StoreUnavailableError(ChatMemoryError):
 
 
 class ModelUnavailableError(StoreUnavailableError):
-    """The language model (Bedrock) is throttling, failing or too slow (HTTP 503 with Retry-After, as the store's);
-    nothing was stored."""
+    """A model (Amazon Bedrock) is throttling, failing or too slow after its client's retries. What can do without it
+    does (search ranks lexically only); a request that needs it is a 503 with Retry-After that stored nothing; the
+    stream's consumers are retried."""

@@ -27,6 +27,8 @@ MAX_CLASSES: Final = 100
 MAX_CLASS_CHARS: Final = 256
 DEFAULT_CLASSIFY_LAST_N: Final = 4
 DEFAULT_QUESTION_LAST_N: Final = 3
+# A memory's token budget (GET memory?max_tokens=N): 1 to this many.
+MAX_MEMORY_TOKENS: Final = 1_000_000
 # GET /sessions page size.
 DEFAULT_LIST_LIMIT: Final = 100
 MAX_LIST_LIMIT: Final = 1_000

@@ -172,6 +172,8 @@ class Summary:
 class Memory:
     messages: list[StoredMessage]  # oldest first
     summary: Summary | None = None
+    tokens: int | None = None  # with a token budget: the summary's and the messages' token counts together
+    truncated: bool = False  # with a token budget: it left out messages (or the summary) that it would have had
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +214,8 @@ class Window:
     messages: list[StoredMessage]
     summary: Summary | None = None
     first_ts: int = 0  # this session's messages start here (older items belong to a deleted incarnation)
+    # Read with a token budget: the read stopped at a message that would not fit (older ones were not read).
+    cut_by_budget: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,3 +256,36 @@ class SearchHit:
     score: float
     message: StoredMessage | None = None
     summary: Summary | None = None
+
+
+# -- semantic search --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Embedding:
+    """A text's embedding as stored: the model that made it, and its unit vector's components as signed bytes
+    (each component times 127, rounded: a quarter of the room of float32, cosines within about 1%)."""
+
+    model: str
+    vector: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SearchableMessage:
+    """A message as search reads it: with its embedding, once the background embedder has made it."""
+
+    message: StoredMessage
+    embedding: Embedding | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenMessage:
+    """A message as the table's stream reports its write: what the embedder needs."""
+
+    tenant: str
+    session_id: str
+    ts: int
+    content: str
+    embedded_by: str | None  # the model of the embedding the item already holds, if any
+    stored_bytes: int  # the item's size as DynamoDB counts it
+    written_at: float  # when DynamoDB wrote it (the stream's approximate time, seconds since the epoch)

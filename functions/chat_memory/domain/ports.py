@@ -8,10 +8,12 @@ from typing import Final, Protocol
 from chat_memory.domain.models import (
     AddedMessage,
     CountedMessage,
+    Embedding,
     JsonObject,
     MessagePage,
     ModelSummary,
     Position,
+    SearchableMessage,
     Session,
     StoredMessage,
     Summary,
@@ -49,7 +51,10 @@ class MemoryStore(Protocol):
         summary_instruction: str | None,
     ) -> list[AddedMessage]: ...
 
-    def read_window(self, tenant: str, session_id: str, limit: int) -> Window | None: ...
+    def read_window(self, tenant: str, session_id: str, limit: int, token_budget: int | None = None) -> Window | None:
+        """The current summary and the newest `limit` messages; with `token_budget`, only the newest messages that
+        fit in it with the current summary's tokens (never reading further: `cut_by_budget` says it stopped)."""
+        ...
 
     def summary_before(self, tenant: str, session_id: str, before_ts: int, not_before_ts: int) -> Summary | None:
         """The newest summary whose point is in [not_before_ts, before_ts)."""
@@ -67,7 +72,7 @@ class MemoryStore(Protocol):
 
     def get_message(self, tenant: str, session_id: str, message_uuid: str) -> StoredMessage | None: ...
 
-    def searchable_messages(self, tenant: str, session_id: str) -> list[StoredMessage] | None:
+    def searchable_messages(self, tenant: str, session_id: str) -> list[SearchableMessage] | None:
         """The live session's messages, oldest first, for search: the newest as of this moment (a strongly
         consistent read), the older ones as an eventually consistent read finds them; None: no such session."""
         ...
@@ -161,4 +166,26 @@ class DialogModel(Protocol):
 
     def classify(self, messages: Sequence[StoredMessage], classes: Sequence[str], instruction: str | None) -> str:
         """One of `classes` for these messages (oldest first, at least one), or "other" when none fits."""
+        ...
+
+
+# -- semantic search --------------------------------------------------------------------------------------------
+
+
+class TextEmbedder(Protocol):
+    """Turns a text into a vector (Amazon Bedrock's embedding models)."""
+
+    model: str
+
+    def embed(self, text: str, *, query: bool) -> list[float]:
+        """The text's embedding; `query`: a search's words rather than a stored message (some models differ)."""
+        ...
+
+
+class EmbeddingStore(Protocol):
+    def save_embedding(
+        self, tenant: str, session_id: str, ts: int, content: str, embedding: Embedding, stored_bytes: int
+    ) -> bool:
+        """Keep the embedding with the message at `ts` (stored as `stored_bytes`) if its content is still `content`;
+        False if it is not (changed or deleted since), or if the item has no room left for it: nothing written."""
         ...

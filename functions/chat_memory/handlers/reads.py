@@ -11,13 +11,25 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from chat_memory import wiring
-from chat_memory.api.docs import NEXT_PAGE_DOC, PATH_ERRORS, responses
-from chat_memory.api.http import JSON, NEXT_PAGE_HEADER, Tenant, build_resolver, resolve
+from chat_memory.api.docs import BUDGET_DOC, NEXT_PAGE_DOC, PATH_ERRORS, responses
+from chat_memory.api.http import (
+    JSON,
+    MEMORY_TOKENS_HEADER,
+    MEMORY_TRUNCATED_HEADER,
+    NEXT_PAGE_HEADER,
+    V1_PREFIX,
+    Tenant,
+    build_resolver,
+    resolve,
+    serve_unchanged_on_v1,
+    v1_router,
+)
 from chat_memory.api.paging import TokenScope, fitted_memory, take_fitting
 from chat_memory.api.params import (
     LastNMessagesParam,
     LastNParam,
     LimitParam,
+    MaxTokensParam,
     MemoryTypeParam,
     MessageIdParam,
     OffsetParam,
@@ -26,6 +38,7 @@ from chat_memory.api.params import (
     SearchLimitParam,
     SessionIdParam,
     UserIdParam,
+    V1LastNParam,
 )
 from chat_memory.api.schemas import (
     MemoryBody,
@@ -37,10 +50,11 @@ from chat_memory.api.schemas import (
     SessionBody,
     SummaryBody,
     UserBody,
+    V1SearchResultBody,
 )
 from chat_memory.domain import limits
 from chat_memory.domain.errors import InvalidInputError
-from chat_memory.domain.models import MemoryType, Position, SearchHit, Session, Start, StoredMessage, User
+from chat_memory.domain.models import Memory, MemoryType, Position, SearchHit, Session, Start, StoredMessage, User
 from chat_memory.observability import logger, metrics, tracer
 from chat_memory.service.dialog import SynthesizeQuestion
 from chat_memory.service.memory import GetMemory
@@ -48,7 +62,8 @@ from chat_memory.service.search import SearchMemory
 from chat_memory.service.sessions import Messages, Sessions
 from chat_memory.service.users import Users
 
-app = build_resolver(wiring.http_middlewares(writes=False))
+IDEMPOTENT_WRITES = False  # reads only (search is a POST that changes nothing): no Idempotency-Key
+app = build_resolver(wiring.http_middlewares(writes=IDEMPOTENT_WRITES))
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
@@ -141,7 +156,9 @@ def get_session(session_id: SessionIdParam, tenant: Tenant, sessions: SessionsUs
     operation_id="get_memory",
     summary="Get a session's memory",
     tags=["memory"],
-    responses=responses(200, MemoryBody, "The summary (or null) and the newest messages.", *PATH_ERRORS),
+    responses=responses(
+        200, MemoryBody, "The summary (or null) and the newest messages.", *PATH_ERRORS, headers=BUDGET_DOC
+    ),
 )
 @tracer.capture_method(capture_response=False)
 def get_memory(
@@ -150,10 +167,19 @@ def get_memory(
     get: Annotated[GetMemory, Depends(wiring.get_memory)],
     lastn: LastNParam = None,
     memory_type: MemoryTypeParam = MemoryType.PERPETUAL,
-) -> MemoryBody:
-    memory = get(tenant, session_id, memory_type, lastn)
+    max_tokens: MaxTokensParam = None,
+) -> Response[MemoryBody]:
+    memory = get(tenant, session_id, memory_type, lastn, max_tokens)
     metrics.add_metric(name="MemoryReads", unit="Count", value=1)
-    return fitted_memory(memory)
+    body = fitted_memory(memory)
+    return Response(200, JSON, body, budget_headers(memory, body) if max_tokens is not None else None)
+
+
+def budget_headers(memory: Memory, body: MemoryBody) -> dict[str, str]:
+    """What a budgeted memory holds as sent (after any cut to fit Lambda's 6 MB), and whether it left any out."""
+    sent = (body.summary.token_count if body.summary else 0) + sum(m.token_count for m in body.messages)
+    cut = memory.truncated or len(body.messages) < len(memory.messages)
+    return {MEMORY_TOKENS_HEADER: str(sent), MEMORY_TRUNCATED_HEADER: "true" if cut else "false"}
 
 
 @app.post(
@@ -305,6 +331,76 @@ def get_user_sessions(
     found = users.sessions(tenant, user_id, after, limit + 1 if limit else None)
     body, headers = _page(found, SessionBody, limit, scope, _session_position)
     return Response(200, JSON, body, headers)
+
+
+# API v1 (Zep 0.27, zep-python 1.x, LangChain's community classes): a thin edge over the same use cases, included
+# under /api/v1. Users are under `/user` (singular); the differences are listed in README.md ("API v1").
+v1 = v1_router()
+GetMemoryUseCase = Annotated[GetMemory, Depends(wiring.get_memory)]
+SearchUseCase = Annotated[SearchMemory, Depends(wiring.search_memory)]
+
+
+@v1.get(
+    "/sessions/<session_id>/memory",
+    operation_id="v1_get_memory",
+    summary="Get a session's memory (v1)",
+    tags=["v1"],
+    responses=responses(
+        200, MemoryBody, "The summary (or null) and the newest messages.", *PATH_ERRORS, headers=BUDGET_DOC
+    ),
+)
+@tracer.capture_method(capture_response=False)
+def v1_get_memory(
+    session_id: SessionIdParam,
+    tenant: Tenant,
+    get: GetMemoryUseCase,
+    lastn: V1LastNParam = None,
+    max_tokens: MaxTokensParam = None,
+) -> Response[MemoryBody]:
+    """Zep 0.27: no `lastn` (or 0) is perpetual memory; `lastn=N` the newest N messages and the latest summary.
+    `max_tokens` (ours) cuts either to a token budget, as on v2."""
+    if lastn:
+        memory = get.latest(tenant, session_id, lastn, max_tokens)
+    else:
+        memory = get(tenant, session_id, MemoryType.PERPETUAL, None, max_tokens)
+    metrics.add_metric(name="MemoryReads", unit="Count", value=1)
+    body = fitted_memory(memory)
+    return Response(200, JSON, body, budget_headers(memory, body) if max_tokens is not None else None)
+
+
+@v1.post(
+    "/sessions/<session_id>/search",
+    operation_id="v1_search_memory",
+    summary="Search a session's messages or summaries (v1)",
+    tags=["v1"],
+    responses=responses(200, list[V1SearchResultBody], "The results, best first.", *PATH_ERRORS, 413, 415),
+)
+@tracer.capture_method(capture_response=False)
+def v1_search_memory(
+    session_id: SessionIdParam,
+    body: Annotated[SearchRequest, Body()],
+    tenant: Tenant,
+    search: SearchUseCase,
+    limit: SearchLimitParam = None,
+) -> list[V1SearchResultBody]:
+    found = search_memory(session_id, body, tenant, search, limit)
+    return [V1SearchResultBody(message=r.message, summary=r.summary, metadata=r.metadata, dist=r.dist) for r in found]
+
+
+serve_unchanged_on_v1(
+    app,
+    v1,
+    [
+        ("GET", "/api/v2/sessions", "/sessions"),
+        ("GET", "/api/v2/sessions/<session_id>", "/sessions/<session_id>"),
+        ("GET", "/api/v2/sessions/<session_id>/messages", "/sessions/<session_id>/messages"),
+        ("GET", "/api/v2/sessions/<session_id>/messages/<message_id>", "/sessions/<session_id>/messages/<message_id>"),
+        ("GET", "/api/v2/users", "/user"),
+        ("GET", "/api/v2/users/<user_id>", "/user/<user_id>"),
+        ("GET", "/api/v2/users/<user_id>/sessions", "/user/<user_id>/sessions"),
+    ],
+)
+app.include_router(v1, prefix=V1_PREFIX)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)

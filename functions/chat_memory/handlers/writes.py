@@ -10,8 +10,18 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chat_memory import wiring
-from chat_memory.api.docs import BODY_ERRORS, IDEMPOTENCY_ERRORS, PATH_ERRORS, responses, session_links, user_links
-from chat_memory.api.http import JSON, Tenant, build_resolver, resolve
+from chat_memory.api.docs import (
+    BODY_ERRORS,
+    IDEMPOTENCY_ERRORS,
+    OK_TEXT,
+    PATH_ERRORS,
+    TEXT,
+    ok_text_responses,
+    responses,
+    session_links,
+    user_links,
+)
+from chat_memory.api.http import JSON, V1_PREFIX, Tenant, build_resolver, resolve, serve_unchanged_on_v1, v1_router
 from chat_memory.api.params import MessageIdParam, SessionIdParam, UserIdParam
 from chat_memory.api.schemas import (
     ClassifySessionBody,
@@ -34,7 +44,8 @@ from chat_memory.service.memory import DeleteMemory
 from chat_memory.service.sessions import Messages, Sessions
 from chat_memory.service.users import Users
 
-app = build_resolver(wiring.http_middlewares(writes=True))
+IDEMPOTENT_WRITES = True  # takes an Idempotency-Key (the OpenAPI document says so for its routes)
+app = build_resolver(wiring.http_middlewares(writes=IDEMPOTENT_WRITES))
 
 SessionsUseCase = Annotated[Sessions, Depends(wiring.sessions)]
 MessagesUseCase = Annotated[Messages, Depends(wiring.messages)]
@@ -222,6 +233,61 @@ def delete_user(user_id: UserIdParam, tenant: Tenant, users: UsersUseCase) -> Ok
     users.delete(tenant, user_id)
     metrics.add_metric(name="UsersDeleted", unit="Count", value=1)
     return OK
+
+
+# API v1 (Zep 0.27, zep-python 1.x): the same use cases under /api/v1; users under `/user`, deletions answer the
+# bare text `OK` (README.md, "API v1").
+v1 = v1_router()
+OK_RESPONSE = Response(200, TEXT, OK_TEXT)
+DeleteMemoryUseCase = Annotated[DeleteMemory, Depends(wiring.delete_memory)]
+
+
+@v1.delete(
+    "/sessions/<session_id>/memory",
+    operation_id="v1_delete_memory",
+    summary="Delete a session and its memory (v1)",
+    tags=["v1"],
+    responses=ok_text_responses(
+        "Deleted: gone from every read at once, purged in the background.", *PATH_ERRORS, *IDEMPOTENCY_ERRORS
+    ),
+)
+@tracer.capture_method(capture_response=False)
+def v1_delete_memory(session_id: SessionIdParam, tenant: Tenant, delete: DeleteMemoryUseCase) -> Response[str]:
+    delete_memory(session_id, tenant, delete)
+    return OK_RESPONSE
+
+
+@v1.delete(
+    "/user/<user_id>",
+    operation_id="v1_delete_user",
+    summary="Delete a user and their sessions (v1)",
+    tags=["v1"],
+    responses=ok_text_responses(
+        "Deleted: the user and their sessions are gone from every read at once.", *PATH_ERRORS, *IDEMPOTENCY_ERRORS
+    ),
+)
+@tracer.capture_method(capture_response=False)
+def v1_delete_user(user_id: UserIdParam, tenant: Tenant, users: UsersUseCase) -> Response[str]:
+    delete_user(user_id, tenant, users)
+    return OK_RESPONSE
+
+
+serve_unchanged_on_v1(
+    app,
+    v1,
+    [
+        ("POST", "/api/v2/sessions", "/sessions"),
+        ("PATCH", "/api/v2/sessions/<session_id>", "/sessions/<session_id>"),
+        (
+            "PATCH",
+            "/api/v2/sessions/<session_id>/messages/<message_id>",
+            "/sessions/<session_id>/messages/<message_id>",
+        ),
+        ("POST", "/api/v2/users", "/user"),
+        ("PATCH", "/api/v2/users/<user_id>", "/user/<user_id>"),
+    ],
+)
+app.include_router(v1, prefix=V1_PREFIX)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)

@@ -14,6 +14,7 @@ from chat_memory.domain.models import (
     Memory,
     MemoryType,
     NewMessage,
+    StoredMessage,
     Summary,
     Window,
 )
@@ -68,19 +69,46 @@ class GetMemory:
     store: MemoryStore
     default_window: int
 
-    def __call__(self, tenant: str, session_id: str, memory_type: MemoryType, lastn: int | None) -> Memory:
-        window = self.store.read_window(tenant, session_id, lastn or self.default_window)
+    def __call__(
+        self,
+        tenant: str,
+        session_id: str,
+        memory_type: MemoryType,
+        lastn: int | None,
+        max_tokens: int | None = None,
+    ) -> Memory:
+        """The memory of `memory_type`: with `max_tokens`, its summary (if the type has one and it fits) and the
+        newest messages that fit with it, at most `lastn` (without `lastn`: as many as fit, up to MAX_LASTN)."""
+        if max_tokens is None:
+            return self._memory(tenant, session_id, memory_type, lastn or self.default_window, None)
+        _check_budget(max_tokens)
+        memory = self._memory(tenant, session_id, memory_type, lastn or limits.MAX_LASTN, max_tokens)
+        return _within(memory, max_tokens)
+
+    def _memory(
+        self, tenant: str, session_id: str, memory_type: MemoryType, limit: int, max_tokens: int | None
+    ) -> Memory:
+        window = self.store.read_window(tenant, session_id, limit, max_tokens)
         window = found(window, f"session {session_id!r}")
+        cut = window.cut_by_budget
         if memory_type is MemoryType.PERPETUAL:
             # The summary, then what it does not cover.
             if window.summary is None:
-                return Memory(messages=window.messages)
+                return Memory(messages=window.messages, truncated=cut)
             newer = [m for m in window.messages if m.ts > window.summary.recent_message_ts]
-            return Memory(messages=newer, summary=window.summary)
+            return Memory(messages=newer, summary=window.summary, truncated=cut)
         summary = self._summary_before(tenant, session_id, window)
         if memory_type is MemoryType.SUMMARY_RETRIEVER:
             summary = self._most_relevant_summary(tenant, session_id, window) or summary
-        return Memory(messages=window.messages, summary=summary)
+        return Memory(messages=window.messages, summary=summary, truncated=cut)
+
+    def latest(self, tenant: str, session_id: str, lastn: int, max_tokens: int | None = None) -> Memory:
+        """Zep 0.27's (API v1) memory with `lastn`: the newest `lastn` messages and the latest summary, whatever
+        it covers (they may overlap); with `max_tokens`, cut to it as __call__ does."""
+        _check_budget(max_tokens)
+        window = found(self.store.read_window(tenant, session_id, lastn, max_tokens), f"session {session_id!r}")
+        memory = Memory(messages=window.messages, summary=window.summary, truncated=window.cut_by_budget)
+        return memory if max_tokens is None else _within(memory, max_tokens)
 
     def _summary_before(self, tenant: str, session_id: str, window: Window) -> Summary | None:
         """The newest summary that ends before the window's messages: no overlap (message_window)."""
@@ -99,6 +127,26 @@ class GetMemory:
         if not best:
             return None
         return next(s for s in history if s.uuid == best[0][0].key)
+
+
+def _check_budget(max_tokens: int | None) -> None:
+    if max_tokens is not None and not 1 <= max_tokens <= limits.MAX_MEMORY_TOKENS:
+        raise InvalidInputError(f"max_tokens must be 1 to {limits.MAX_MEMORY_TOKENS:,} (got {max_tokens})")
+
+
+def _within(memory: Memory, max_tokens: int) -> Memory:
+    """The summary if it fits, then the newest messages that fit with it (never part of one); what it used, and
+    whether it left something out. The newest message alone may be over the budget: then no message at all."""
+    summary = memory.summary if memory.summary and memory.summary.token_count <= max_tokens else None
+    used = summary.token_count if summary else 0
+    kept: list[StoredMessage] = []
+    for message in reversed(memory.messages):
+        if used + message.token_count > max_tokens:
+            break
+        kept.append(message)
+        used += message.token_count
+    left_out = len(kept) < len(memory.messages) or summary is not memory.summary
+    return Memory(messages=kept[::-1], summary=summary, tokens=used, truncated=memory.truncated or left_out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,23 +1,31 @@
 """Search a session's memory: its messages (or its summaries) ranked for the words of a query by the offline
-lexical ranker, filtered on metadata and time; by maximal marginal relevance when asked."""
+lexical ranker, fused with a semantic ranking when an embedding model is configured and the messages have their
+embeddings; filtered on metadata and time; by maximal marginal relevance when asked."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chat_memory.domain.errors import InvalidInputError, found
-from chat_memory.domain.models import SearchHit, SearchQuery, SearchScope, StoredMessage, Summary
-from chat_memory.domain.ports import MemoryStore
+from chat_memory.domain.errors import InvalidInputError, ModelUnavailableError, found
+from chat_memory.domain.models import SearchableMessage, SearchHit, SearchQuery, SearchScope, Summary
+from chat_memory.domain.ports import MemoryStore, TextEmbedder
+from chat_memory.observability import logger
 from chat_memory.service.metadata_filter import metadata_filter
 from chat_memory.service.ranking import Doc, rank, tokens
+from chat_memory.service.semantic import cosines, fuse, quantize
 
 _MMR_POOL = 4  # MMR picks among this many times `limit` of the most relevant
+_FUSION_DEPTH = 50  # each ranking's best that reciprocal rank fusion combines (at least the results asked for)
+# Below this cosine a message is not semantically related (unrelated texts score about 0 to 0.2 with Titan v2's
+# normalised embeddings): the semantic ranking leaves it out rather than rank every message of a small session.
+_MIN_COSINE = 0.3
 
 
 @dataclass(frozen=True, slots=True)
 class SearchMemory:
     store: MemoryStore
+    embedder: TextEmbedder | None = None  # None: lexical ranking only
 
     def __call__(self, tenant: str, session_id: str, query: SearchQuery) -> list[SearchHit]:
         if not query.text.strip() and query.where is None and query.start_ts is None and query.end_ts is None:
@@ -28,13 +36,31 @@ class SearchMemory:
         messages = found(self.store.searchable_messages(tenant, session_id), f"session {session_id!r}")
         return self._messages(_filtered(messages, query), query)
 
-    def _messages(self, messages: list[StoredMessage], query: SearchQuery) -> list[SearchHit]:
+    def _messages(self, messages: list[SearchableMessage], query: SearchQuery) -> list[SearchHit]:
         if not query.text.strip():  # a filter alone: what matches, newest first
-            return [SearchHit(score=1.0, message=m) for m in reversed(messages[-query.limit :])]
-        by_key = {m.uuid: m for m in messages}
-        docs = [Doc(m.uuid, m.content, m.role, m.ts // 1_000_000) for m in messages]
-        ranked = _ranked(query, docs)
+            return [SearchHit(score=1.0, message=m.message) for m in reversed(messages[-query.limit :])]
+        by_key = {m.message.uuid: m.message for m in messages}
+        docs = [Doc(m.uuid, m.content, m.role, m.ts // 1_000_000) for m in by_key.values()]
+        ranked = _ranked(query, docs, semantic=self._semantic_ranking(query, messages))
         return [SearchHit(score=score, message=by_key[doc.key]) for doc, score in ranked]
+
+    def _semantic_ranking(self, query: SearchQuery, messages: list[SearchableMessage]) -> list[str] | None:
+        """The uuids of the messages closest to the query's embedding, best first; None without embeddings (no
+        model, none of the messages embedded by it yet, or the model failing: then lexical ranking alone)."""
+        if self.embedder is None:
+            return None
+        model = self.embedder.model
+        embedded = [m for m in messages if m.embedding is not None and m.embedding.model == model]
+        if not embedded:
+            return None
+        try:
+            wanted = quantize(self.embedder.embed(query.text, query=True))
+        except (ModelUnavailableError, ValueError) as exc:
+            logger.warning("semantic ranking skipped: the embedding model failed", extra={"error": str(exc)})
+            return None
+        scores = cosines(wanted, [m.embedding.vector for m in embedded if m.embedding is not None])
+        related = sorted((i for i in range(len(embedded)) if scores[i] >= _MIN_COSINE), key=lambda i: -scores[i])
+        return [embedded[i].message.uuid for i in related[: max(_FUSION_DEPTH, query.limit)]]
 
     def _summaries(self, summaries: list[Summary], query: SearchQuery) -> list[SearchHit]:
         if not query.text.strip():
@@ -45,17 +71,25 @@ class SearchMemory:
         return [SearchHit(score=score, summary=by_key[doc.key]) for doc, score in ranked]
 
 
-def _filtered(messages: list[StoredMessage], query: SearchQuery) -> list[StoredMessage]:
+def _filtered(messages: list[SearchableMessage], query: SearchQuery) -> list[SearchableMessage]:
     where = metadata_filter(query.where) if query.where is not None else None
     low = query.start_ts if query.start_ts is not None else 0
     high = query.end_ts if query.end_ts is not None else float("inf")
-    return [m for m in messages if low <= m.ts <= high and (where is None or where(m.metadata or {}))]
+    return [m for m in messages if low <= m.message.ts <= high and (where is None or where(m.message.metadata or {}))]
 
 
-def _ranked(query: SearchQuery, docs: Sequence[Doc], *, turns: bool = True) -> list[tuple[Doc, float]]:
-    """The best docs with scores in (0, 1] (relative to the best), by relevance or by MMR."""
+def _ranked(
+    query: SearchQuery, docs: Sequence[Doc], *, turns: bool = True, semantic: list[str] | None = None
+) -> list[tuple[Doc, float]]:
+    """The best docs with scores in (0, 1] (relative to the best), by relevance (lexical, or fused with the
+    `semantic` ranking of doc keys) or by MMR."""
     pool = query.limit * (_MMR_POOL if query.mmr_lambda is not None else 1)
-    ranked = rank(query.text, docs, pool, turns=turns)
+    if semantic is None:
+        ranked = rank(query.text, docs, pool, turns=turns)
+    else:
+        lexical = rank(query.text, docs, max(pool, _FUSION_DEPTH), turns=turns)
+        by_key = {doc.key: doc for doc in docs}
+        ranked = [(by_key[key], score) for key, score in fuse([d.key for d, _ in lexical], semantic)[:pool]]
     if not ranked:
         return []
     best = ranked[0][1]

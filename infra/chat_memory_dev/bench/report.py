@@ -274,10 +274,45 @@ def _capacity_sections(results: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _search_sections(results: Mapping[str, Any]) -> list[str]:
+    """Search per history length and kind (chat-memory only), and the retrieval benchmark."""
+    rows = [
+        "| messages | search | calls | strongly consistent calls | read units (strongly consistent) | p50 ms | p95 ms "
+        "| p50 ÷ window read | read units ÷ window read |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for length, scenario in results["systems"].get(OURS, {}).items():
+        for kind, f in scenario.get("search", {}).items():
+            rows.append(
+                f"| {int(length):,} | {kind} | {f['call_count']} | {f['strongly_consistent_calls']} | "
+                f"{f['read_units']:g} ({f['strongly_consistent_read_units']:g}) | {f['latency_ms']['p50']:.1f} | "
+                f"{f['latency_ms']['p95']:.1f} | {f['p50_vs_window_read']:g} | {f['read_units_vs_window_read']:g} |"
+            )
+    retrieval = results.get("retrieval", {})
+    recall = ["| ranker, half | R@5 | R@10 | R@20 |", "|---|---|---|---|"] + [
+        f"| {name} | {r['@5']:.1%} | {r['@10']:.1%} | {r['@20']:.1%} |"
+        for name, r in retrieval.get("recall", {}).items()
+    ]
+    return [
+        "## Search",
+        "",
+        "`POST /sessions/{id}/search` through the read handler on each session above (no index: search writes "
+        "nothing extra per message). Window read = GET memory, lastn 12, of the same session.",
+        "",
+        "\n".join(rows),
+        "",
+        f"## Retrieval: evidence recall (baseline: {retrieval.get('baseline', '?')})",
+        "",
+        "\n".join(recall),
+        "",
+    ]
+
+
 def _other_sections(results: Mapping[str, Any]) -> list[str]:
     """Latency, LangChain's item limit, cold start, package size and how to read it all."""
     plan = results["plan"]
     return [
+        *_search_sections(results),
         "## In-process latency against moto",
         "",
         f"Wall time of our handler (HTTP API event in, response out) and of LangChain's method, "

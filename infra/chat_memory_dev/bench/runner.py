@@ -268,6 +268,17 @@ class ChatMemory:
         items.append(dict(session_item(TENANT, record)))
         _batch_put(self._client, OUR_TABLE, items)
 
+    def search_figures(
+        self, session_id: str, recorder: CapacityRecorder, plan: Plan, window: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Each kind of search on this session: calls, read units, latency, and their ratio to `window`'s."""
+        from chat_memory.adapters.dynamodb.client import dynamodb_client
+        from chat_memory_dev.bench import search_cost
+
+        search = search_cost.http_search(self._read, self._context, session_id)
+        figures = search_cost.measure(search, dynamodb_client(), recorder, _timed, max(3, plan.reads // 3))
+        return search_cost.with_ratios(figures, window)
+
     def window(self, session_id: str, lastn: int) -> int:
         path = f"/api/v2/sessions/{session_id}/memory"
         reply = self._read(_http_event("GET", path, query=f"lastn={lastn}"), self._context("ReadMemoryFunction", "r"))
@@ -387,6 +398,9 @@ def _scenario(
     # Our table's indexes cost writes too (LangChain's table has none).
     recorder = CapacityRecorder(indexes={OUR_TABLE: indexes_from_table_properties(table_properties())})
     result["window"] = _window_reads(system, length, session_id, recorder, plan, bar)
+    if isinstance(system, ChatMemory):
+        bar.set_description(f"{system.name} {length:,} msgs: search")
+        result["search"] = system.search_figures(session_id, recorder, plan, result["window"][str(LASTN[-1])])
 
     bar.set_description(f"{system.name} {length:,} msgs: append")
     appended, samples, failure = _appends(system, session_id, pool, recorder, plan, bar)
@@ -724,6 +738,7 @@ def run(quick: bool, out: Path) -> dict[str, Any]:
         "langchain_limit": limit,
         "cold_start": cold,
         "package_size": packages,
+        "retrieval": _retrieval(),
         "elapsed_seconds": round(time.perf_counter() - started, 1),
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -731,6 +746,12 @@ def run(quick: bool, out: Path) -> dict[str, Any]:
     report.write_plots(results, out)
     (out / "results.md").write_text(report.markdown(results), encoding="utf-8")
     return results
+
+
+def _retrieval() -> dict[str, Any]:
+    from chat_memory_dev.bench.search_cost import retrieval_quality
+
+    return retrieval_quality()
 
 
 def _corpus_stats() -> dict[str, Any]:

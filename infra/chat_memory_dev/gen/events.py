@@ -1,5 +1,5 @@
 """Sample events under events/, for `sam local invoke -e events/<name>.json`: an API Gateway HTTP API (payload
-2.0) event per HTTP function and a DynamoDB Streams event for each stream consumer (summariser, purger).
+2.0) event per HTTP function and a DynamoDB Streams event for each stream consumer (summariser, embedder, purger).
 
 Built by the same code as the local server's events, for requests shaped like zep-python's, with fixed
 request ids and times so regenerating gives identical files:
@@ -187,7 +187,13 @@ def purger_event() -> dict[str, Any]:
 
 
 def all_example_events() -> dict[str, dict[str, Any]]:
-    return {**build_example_events(), "summariser": summariser_event(), "purger": purger_event()}
+    # The embedder (semantic search) gets the same message inserts as the summariser: messages without an embedding.
+    return {
+        **build_example_events(),
+        "summariser": summariser_event(),
+        "embedder": summariser_event(),
+        "purger": purger_event(),
+    }
 
 
 def _render(event: dict[str, Any]) -> str:

@@ -103,10 +103,11 @@ def _sort_answers(document: dict[str, Any]) -> None:
             operation["responses"] = dict(sorted(operation.get("responses", {}).items()))
 
 
-def _add_idempotency_header(document: dict[str, Any]) -> None:
+def _add_idempotency_header(document: dict[str, Any], idempotent: set[tuple[str, str]]) -> None:
+    """The header on the write operations of the functions that take it (`idempotent`: (path, method))."""
     for path, path_item in document.get("paths", {}).items():
         for method, operation in path_item.items():
-            if method.upper() in WRITE_METHODS and path.startswith("/api/"):
+            if method.upper() in WRITE_METHODS and (path, method) in idempotent:
                 operation.setdefault("parameters", []).append(_IDEMPOTENCY_PARAMETER)
                 for status, answer in operation["responses"].items():
                     if status.startswith("2"):
@@ -124,13 +125,18 @@ def build_document(template: Path = TEMPLATE_PATH) -> dict[str, Any]:
         security=[{SECURITY_SCHEME: []}],
         on_conflict="error",
     )
+    idempotent: set[tuple[str, str]] = set()
     for module_name in _resolver_modules(template):
-        resolver = getattr(importlib.import_module(module_name), "app", None)
+        module = importlib.import_module(module_name)
+        resolver = getattr(module, "app", None)
         if isinstance(resolver, ApiGatewayResolver):
-            merge.add_schema(resolver.get_openapi_schema().model_dump(by_alias=True, exclude_none=True))
+            schema = resolver.get_openapi_schema().model_dump(by_alias=True, exclude_none=True)
+            merge.add_schema(schema)
+            if getattr(module, "IDEMPOTENT_WRITES", False):
+                idempotent |= {(p, m) for p, item in schema.get("paths", {}).items() for m in item}
     document: dict[str, Any] = json.loads(merge.get_openapi_json_schema())
     _drop_default_validation_answers(document)
-    _add_idempotency_header(document)
+    _add_idempotency_header(document, idempotent)
     _sort_answers(document)
     document["paths"] = {"/healthz": _HEALTHZ, **dict(sorted(document["paths"].items()))}
     return document

@@ -590,12 +590,16 @@ def start_stream_pollers(
     import boto3
     from botocore.config import Config
 
-    from chat_memory_dev.template import function_environment, stream_consumers
+    from chat_memory_dev.template import deployed_by_default, function_environment, stream_consumers
 
-    chosen = [c for c in (stream_consumers() if consumers is None else consumers) if c.table == table_logical_id]
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    chosen = [
+        c
+        for c in (stream_consumers() if consumers is None else consumers)
+        if c.table == table_logical_id and deployed_by_default(c.function, region=region)  # e.g. no EmbedderFunction
+    ]
     if not chosen:
         return []
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     config = Config(retries={"mode": "standard", "max_attempts": 3})
     dynamodb = boto3.client("dynamodb", endpoint_url=db.endpoint_url, config=config)
     streams = boto3.client("dynamodbstreams", endpoint_url=streams_endpoint_url(db.endpoint_url), config=config)

@@ -54,6 +54,8 @@ def test_sections_come_in_order() -> None:
         "## Bytes read per window read",
         "## Capacity per appended message (one user + assistant turn per call, divided by 2)",
         "## DynamoDB calls per operation",
+        "## Search",
+        "## Retrieval: evidence recall (baseline: ?)",  # the synthetic results have no retrieval run
         "## In-process latency against moto",
         "## LangChain's 400 KB item limit",
         "## Cold start",

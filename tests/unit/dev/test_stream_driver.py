@@ -16,7 +16,7 @@ from chat_memory_dev.local.stream import (
     streams_endpoint_url,
     validate_pattern,
 )
-from chat_memory_dev.template import function_environment, stream_consumers
+from chat_memory_dev.template import deployed_by_default, function_environment, stream_consumers
 
 STREAM_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-01-01T00:00:00.000"
 PK = {"S": "T#default#S#octavia"}
@@ -362,11 +362,11 @@ def test_the_purger_is_a_stream_consumer_of_the_table() -> None:
 
 
 def test_serve_drives_every_stream_consumer_of_the_table() -> None:
-    """start_stream_pollers (what `chat-memory serve` calls) starts one poller per consumer of MemoryTable."""
-    assert sorted(c.function for c in stream_consumers() if c.table == "MemoryTable") == [
-        "PurgerFunction",
-        "SummariserFunction",
-    ]
+    """start_stream_pollers (what `chat-memory serve` calls) starts one poller per consumer of MemoryTable that a
+    stack has with the parameters' defaults: not the embedder (semantic search needs EmbeddingModelId and Bedrock)."""
+    consumers = sorted(c.function for c in stream_consumers() if c.table == "MemoryTable")
+    assert consumers == ["EmbedderFunction", "PurgerFunction", "SummariserFunction"]
+    assert [c for c in consumers if deployed_by_default(c)] == ["PurgerFunction", "SummariserFunction"]
 
 
 def test_function_environment_resolves_parameter_defaults() -> None:

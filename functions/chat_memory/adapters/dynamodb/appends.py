@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from chat_memory.adapters.dynamodb import keys
+from chat_memory.adapters.dynamodb.changes import mark_changed
+from chat_memory.adapters.dynamodb.embeddings import EMBEDDING_ATTRS
 from chat_memory.adapters.dynamodb.errors import (
     attempts,
     is_retryable_write,
@@ -141,7 +143,9 @@ def _update_message_action(
     set_clause = ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes)))
     # A new metadata version: a metadata PATCH that read the old one re-reads.
     set_clause += f", {METADATA_VERSION} = if_not_exists({METADATA_VERSION}, :zero) + :one"
-    remove_clause = "" if "metadata" in attributes else " REMOVE metadata"
+    # The old text's embedding goes with it (the embedder makes the new one: the stream passes items without one).
+    removed = [*EMBEDDING_ATTRS, *([] if "metadata" in attributes else ["metadata"])]
+    remove_clause = f" REMOVE {', '.join(removed)}"
     return {
         "Update": {
             "TableName": table,
@@ -169,6 +173,7 @@ class DynamoAppends(OnTable):
         # Our uuids for the messages without one, the same in every attempt (the first such message is the probe).
         message_uuids = [m.message.uuid or str(uuid.uuid4()) for m in messages]
         unanswered = _Unanswered(probe=next((i for i, m in enumerate(messages) if m.message.uuid is None), None))
+        marked: set[int] = set()  # messages this request's change markers named (changes.py)
         for attempt in attempts(self._table.retry_budget):
             existing = read_session(self._table, tenant, session_id)
             if (answer := unanswered.answer_on(existing)) is not None:
@@ -178,6 +183,9 @@ class DynamoAppends(OnTable):
             if (earlier := self._probed(tenant, session_id, unanswered, message_uuids, base.first_ts)) is not None:
                 return earlier  # that attempt is in: its answer, not a second copy
             known = existing_message_sks(self._table, tenant, session_id, caller_uuids, base.first_ts)  # 1 Query each
+            changed = {keys.ts_from_message_sk(sk) for sk in known.values()} - marked
+            mark_changed(self._table, tenant, session_id, changed)  # before the write: search re-reads them
+            marked |= changed
             pk = keys.session_pk(tenant, session_id)
             writes = _message_writes(self._table.name, pk, messages, message_uuids, known, max(now, base.last_ts + 1))
             token = str(uuid.uuid4())

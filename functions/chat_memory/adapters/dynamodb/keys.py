@@ -10,6 +10,7 @@ One table, items grouped by session:
 | message  | T#{tenant}#S#{session_id}   | MSG#{ts:016d}            | LSI1: PK / MsgUuid                        |
 | summary  | T#{tenant}#S#{session_id}   | SESSION#SUMMARY          | the current summary (perpetual memory)    |
 | history  | T#{tenant}#S#{session_id}   | SUMMARY#{point:016d}     | every summary, by the newest message it covers |
+| changed  | T#{tenant}#S#{session_id}   | CHANGED#{at:016d}#{rand} | which stored messages a write changed (expires) |
 | user     | T#{tenant}#U#{user_id}      | USER                     | GSI1: T#{tenant}#USERS / {created}#{id}   |
 | idempotency | T#{tenant}#IDEMPOTENCY#{hash} | IDEMPOTENCY         | none (expires: TTL on expires_at)         |
 
@@ -46,6 +47,7 @@ IDEMPOTENCY_SK: Final = "IDEMPOTENCY"  # an Idempotency-Key record: one partitio
 CURRENT_SUMMARY_SK: Final = "SESSION#SUMMARY"
 SUMMARY_HISTORY_PREFIX: Final = "SUMMARY#"
 MESSAGE_SK_PREFIX: Final = "MSG#"
+CHANGED_SK_PREFIX: Final = "CHANGED#"  # 'CHANGED#' < 'MSG#': never inside a window's or a page's range
 _TS_DIGITS: Final = 16  # microseconds since 1970 stay 16 digits until the year 2286
 
 
@@ -107,6 +109,11 @@ def parse_user_pk(pk: str) -> tuple[str, str] | None:
 
 def summary_history_sk(point_ts: int) -> str:
     return f"{SUMMARY_HISTORY_PREFIX}{point_ts:0{_TS_DIGITS}d}"
+
+
+def changed_sk(changed_ts: int, suffix: str = "") -> str:
+    """A change marker's sort key: when the change was made (microseconds), then what keeps two apart."""
+    return f"{CHANGED_SK_PREFIX}{changed_ts:0{_TS_DIGITS}d}#{suffix}"
 
 
 def api_key_pk(key_hash: str) -> str:

@@ -4,11 +4,13 @@ MemoryStore port but add_memory (appends.py)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any
 
 from chat_memory.adapters.dynamodb import keys
+from chat_memory.adapters.dynamodb.budget import budgeted_window
+from chat_memory.adapters.dynamodb.changes import mark_changed
 from chat_memory.adapters.dynamodb.errors import attempts, store_errors
 from chat_memory.adapters.dynamodb.items import (
     SessionRecord,
@@ -26,6 +28,16 @@ from chat_memory.domain.errors import StoreUnavailableError
 from chat_memory.domain.models import JsonObject, MessagePage, Position, StoredMessage, Summary, Window, deep_merge
 
 METADATA_VERSION = "mv"  # a message's metadata version: the condition of a metadata PATCH
+
+
+@dataclass(frozen=True, slots=True)
+class WindowItems:
+    """A window as stored: the session, the current summary's item if any, the newest message items oldest first."""
+
+    record: SessionRecord
+    summary: Mapping[str, Any] | None
+    messages: list[Mapping[str, Any]]
+    cut_by_budget: bool = False
 
 
 def existing_message_sks(
@@ -70,17 +82,24 @@ def messages_query(table: Table, tenant: str, session_id: str, first_ts: int, la
 class DynamoMessages(OnTable):
     """The messages of MemoryStore, as read (and their metadata changed)."""
 
-    def read_window(self, tenant: str, session_id: str, limit: int) -> Window | None:
+    def read_window_items(
+        self, tenant: str, session_id: str, limit: int, token_budget: int | None = None
+    ) -> WindowItems | None:
         """The current summary, the session and its newest `limit` messages in one descending Query.
 
         'MSG#...' < 'SESSION' < 'SESSION#SUMMARY': the summary (when there is one) and the session item come
         first, then the messages, newest first. The cost is that of the items returned, whatever the length of
-        the history.
+        the history. With `token_budget`, the Query stops at the first message that would not fit with the
+        summary's tokens (pages sized by the tokens per message seen so far).
         """
         pk = keys.session_pk(tenant, session_id)
-        items = self._table.range(
-            pk, keys.MESSAGE_SK_PREFIX, keys.CURRENT_SUMMARY_SK, limit=limit + 2, newest_first=True
-        )
+        if token_budget is None:
+            items = self._table.range(
+                pk, keys.MESSAGE_SK_PREFIX, keys.CURRENT_SUMMARY_SK, limit=limit + 2, newest_first=True
+            )
+            cut = False
+        else:
+            items, cut = budgeted_window(self._table, pk, limit, token_budget)
         summary_item = items.pop(0) if items and sort_key(items[0]) == keys.CURRENT_SUMMARY_SK else None
         if not items or sort_key(items[0]) != keys.SESSION_SK:
             return None
@@ -88,12 +107,26 @@ class DynamoMessages(OnTable):
         if record.deleted:
             return None
         # Leftovers of a deleted incarnation are all older than first_ts: they can only trail the list.
-        messages = [m for m in map(message_from_item, items[1 : limit + 1]) if m.ts >= record.first_ts]
+        messages = [i for i in items[1 : limit + 1] if keys.ts_from_message_sk(sort_key(i)) >= record.first_ts]
         messages.reverse()
-        summary = summary_from_item(summary_item) if summary_item else None
+        return WindowItems(record, summary_item, messages, cut)
+
+    def read_window(self, tenant: str, session_id: str, limit: int, token_budget: int | None = None) -> Window | None:
+        window = self.read_window_items(tenant, session_id, limit, token_budget)
+        if window is None:
+            return None
+        record = window.record
+        summary = summary_from_item(window.summary) if window.summary else None
         if summary is not None and summary.recent_message_ts < record.first_ts:
             summary = None  # written for a deleted incarnation
-        return Window(session=record.session, messages=messages, summary=summary, first_ts=record.first_ts)
+        messages = [message_from_item(i) for i in window.messages]
+        return Window(
+            session=record.session,
+            messages=messages,
+            summary=summary,
+            first_ts=record.first_ts,
+            cut_by_budget=window.cut_by_budget,
+        )
 
     def summary_before(self, tenant: str, session_id: str, before_ts: int, not_before_ts: int) -> Summary | None:
         if before_ts <= not_before_ts:
@@ -140,6 +173,7 @@ class DynamoMessages(OnTable):
         self, tenant: str, session_id: str, message_uuid: str, metadata_patch: JsonObject
     ) -> StoredMessage | None:
         """Deep-merge into the message's metadata, conditional on the metadata read (a lost race re-reads)."""
+        marked = False
         for _ in attempts(self._table.retry_budget):
             record = live_session(self._table, tenant, session_id)
             item = self._message_item(record, tenant, message_uuid) if record else None
@@ -156,6 +190,9 @@ class DynamoMessages(OnTable):
             values = to_item({":m": dump_json(merged), ":u": message_uuid, ":next": int(seen["N"]) + 1 if seen else 1})
             if seen:
                 values[":seen"] = seen
+            if not marked:  # before the write, so that search re-reads it from then on (changes.py)
+                mark_changed(self._table, tenant, session_id, [message.ts])
+                marked = True
             written = self._table.write_if(
                 self._table.db.update_item,
                 Key={keys.TABLE_PARTITION_KEY: item["PK"], keys.TABLE_SORT_KEY: item["SK"]},

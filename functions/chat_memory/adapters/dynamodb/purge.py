@@ -29,11 +29,11 @@ class DynamoPurger(OnTable):
         if current is None:
             return 0
         if current.deleted and current.version == version:
-            deleted = self._purge(tenant, session_id, up_to_ts)
+            deleted = self._purge(tenant, session_id, up_to_ts, markers=True)
             self._drop_tombstone(tenant, session_id, version)
             return deleted
         if not current.deleted and current.first_ts > up_to_ts:
-            return self._purge(tenant, session_id, up_to_ts)
+            return self._purge(tenant, session_id, up_to_ts, markers=False)
         return 0
 
     def purge_user(self, tenant: str, user_id: str, user_uuid: str, version: int) -> int:
@@ -52,13 +52,16 @@ class DynamoPurger(OnTable):
         )
         return buried
 
-    def _purge(self, tenant: str, session_id: str, up_to_ts: int) -> int:
-        """Delete the messages at or before `up_to_ts`, the current summary and the summary history."""
+    def _purge(self, tenant: str, session_id: str, up_to_ts: int, *, markers: bool) -> int:
+        """Delete the messages at or before `up_to_ts` (their embeddings with them), the current summary and the
+        summary history; with `markers`, the change markers too (else a recreated session's are left to TTL)."""
         pk = keys.session_pk(tenant, session_id)
         doomed = [
             *self._table.range(pk, keys.MESSAGE_SK_PREFIX, keys.message_sk(up_to_ts), keys_only=True),
             *self._table.range(pk, keys.CURRENT_SUMMARY_SK, keys.summary_history_sk(up_to_ts), keys_only=True),
         ]
+        if markers:
+            doomed += self._table.range(pk, keys.CHANGED_SK_PREFIX, keys.changed_sk(keys.LAST_TS, "~"), keys_only=True)
         item_keys = [{"PK": i["PK"], "SK": i["SK"]} for i in doomed]
         for start in range(0, len(item_keys), _BATCH_WRITE_SIZE):
             self._batch_delete(item_keys[start : start + _BATCH_WRITE_SIZE])

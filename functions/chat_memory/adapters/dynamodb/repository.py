@@ -5,7 +5,7 @@ each (see the README's data model):
   write loops' attempts; items.py: items <-> domain objects; keys.py: the key layout; sizes.py: DynamoDB's limits;
 - sessions.py: session items under their optimistic version, tombstones; appends.py: add_memory's transaction;
   messages.py: the window, message pages, a message's metadata; search.py: what search reads; users.py;
-  summaries.py; purge.py.
+  summaries.py; purge.py; changes.py: change markers (search reads its writes); embeddings.py: on message items.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from chat_memory.adapters.dynamodb.appends import DynamoAppends
+from chat_memory.adapters.dynamodb.embeddings import DynamoEmbeddings
 from chat_memory.adapters.dynamodb.errors import RETRY_BUDGET_SECONDS
 from chat_memory.adapters.dynamodb.purge import DynamoPurger
 from chat_memory.adapters.dynamodb.search import DynamoSearch
@@ -26,9 +27,11 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-class DynamoMemoryStore(DynamoSessions, DynamoAppends, DynamoSearch, DynamoUsers, DynamoSummaries, DynamoPurger):
-    """MemoryStore, UserStore, Purger and SummaryStore on one DynamoDB table (one object, so the use cases, the
-    purger and the summariser of a process share one client, clock and retry budget)."""
+class DynamoMemoryStore(
+    DynamoSessions, DynamoAppends, DynamoSearch, DynamoUsers, DynamoSummaries, DynamoPurger, DynamoEmbeddings
+):
+    """MemoryStore, UserStore, Purger, SummaryStore and EmbeddingStore on one DynamoDB table (one object, so the
+    use cases, the purger, the summariser and the embedder of a process share one client, clock and retry budget)."""
 
     def __init__(
         self,

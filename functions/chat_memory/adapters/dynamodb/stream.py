@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from chat_memory.adapters.dynamodb.keys import parse_session_pk, parse_user_pk
+from chat_memory.adapters.dynamodb.embeddings import MODEL_ATTR
+from chat_memory.adapters.dynamodb.keys import MESSAGE_SK_PREFIX, parse_session_pk, parse_user_pk, ts_from_message_sk
+from chat_memory.adapters.dynamodb.sizes import item_size
+from chat_memory.domain.models import WrittenMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +53,25 @@ def session_of(record: DynamoDBRecord) -> tuple[str, str] | None:
     if not keys or "PK" not in keys:
         return None
     return parse_session_pk(str(keys["PK"]))
+
+
+def message_written(record: DynamoDBRecord) -> WrittenMessage | None:
+    """The message a record writes (an insert or a change of a message item), or None for any other record."""
+    data = record.dynamodb
+    raw_image = data.get("NewImage") if data else None
+    if data is None or not raw_image:
+        return None
+    image = data.new_image
+    session = parse_session_pk(str(image.get("PK", "")))
+    sk = str(image.get("SK", ""))
+    if session is None or not sk.startswith(MESSAGE_SK_PREFIX) or "content" not in image:
+        return None
+    embedded_by = image.get(MODEL_ATTR)
+    return WrittenMessage(
+        *session,
+        ts=ts_from_message_sk(sk),
+        content=str(image["content"]),
+        embedded_by=str(embedded_by) if embedded_by is not None else None,
+        stored_bytes=item_size(raw_image),
+        written_at=float(data.approximate_creation_date_time or 0),
+    )

@@ -1,0 +1,74 @@
+"""Change markers: search reads its writes for the messages it reads eventually consistently.
+
+Search reads a long session's older messages with eventually consistent Queries, which may miss a write of the
+last moment. So a write that changes stored messages (add_memory resending a uuid, a metadata PATCH) first puts a
+small marker naming them (their timestamps: no content); search reads the markers of the last CHANGE_HORIZON
+with one strongly consistent Query and re-reads what they name with one strongly consistent BatchGetItem. A
+marker written by a write that then failed only costs that re-read. Markers expire by TTL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping
+from typing import Any, Final
+
+from chat_memory.adapters.dynamodb import keys
+from chat_memory.adapters.dynamodb.errors import store_errors
+from chat_memory.adapters.dynamodb.items import to_item
+from chat_memory.adapters.dynamodb.table import Table
+
+# How far back search looks: far past DynamoDB's replication delay (well under a second, not bounded by a document).
+CHANGE_HORIZON_MICROS: Final = 60 * 1_000_000
+MARKER_LIFETIME_SECONDS: Final = 3_600  # then DynamoDB's TTL deletes them (up to a few days later)
+MAX_REREAD: Final = 100  # messages re-read per search (one BatchGetItem); past this, those of the newest changes
+_TS_ATTR: Final = "changed"
+
+
+def mark_changed(table: Table, tenant: str, session_id: str, message_ts: Collection[int]) -> None:
+    """Record that a write is about to change the messages at `message_ts` (before it writes them)."""
+    if not message_ts:
+        return
+    now = table.clock()
+    item = to_item(
+        {
+            keys.TABLE_PARTITION_KEY: keys.session_pk(tenant, session_id),
+            keys.TABLE_SORT_KEY: keys.changed_sk(now, uuid.uuid4().hex[:12]),
+            keys.TTL_ATTR: now // 1_000_000 + MARKER_LIFETIME_SECONDS,
+        }
+    )
+    item[_TS_ATTR] = {"NS": [str(ts) for ts in sorted(set(message_ts))]}
+    with store_errors():
+        table.db.put_item(TableName=table.name, Item=item)
+
+
+def recently_changed(table: Table, tenant: str, session_id: str) -> list[int]:
+    """The timestamps of the messages changed in the last CHANGE_HORIZON, those of the newest changes first (at most
+    MAX_REREAD): one strongly consistent Query of the markers."""
+    pk = keys.session_pk(tenant, session_id)
+    since = keys.changed_sk(max(0, table.clock() - CHANGE_HORIZON_MICROS))
+    markers = table.range(pk, since, keys.changed_sk(keys.LAST_TS, "~"), newest_first=True)
+    changed: dict[int, None] = {}
+    for marker in markers:
+        for ts in marker.get(_TS_ATTR, {}).get("NS", []):
+            changed.setdefault(int(ts))
+    return list(changed)[:MAX_REREAD]
+
+
+def reread(table: Table, tenant: str, session_id: str, message_ts: Collection[int]) -> list[Mapping[str, Any]]:
+    """The message items at `message_ts` (at most MAX_REREAD), strongly consistent; those not found are left out.
+    Keys DynamoDB leaves unprocessed are asked again within the same call budget as the store's retries."""
+    pk = keys.session_pk(tenant, session_id)
+    pending: list[Any] = [
+        to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.message_sk(ts)}) for ts in message_ts
+    ]
+    found: list[Mapping[str, Any]] = []
+    for _ in range(2):  # the first call, and one more for what 16 MB of answer left out
+        if not pending:
+            break
+        with store_errors():
+            response = table.db.batch_get_item(RequestItems={table.name: {"Keys": pending, "ConsistentRead": True}})
+        found.extend(response.get("Responses", {}).get(table.name, []))
+        unprocessed = response.get("UnprocessedKeys", {}).get(table.name)
+        pending = list(unprocessed["Keys"]) if unprocessed else []
+    return found

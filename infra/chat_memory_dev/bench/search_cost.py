@@ -1,0 +1,120 @@
+"""Search's cost and speed in `chat-memory bench`: per history length, DynamoDB calls and read units per search
+(strongly and eventually consistent apart; DynamoDB's sizing rules, capacity.py), in-process p50/p95 through the
+read handler, and the ratio to a window read of the same session; plus evidence recall (retrieval.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, Final
+
+from chat_memory_dev.bench.capacity import CapacityRecorder
+
+# What a search of each kind sends (the bench corpus talks about trips, food, work; any words do).
+SEARCHES: Final[dict[str, tuple[dict[str, Any], str]]] = {
+    "similarity": ({"text": "what did we decide about the trip and the hotel booking"}, "limit=10"),
+    "mmr": ({"text": "hotel booking trip", "search_type": "mmr", "mmr_lambda": 0.5}, "limit=10"),
+    "filter only": ({"metadata": {"start_date": "2000-01-01T00:00:00Z"}}, "limit=10"),
+    "summary scope": ({"text": "trip", "search_scope": "summary"}, "limit=5"),
+}
+CALL_CEILING: Final = 20
+
+
+class _Consistency:
+    """The ConsistentRead flag of every DynamoDB call made while attached, in call order."""
+
+    def __init__(self, client: Any) -> None:
+        self.flags: list[bool] = []
+        self._client = client
+        client.meta.events.register("provide-client-params.dynamodb", self._seen, unique_id="bench-consistency")
+
+    def _seen(self, params: dict[str, Any], **_: Any) -> None:
+        flag = params.get("ConsistentRead")
+        if flag is None and "RequestItems" in params:  # BatchGetItem: per table
+            flag = any(spec.get("ConsistentRead") for spec in params["RequestItems"].values())
+        self.flags.append(bool(flag))
+
+    def detach(self) -> None:
+        self._client.meta.events.unregister("provide-client-params.dynamodb", unique_id="bench-consistency")
+
+
+def measure(
+    search: Callable[[dict[str, Any], str], None],
+    client: Any,
+    recorder: CapacityRecorder,
+    timed: Callable[[Callable[[], object]], float],
+    runs: int,
+) -> dict[str, Any]:
+    """Per kind of search: one measured (calls, units by consistency), then `runs` timed."""
+    figures: dict[str, Any] = {}
+    for kind, (body, query) in SEARCHES.items():
+        consistency = _Consistency(client)
+        recorder.attach(client)
+        mark = len(recorder.records)
+        try:
+            search(body, query)
+        finally:
+            recorder.detach()
+            consistency.detach()
+        records = recorder.records[mark:]
+        flags = consistency.flags[-len(records) :] if records else []
+        calls: dict[str, int] = {}
+        for record in records:
+            calls[record.operation] = calls.get(record.operation, 0) + 1
+        samples = [timed(partial(search, body, query)) for _ in range(runs)]
+        figures[kind] = {
+            "calls": calls,
+            "call_count": len(records),
+            "strongly_consistent_calls": sum(flags),
+            "read_units": sum(r.read_units for r in records),
+            "strongly_consistent_read_units": sum(r.read_units for r, f in zip(records, flags, strict=False) if f),
+            "bytes_read": sum(r.bytes_read for r in records),
+            "latency_ms": _p50_p95(samples),
+        }
+    return figures
+
+
+def _p50_p95(samples: Sequence[float]) -> dict[str, float]:
+    from chat_memory_dev.stats import percentile
+
+    return {"p50": round(percentile(samples, 50), 3), "p95": round(percentile(samples, 95), 3)}
+
+
+def with_ratios(searches: dict[str, Any], window: dict[str, Any]) -> dict[str, Any]:
+    """Each search's latency and read units over those of the window read (default window) of the same session."""
+    base_ms = window["latency_ms"]["p50"] or 1e-9
+    base_units = window["read_units"] or 1e-9
+    for figures in searches.values():
+        figures["p50_vs_window_read"] = round(figures["latency_ms"]["p50"] / base_ms, 2)
+        figures["read_units_vs_window_read"] = round(figures["read_units"] / base_units, 2)
+    return searches
+
+
+def http_search(read_handler: Any, context: Any, session_id: str) -> Callable[[dict[str, Any], str], None]:
+    """A search through the read function's handler, as API Gateway would send it; fails on any non-200."""
+    from chat_memory_dev.bench.runner import _http_event
+
+    def search(body: dict[str, Any], query: str) -> None:
+        event = _http_event("POST", f"/api/v2/sessions/{session_id}/search", body, query=query)
+        reply = read_handler(event, context("ReadMemoryFunction", "s"))
+        if reply["statusCode"] != 200:
+            raise RuntimeError(f"search answered {reply['statusCode']}: {reply.get('body')}")
+        json.loads(reply["body"])
+
+    return search
+
+
+def retrieval_quality() -> dict[str, Any]:
+    """Evidence recall@5/10/20 of our ranker and the BM25 baseline over the shipped corpus, in this run."""
+    from chat_memory_dev.bench.retrieval import evaluate
+
+    figures = evaluate()
+    return {
+        "baseline": figures.baseline,
+        "questions": figures.questions,
+        "recall": {
+            f"{ranker} {half}": {f"@{k}": round(v, 4) for k, v in r.items()}
+            for (ranker, half), r in figures.recall.items()
+        },
+    }
