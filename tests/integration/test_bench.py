@@ -90,6 +90,21 @@ def test_search_stays_in_its_call_budget_and_reads_consistently_only_the_newest(
     assert data["systems"]["chat-memory"]["100"]["search"]["similarity"]["calls"] == {"Query": 1}
 
 
+def test_token_budgets_answer_what_fits_in_one_reverse_query(results: tuple[Path, dict[str, Any]]) -> None:
+    _, data = results
+    for length in ("10", "100"):
+        budgets = data["systems"]["chat-memory"][length]["budget"]
+        assert [int(b) for b in budgets] == [500, 2_000, 8_000]
+        answered = [(f["messages_returned"], f["read_units"]) for f in budgets.values()]
+        assert answered == sorted(answered), (length, answered)  # a larger budget answers and reads no less
+        for budget, figures in budgets.items():
+            assert figures["tokens_returned"] <= int(budget), (length, budget)
+            assert set(figures["calls"]) == {"Query"} and figures["call_count"] <= 3, (length, budget, figures)
+    at_100 = data["systems"]["chat-memory"]["100"]["budget"]
+    assert at_100["500"]["messages_returned"] < at_100["8000"]["messages_returned"] < 100
+    assert "## Token-budgeted memory" in (results[0] / "results.md").read_text(encoding="utf-8")
+
+
 def test_the_ranker_finds_more_evidence_than_bm25_in_the_same_run(results: tuple[Path, dict[str, Any]]) -> None:
     _, data = results
     recall = data["retrieval"]["recall"]

@@ -308,11 +308,36 @@ def _search_sections(results: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _budget_section(results: Mapping[str, Any]) -> list[str]:
+    """Token-budgeted memory reads per history length and budget (chat-memory only)."""
+    rows = [
+        "| messages | max_tokens | messages returned | tokens returned | calls | read units | p50 ms | p95 ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for length, scenario in results["systems"].get(OURS, {}).items():
+        for budget, f in scenario.get("budget", {}).items():
+            rows.append(
+                f"| {int(length):,} | {int(budget):,} | {f['messages_returned']} | {f['tokens_returned']:,} | "
+                f"{_calls(f['calls'])} | {f['read_units']:g} | {f['latency_ms']['p50']:.1f} | "
+                f"{f['latency_ms']['p95']:.1f} |"
+            )
+    return [
+        "## Token-budgeted memory",
+        "",
+        "`GET /sessions/{id}/memory?max_tokens=N` through the read handler on each session above (no summary in "
+        "these sessions): the newest messages that fit in N tokens, one reverse Query stopped once the budget is met.",
+        "",
+        "\n".join(rows),
+        "",
+    ]
+
+
 def _other_sections(results: Mapping[str, Any]) -> list[str]:
     """Latency, LangChain's item limit, cold start, package size and how to read it all."""
     plan = results["plan"]
     return [
         *_search_sections(results),
+        *_budget_section(results),
         "## In-process latency against moto",
         "",
         f"Wall time of our handler (HTTP API event in, response out) and of LangChain's method, "

@@ -279,6 +279,15 @@ class ChatMemory:
         figures = search_cost.measure(search, dynamodb_client(), recorder, _timed, max(3, plan.reads // 3))
         return search_cost.with_ratios(figures, window)
 
+    def budget_figures(self, session_id: str, recorder: CapacityRecorder, plan: Plan) -> dict[str, Any]:
+        """Memory reads of this session at each token budget: what they answered, calls, read units, latency."""
+        from chat_memory.adapters.dynamodb.client import dynamodb_client
+        from chat_memory_dev.bench import budget_cost
+
+        read = budget_cost.http_budget_read(self._read, self._context, session_id)
+        measured = partial(_measured, recorder, [dynamodb_client()])
+        return budget_cost.measure(read, measured, _timed, _latency, max(3, plan.reads // 3))
+
     def window(self, session_id: str, lastn: int) -> int:
         path = f"/api/v2/sessions/{session_id}/memory"
         reply = self._read(_http_event("GET", path, query=f"lastn={lastn}"), self._context("ReadMemoryFunction", "r"))
@@ -401,6 +410,8 @@ def _scenario(
     if isinstance(system, ChatMemory):
         bar.set_description(f"{system.name} {length:,} msgs: search")
         result["search"] = system.search_figures(session_id, recorder, plan, result["window"][str(LASTN[-1])])
+        bar.set_description(f"{system.name} {length:,} msgs: token budgets")
+        result["budget"] = system.budget_figures(session_id, recorder, plan)
 
     bar.set_description(f"{system.name} {length:,} msgs: append")
     appended, samples, failure = _appends(system, session_id, pool, recorder, plan, bar)

@@ -20,8 +20,19 @@ def _results() -> dict[str, Any]:
             "calls": {"GetItem": 1.0, "TransactWriteItems": 1.0},
             "latency_ms": {"p50": 4.0, "p95": 5.0},
         },
+        "budget": {
+            "500": {
+                "messages_returned": 3,
+                "tokens_returned": 457,
+                "calls": {"Query": 1.0},
+                "call_count": 1,
+                "read_units": 1.5,
+                "bytes_read": 5000,
+                "latency_ms": {"p50": 2.25, "p95": 3.0},
+            }
+        },
     }
-    theirs = {**ours, "window": {"6": _window(3.0, 9000, {"GetItem": 1.0})}}
+    theirs = {**{k: v for k, v in ours.items() if k != "budget"}, "window": {"6": _window(3.0, 9000, {"GetItem": 1.0})}}
     return {
         "command": "chat-memory bench --quick",
         "elapsed_seconds": 12.5,
@@ -56,6 +67,7 @@ def test_sections_come_in_order() -> None:
         "## DynamoDB calls per operation",
         "## Search",
         "## Retrieval: evidence recall (baseline: ?)",  # the synthetic results have no retrieval run
+        "## Token-budgeted memory",
         "## In-process latency against moto",
         "## LangChain's 400 KB item limit",
         "## Cold start",
@@ -81,3 +93,9 @@ def test_tables_show_both_systems_the_ratio_and_langchains_failures() -> None:
         for line in lines
     )
     assert markdown(_results()).endswith("\n")
+
+
+def test_the_budget_table_shows_what_each_budget_answered_and_cost() -> None:
+    lines = markdown(_results()).splitlines()
+    assert "| 10 | 500 | 3 | 457 | 1 Query | 1.5 | 2.2 | 3.0 |" in lines
+    assert "| 1,000 | 500 | 3 | 457 | 1 Query | 1.5 | 2.2 | 3.0 |" in lines
