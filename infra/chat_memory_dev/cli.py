@@ -204,7 +204,11 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 
 
 def _keys(command: Command) -> Command:
-    """Run a keys command; AWS and validation errors become one line on stderr and exit status 1."""
+    return reporting("keys", command)
+
+
+def reporting(name: str, command: Command) -> Command:
+    """Run an AWS-facing command; AWS and validation errors become one line on stderr and exit status 1."""
 
     def run(args: argparse.Namespace) -> int:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -222,7 +226,7 @@ def _keys(command: Command) -> Command:
             message = f"{error.get('Code', 'error')}: {error.get('Message', exc)}"
         except BotoCoreError as exc:
             message = str(exc)
-        print(f"chat-memory keys: {message}", file=sys.stderr)
+        print(f"chat-memory {name}: {message}", file=sys.stderr)
         return 1
 
     return run
@@ -254,6 +258,12 @@ def _add_keys(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
     revoke = keys.add_parser("revoke", parents=[common], help="revoke a key by its id")
     revoke.add_argument("key_id", metavar="KEY_ID", help="the key's id, from `keys create` or `keys list`")
     revoke.set_defaults(command=_keys(_keys_revoke))
+
+
+def _add_dlq(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from chat_memory_dev.ops.dlq_command import add_dlq
+
+    add_dlq(subparsers, lambda command: reporting("dlq", command))
 
 
 # ------------------------------------------------------------------------------------------------------- bench
@@ -338,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _add_serve(subparsers)
     _add_keys(subparsers)
+    _add_dlq(subparsers)
     _add_bench(subparsers)
     _add_load(subparsers)
     _add_fuzz(subparsers)
