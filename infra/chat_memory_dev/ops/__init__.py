@@ -1,0 +1,1 @@
+"""Operating a deployed stack: the dead-letter queues (`chat-memory dlq`)."""
