@@ -2,7 +2,9 @@
 
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -11,6 +13,9 @@ from zep_python import ZepClient
 from tests.serve_process import serve_process
 
 STARTUP_TIMEOUT_S = 60.0
+# The summary is written by the server's stream consumer a moment after the write: a test polls for that event.
+# The bound only tells "never" from "later" (a busy machine may take many seconds); it is not a speed target.
+SUMMARY_WAIT_S = 300.0
 # The key `chat-memory serve` accepts for the `default` tenant (CHAT_MEMORY_API_KEY).
 API_KEY = "cm_compat-suite-key-9f2c4d1e8b7a6f5e4d3c2b1a0f9e8d7c"
 TABLE = "chat-memory-compat"
@@ -69,3 +74,14 @@ async def aclient(base_url: str) -> AsyncIterator[ZepClient]:
     async with ZepClient(api_url=base_url, api_key=API_KEY) as zep:
         yield zep
     zep.close()
+
+
+def wait_for_summary(client: ZepClient, session_id: str) -> Any:
+    """The session's perpetual memory once its summary exists (polled: the summariser runs in the background)."""
+    deadline = time.monotonic() + SUMMARY_WAIT_S
+    while time.monotonic() < deadline:
+        memory = client.memory.get_memory(session_id, memory_type="perpetual")
+        if memory.summary is not None:
+            return memory
+        time.sleep(0.25)
+    raise AssertionError(f"no summary after {SUMMARY_WAIT_S:.0f} s: the summariser never ran")

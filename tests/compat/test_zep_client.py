@@ -1,7 +1,6 @@
 """The real zep-python 2.0.0rc6 client, sync and async, over HTTP against `chat-memory serve`."""
 
 import json
-import time
 import uuid
 import warnings
 from datetime import datetime
@@ -15,7 +14,7 @@ from zep_python.memory.models import Session
 from zep_python.message import Message
 from zep_python.message.models import RoleType
 
-from tests.compat.conftest import API_KEY
+from tests.compat.conftest import API_KEY, wait_for_summary
 
 pytestmark = pytest.mark.compat
 
@@ -345,16 +344,6 @@ def test_ids_that_cannot_travel_in_a_path_are_refused(client: ZepClient, bad: st
 # ------------------------------------------------------------------------------------------------ perpetual memory
 
 
-def _wait_for_summary(client: ZepClient, session_id: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        memory = client.memory.get_memory(session_id, memory_type="perpetual")
-        if memory.summary is not None:
-            return memory
-        time.sleep(0.25)
-    raise AssertionError(f"no summary within {timeout} s")
-
-
 def test_perpetual_memory_shows_a_summary_after_30_messages(client: ZepClient) -> None:
     session_id = _new_id("perpetual")
     turns = [
@@ -363,7 +352,7 @@ def test_perpetual_memory_shows_a_summary_after_30_messages(client: ZepClient) -
         for i in range(30)
     ]  # fmt: skip
     client.memory.add_memory(session_id, Memory(messages=turns, summary_instruction="Keep it short."))
-    memory = _wait_for_summary(client, session_id)
+    memory = wait_for_summary(client, session_id)
     summary = memory.summary
     assert summary.content
     assert summary.token_count > 0
@@ -377,7 +366,7 @@ async def test_perpetual_memory_async(aclient: ZepClient, client: ZepClient) -> 
     session_id = _new_id("perpetual-async")
     turns = [_message(role="Jane", role_type="user", content=f"Async line {i}.") for i in range(20)]
     await aclient.memory.aadd_memory(session_id, Memory(messages=turns))
-    _wait_for_summary(client, session_id)
+    wait_for_summary(client, session_id)
     memory = await aclient.memory.aget_memory(session_id)  # perpetual by default
     assert memory.summary is not None
     assert [m.content for m in _messages(memory)] == [f"Async line {i}." for i in range(14, 20)]

@@ -6,7 +6,6 @@ The server is shared by the whole test session: every test makes its own ids and
 
 import inspect
 import json
-import time
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +27,7 @@ from zep_python.message.models import RoleType
 from zep_python.user import CreateUserRequest, UpdateUserRequest, User
 from zep_python.user.client import UserClient
 
-from tests.compat.conftest import API_KEY
+from tests.compat.conftest import API_KEY, wait_for_summary
 
 pytestmark = pytest.mark.compat
 
@@ -108,15 +107,6 @@ def _user_request(user_id: str, **fields: Any) -> CreateUserRequest:
 
 def _ids_in_order(seen: list[str], mine: list[str]) -> list[str]:
     return [user_id for user_id in seen if user_id in set(mine)]
-
-
-def _wait_for_summary(client: ZepClient, session_id: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if client.memory.get_memory(session_id, memory_type="perpetual").summary is not None:
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"no summary within {timeout} s")
 
 
 # ------------------------------------------------------------------------------------------ the whole surface
@@ -851,7 +841,7 @@ def test_langchain_history_with_a_summary(client: ZepClient) -> None:
     for i in range(7):
         history.add_user_message(f"Question {i}: what happened in chapter {i}?")
         history.add_ai_message(f"Answer {i}: a great deal happened in chapter {i}.")
-    _wait_for_summary(client, session_id)
+    wait_for_summary(client, session_id)
 
     messages = history.messages
     summary = history.zep_summary
