@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
-from chat_memory_dev.bench import corpus
+from chat_memory_dev.bench import cold_start, corpus
 from chat_memory_dev.bench.capacity import indexes_from_table_properties
 from chat_memory_dev.stats import percentile
 from chat_memory_dev.template import table_properties
@@ -578,73 +577,15 @@ def _scenarios(plan: Plan, bar: tqdm[Any]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------- cold start
 
-_HANDLERS: Final = ("health", "reads", "add_memory", "writes", "summariser", "purger", "authorizer")
-_DYNAMODB_INIT: Final = (
-    "from chat_memory.adapters.dynamodb.client import dynamodb_client\ndynamodb_client()"  # first call's client
-)
-_TOKENIZER_INIT: Final = (
-    'from chat_memory.adapters.tokenizer import TiktokenCounter\nTiktokenCounter().count("user: hi")'
-)
-_PROBE: Final = """\
-import time
-t0 = time.perf_counter()
-{imports}
-t1 = time.perf_counter()
-{init}
-t2 = time.perf_counter()
-print(t1 - t0, t2 - t1)
-"""
-
-
-def _cold_targets() -> dict[str, tuple[str, str]]:
-    """name: (what to import, what the first request initialises before doing its work)."""
-    targets: dict[str, tuple[str, str]] = {"python -c pass": ("pass", "pass")}
-    for handler in _HANDLERS:
-        init = "pass" if handler == "health" else _DYNAMODB_INIT
-        if handler in ("add_memory", "summariser"):
-            init += "\n" + _TOKENIZER_INIT
-        targets[handler] = (f"import chat_memory.handlers.{handler}", init)
-    targets["langchain DynamoDBChatMessageHistory"] = (
-        "from langchain_community.chat_message_histories import DynamoDBChatMessageHistory",
-        'DynamoDBChatMessageHistory(table_name="t", session_id="s")',
-    )
-    return targets
-
 
 def _cold_start(plan: Plan, bar: tqdm[Any]) -> dict[str, Any]:
-    env = {**os.environ, **_ENVIRONMENT, "PYTHONWARNINGS": "ignore"}
+    from chat_memory_dev.template import REPO_ROOT
+
+    env = {**os.environ, **_ENVIRONMENT}
     for name in _UNSET:
         env.pop(name, None)
-    targets = _cold_targets()
-    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in targets}
     bar.set_description("cold start")
-    for _ in range(plan.cold_runs):
-        for name, (imports, init) in targets.items():  # round robin: drift hits every target alike
-            started = time.perf_counter()
-            done = subprocess.run(  # noqa: S603 - our own interpreter, our own code
-                [sys.executable, "-c", _PROBE.format(imports=imports, init=init)],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            wall = time.perf_counter() - started
-            if done.returncode != 0:
-                raise RuntimeError(f"cold start of {name} failed: {done.stderr.strip()[-500:]}")
-            imported, initialised = (float(x) for x in done.stdout.split())
-            samples[name].append((wall * 1000, imported * 1000, initialised * 1000))
-            bar.update(1)
-    return {
-        name: {
-            "process_ms": round(statistics.median(s[0] for s in runs), 1),
-            "import_ms": round(statistics.median(s[1] for s in runs), 1),
-            "init_ms": round(statistics.median(s[2] for s in runs), 1),
-            "runs": len(runs),
-            "imports": targets[name][0],
-            "init": targets[name][1],
-        }
-        for name, runs in samples.items()
-    }
+    return cold_start.measure(plan.cold_runs, env, REPO_ROOT / "events", lambda: bar.update(1))
 
 
 def _functions() -> list[str]:
@@ -722,7 +663,7 @@ def run(quick: bool, out: Path) -> dict[str, Any]:
     total = (
         len(plan.lengths) * len(SYSTEMS) * _steps_per_scenario(plan)
         + 1
-        + plan.cold_runs * len(_cold_targets())
+        + plan.cold_runs * cold_start.TARGETS
         + len(functions)
     )
     started = time.perf_counter()

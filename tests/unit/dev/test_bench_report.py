@@ -52,7 +52,16 @@ def _results() -> dict[str, Any]:
             "langchain": {"10": theirs, "1000": {"failed": True, "error": "item too large"}},
         },
         "langchain_limit": {"messages": 628, "item_bytes": 407203, "limit_bytes": 409600, "confirmed": True},
-        "cold_start": {"health": {"process_ms": 80.3, "import_ms": 41.7, "init_ms": 0.0, "runs": 3}},
+        "cold_start": {
+            "floor: import boto3 + a DynamoDB client": {
+                **{"cpu_ms": 250.0, "process_ms": 360.0, "import_ms": 260.0, "init_ms": 0.0},
+                **{"ratio": 1.0, "budget": None, "runs": 3},
+            },
+            "reads": {
+                **{"cpu_ms": 300.0, "process_ms": 420.0, "import_ms": 150.0, "init_ms": 120.0},
+                **{"ratio": 1.2, "budget": 1.3, "runs": 3},
+            },
+        },
         "package_size": {"HealthFunction": {"built": False, "note": "not built (run make build)"}},
     }
 
@@ -86,7 +95,6 @@ def test_tables_show_both_systems_the_ratio_and_langchains_failures() -> None:
     assert "| 10 | chat-memory | lastn=6: 1 Query | 1 GetItem, 1 TransactWriteItems |" in lines
     assert f"| 1,000 | LangChain | {FAILED} | {FAILED} |" in lines
     assert "| 10 | window read lastn=6 | 2 / 3 | 2 / 3 | 1.0x |" in lines
-    assert "| `chat_memory.handlers.health` | 80 | 42 | 0 | 42 |" in lines
     assert "| HealthFunction | not built (run make build) |  |  |  |" in lines
     assert any(
         line.startswith("LangChain failed at history length 1,000 (no figures there): item too large.")
@@ -99,3 +107,15 @@ def test_the_budget_table_shows_what_each_budget_answered_and_cost() -> None:
     lines = markdown(_results()).splitlines()
     assert "| 10 | 500 | 3 | 457 | 1 Query | 1.5 | 2.2 | 3.0 |" in lines
     assert "| 1,000 | 500 | 3 | 457 | 1 Query | 1.5 | 2.2 | 3.0 |" in lines
+
+
+def test_cold_start_rows_give_each_handlers_cpu_against_the_floor_and_its_budget() -> None:
+    results = _results()
+    results["cold_start"]["writes"] = {
+        **{"cpu_ms": 400.0, "process_ms": 500.0, "import_ms": 200.0, "init_ms": 150.0},
+        **{"ratio": 1.6, "budget": 1.3, "runs": 3},
+    }
+    text = markdown(results)
+    assert "| `chat_memory.handlers.reads` | 300 | 1.20x | 1.3x (met) | 420 | 150 | 120 |" in text
+    assert "| `chat_memory.handlers.writes` | 400 | 1.60x | 1.3x (missed) |" in text
+    assert "| floor: import boto3 + a DynamoDB client | 250 | 1.00x | - |" in text
