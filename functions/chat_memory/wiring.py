@@ -12,6 +12,7 @@ from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.adapters.dynamodb.consumed import measure
 from chat_memory.adapters.dynamodb.idempotency import IdempotencyRecords
 from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
+from chat_memory.adapters.dynamodb.tenant_settings import TenantSettingsStore
 from chat_memory.adapters.summarisers import BedrockSummaryModel, ExtractiveSummaryModel
 from chat_memory.adapters.tokenizer import TiktokenCounter  # loads tiktoken only when first counting
 from chat_memory.domain.ports import DialogModel, MemoryStore, Purger, SummaryModel, TextEmbedder
@@ -19,7 +20,7 @@ from chat_memory.service.dialog import ClassifySession, SynthesizeQuestion
 from chat_memory.service.embed import EmbedMessage
 from chat_memory.service.memory import AddMemory, DeleteMemory, GetMemory
 from chat_memory.service.search import SearchMemory
-from chat_memory.service.sessions import Messages, Sessions
+from chat_memory.service.sessions import Deletions, Messages, Sessions
 from chat_memory.service.summarise import SummariseSession
 from chat_memory.service.users import Users
 from chat_memory.settings import SettingsError, get_embedding_settings, get_settings, get_summary_settings
@@ -111,6 +112,11 @@ def messages() -> Messages:
 
 
 @_factory
+def deletions() -> Deletions:
+    return Deletions(log=dynamo_store())
+
+
+@_factory
 def users() -> Users:
     return Users(store=dynamo_store())
 
@@ -161,6 +167,11 @@ def classify_session() -> ClassifySession:
 @_factory
 def api_keys() -> ApiKeyStore:
     return ApiKeyStore(get_settings().table_name)
+
+
+@_factory
+def tenant_settings() -> TenantSettingsStore:
+    return TenantSettingsStore(get_settings().table_name)
 
 
 @_factory

@@ -358,7 +358,7 @@ def test_the_purger_is_a_stream_consumer_of_the_table() -> None:
     assert consumer.bisect_on_error is True
     assert consumer.report_batch_item_failures is True
     assert consumer.timeout_s == 900
-    assert len(consumer.filter_patterns) == 1
+    assert len(consumer.filter_patterns) == 2  # tombstones, and session items deleted by TTL (retention)
 
 
 def test_serve_drives_every_stream_consumer_of_the_table() -> None:
