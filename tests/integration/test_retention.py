@@ -100,7 +100,8 @@ class PurgerStream:
         records = shard.get(max(self.read, int(shard.starting_sequence_number)), 10_000)
         if records:
             self.read = int(records[-1]["dynamodb"]["SequenceNumber"]) + 1
-        passed = [lambda_record(r, self.arn) for r in records if record_passes_filters(self.patterns, r)]
+        shaped = [lambda_record(r, self.arn) for r in records]  # as the local poller does: then the filter
+        passed = [r for r in shaped if record_passes_filters(self.patterns, r)]
         if passed:
             result = purger.lambda_handler(build_stream_event(passed), FakeContext())
             assert result == {"batchItemFailures": []}
@@ -426,3 +427,58 @@ def test_the_purgers_own_deletes_and_a_functions_remove_are_not_taken_for_ttl(
     ddb.delete_item(TableName=TABLE, Key={"PK": {"S": "T#default#S#t"}, "SK": {"S": "SESSION"}})  # not TTL's
     purger_stream.poll_once()
     assert len(_receipts(call)) == 1
+
+
+def test_the_local_ttl_sweep_deletes_only_expired_items_and_marks_their_records_as_ttls() -> None:
+    """What `chat-memory serve` runs every minute, through the embedded DynamoDB's endpoint and its Streams API."""
+    import uuid
+
+    import boto3
+
+    from chat_memory_dev.localdb.dynamodb import EmbeddedDynamoDB, create_table_from_template
+    from chat_memory_dev.localdb.ttl import TtlSweeper
+
+    table = f"chat-memory-ttl-{uuid.uuid4().hex[:12]}"
+    with EmbeddedDynamoDB() as db:
+        client = boto3.client("dynamodb", endpoint_url=db.endpoint_url, region_name="us-east-1")
+        streams = boto3.client("dynamodbstreams", endpoint_url=db.endpoint_url, region_name="us-east-1")
+        create_table_from_template(client, table)
+        try:
+            now = int(time.time())
+            for sk, expires in (("past", now - 1), ("future", now + 3600), ("text", None), ("none", None)):
+                item: dict[str, Any] = {"PK": {"S": "T#t#S#s"}, "SK": {"S": sk}}
+                if expires is not None:
+                    item["expires_at"] = {"N": str(expires)}
+                if sk == "text":
+                    item["expires_at"] = {"S": "soon"}  # not a number: TTL ignores it
+                client.put_item(TableName=table, Item=item)
+            client.delete_item(TableName=table, Key={"PK": {"S": "T#t#S#s"}, "SK": {"S": "none"}})  # a function's
+            assert sweep_expired(client, table, now) == 1
+            assert sweep_expired(client, table, now) == 0
+            left = {i["SK"]["S"] for i in client.scan(TableName=table)["Items"]}
+            assert left == {"future", "text"}
+
+            arn = client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+            [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+            iterator = streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            records = streams.get_records(ShardIterator=iterator)["Records"]
+            removes = [
+                (r["dynamodb"]["Keys"]["SK"]["S"], r.get("userIdentity")) for r in records if r["eventName"] == "REMOVE"
+            ]
+            assert removes == [
+                ("none", None),
+                ("past", {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}),
+            ]  # GetRecords' shape
+
+            sweeper = TtlSweeper(client, table, interval=0.05)
+            client.put_item(TableName=table, Item={"PK": {"S": "T#t#S#s"}, "SK": {"S": "x"}, "expires_at": {"N": "1"}})
+            sweeper.start()
+            deadline = time.monotonic() + 5
+            while sweeper.swept < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            sweeper.stop()
+            assert sweeper.swept == 1
+        finally:
+            client.delete_table(TableName=table)

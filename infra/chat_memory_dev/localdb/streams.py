@@ -40,8 +40,8 @@ MAX_BYTES: Final = 64 * 1024 * 1024  # of the records' SizeBytes
 _SHARDS: weakref.WeakValueDictionary[str, RetainingStreamShard] = weakref.WeakValueDictionary()
 
 # The items the TTL sweep (ttl.py) is deleting, by (table, partition key, sort key): their REMOVE records say
-# that DynamoDB's TTL deleted them, as DynamoDB's do.
-TTL_IDENTITY: Final = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+# that DynamoDB's TTL deleted them, as DynamoDB's do (GetRecords' shape; Lambda's events spell it in lower case).
+TTL_IDENTITY: Final = {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}
 _TTL_DELETIONS: set[tuple[str, str, str]] = set()
 _TTL_LOCK = threading.Lock()
 
