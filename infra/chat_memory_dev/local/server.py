@@ -952,6 +952,9 @@ def serve(
         db.close(compact=quiet)
 
 
+TTL_SWEEP_ENV = "CHAT_MEMORY_TTL_SWEEP_SECONDS"  # how often the embedded DynamoDB's TTL sweep runs (default 60)
+
+
 def _ttl_sweeper(db: LocalDynamoDB) -> Any:
     """The embedded DynamoDB's Time to Live (moto has none): expired items deleted every minute, their REMOVE
     records marked as TTL's (the purger's filter takes them). None for another DynamoDB, which has its own."""
@@ -959,9 +962,10 @@ def _ttl_sweeper(db: LocalDynamoDB) -> Any:
         return None
     import boto3
 
-    from chat_memory_dev.localdb.ttl import TtlSweeper
+    from chat_memory_dev.localdb.ttl import SWEEP_INTERVAL_S, TtlSweeper
 
-    sweeper = TtlSweeper(boto3.client("dynamodb", endpoint_url=db.endpoint_url), db.table_name)
+    interval = float(os.environ.get(TTL_SWEEP_ENV) or SWEEP_INTERVAL_S)
+    sweeper = TtlSweeper(boto3.client("dynamodb", endpoint_url=db.endpoint_url), db.table_name, interval)
     sweeper.start()
     return sweeper
 
