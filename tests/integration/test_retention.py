@@ -482,3 +482,45 @@ def test_the_local_ttl_sweep_deletes_only_expired_items_and_marks_their_records_
             assert sweeper.swept == 1
         finally:
             client.delete_table(TableName=table)
+
+
+def test_the_purge_of_an_old_incarnation_never_deletes_the_new_ones_summary(
+    call: Call, clock: Clock, ddb: Any, purger_stream: PurgerStream
+) -> None:
+    from chat_memory.handlers import purger
+
+    def put_summary(point_ts: int) -> None:
+        item = {
+            "PK": {"S": "T#default#S#s"},
+            "SK": {"S": "SESSION#SUMMARY"},
+            "summary_uuid": {"S": f"summary-{point_ts}"},
+            "created_ts": {"N": str(point_ts)},
+            "content": {"S": "a summary"},
+            "recent_message_uuid": {"S": "x"},
+            "point_ts": {"N": str(point_ts)},
+            "token_count": {"N": "2"},
+            "version": {"N": "1"},
+        }
+        ddb.put_item(TableName=TABLE, Item=item)
+
+    def current_summary() -> str | None:
+        key = {"PK": {"S": "T#default#S#s"}, "SK": {"S": "SESSION#SUMMARY"}}
+        item = ddb.get_item(TableName=TABLE, Key=key).get("Item")
+        return str(item["summary_uuid"]["S"]) if item else None
+
+    old = _add(call, "s", 3, prefix="old")
+    old_point = int(_session_item(ddb, "s")["last_ts"]["N"])  # type: ignore[index]
+    put_summary(old_point)  # the old incarnation's
+    assert old[-1]["uuid"]
+    clock.advance(31)
+    _add(call, "s", 2, prefix="new")
+    purger_stream.poll_once()
+    assert current_summary() is None, "the old incarnation's summary went with it"
+    new_point = int(_session_item(ddb, "s")["last_ts"]["N"])  # type: ignore[index]
+    put_summary(new_point)  # the new incarnation's summariser wrote one
+    replay = build_stream_event(purger_stream.delivered)
+    assert purger.lambda_handler(replay, FakeContext()) == {"batchItemFailures": []}  # a replayed old record
+    assert current_summary() == f"summary-{new_point}"
+    messages = call("GET", "/api/v2/sessions/s/messages").body["messages"]
+    assert [m["content"] for m in messages] == ["new0", "new1"]
+    assert len(_receipts(call)) == 1

@@ -126,18 +126,32 @@ class DynamoPurger(OnTable):
 
     def _purge(self, tenant: str, session_id: str, up_to_ts: int, *, markers: bool) -> int:
         """Delete the messages at or before `up_to_ts` (their embeddings with them), the current summary and the
-        summary history; with `markers`, the change markers too (else a recreated session's are left to TTL)."""
+        summary history; with `markers` (no live session), the change markers too. Without (a session lives there
+        now: recreated), its change markers are left to TTL and the current summary goes only if it is the old
+        incarnation's (a conditional delete: the new one's summariser may have written its own)."""
         pk = keys.session_pk(tenant, session_id)
+        summaries_from = keys.CURRENT_SUMMARY_SK if markers else keys.SUMMARY_HISTORY_PREFIX
         doomed = [
             *self._table.range(pk, keys.MESSAGE_SK_PREFIX, keys.message_sk(up_to_ts), keys_only=True),
-            *self._table.range(pk, keys.CURRENT_SUMMARY_SK, keys.summary_history_sk(up_to_ts), keys_only=True),
+            *self._table.range(pk, summaries_from, keys.summary_history_sk(up_to_ts), keys_only=True),
         ]
         if markers:
             doomed += self._table.range(pk, keys.CHANGED_SK_PREFIX, keys.changed_sk(keys.LAST_TS, "~"), keys_only=True)
         item_keys = [{"PK": i["PK"], "SK": i["SK"]} for i in doomed]
         for start in range(0, len(item_keys), _BATCH_WRITE_SIZE):
             self._batch_delete(item_keys[start : start + _BATCH_WRITE_SIZE])
-        return len(item_keys)
+        deleted = len(item_keys)
+        if not markers:
+            current = to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.CURRENT_SUMMARY_SK})
+            old = to_item({":up": up_to_ts})
+            if self._table.write_if(
+                self._table.db.delete_item,
+                Key=current,
+                ConditionExpression="point_ts <= :up",
+                ExpressionAttributeValues=old,
+            ):
+                deleted += 1
+        return deleted
 
     def _batch_delete(self, item_keys: list[Item]) -> None:
         requests: list[Any] = [{"DeleteRequest": {"Key": k}} for k in item_keys]
