@@ -23,6 +23,9 @@ class Settings(BaseModel):
     write_retry_budget_seconds: float | None = Field(default=None, gt=0, le=900)
     # How long an Idempotency-Key's answer is replayed (seconds; then DynamoDB's TTL removes the record).
     idempotency_expiry_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    # The deployment's retention period in days (template parameter RetentionDays; 0: keep for ever), for tenants
+    # without their own (the authorizer passes a tenant's own) and sessions without their own (session metadata).
+    retention_days: int = Field(default=0, ge=0, le=36_500)
 
 
 @cache
@@ -33,6 +36,8 @@ def get_settings() -> Settings:
         raw["session_window"] = env["SESSION_WINDOW"]
     if env.get("WRITE_RETRY_BUDGET_SECONDS"):
         raw["write_retry_budget_seconds"] = env["WRITE_RETRY_BUDGET_SECONDS"]
+    if env.get("RETENTION_DAYS"):
+        raw["retention_days"] = env["RETENTION_DAYS"]
     if "IDEMPOTENCY_EXPIRY_SECONDS" in env:
         raw["idempotency_expiry_seconds"] = env["IDEMPOTENCY_EXPIRY_SECONDS"]
     try:

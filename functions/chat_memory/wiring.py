@@ -14,13 +14,14 @@ if TYPE_CHECKING:
     from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
     from chat_memory.adapters.dynamodb.idempotency import IdempotencyRecords
     from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
+    from chat_memory.adapters.dynamodb.tenant_settings import TenantSettingsStore
     from chat_memory.api.http import Middleware
     from chat_memory.domain.ports import DialogModel, MemoryStore, Purger, SummaryModel, TextEmbedder
     from chat_memory.service.dialog import ClassifySession, SynthesizeQuestion
     from chat_memory.service.embed import EmbedMessage
     from chat_memory.service.memory import AddMemory, DeleteMemory, GetMemory
     from chat_memory.service.search import SearchMemory
-    from chat_memory.service.sessions import Messages, Sessions
+    from chat_memory.service.sessions import Deletions, Messages, Sessions
     from chat_memory.service.summarise import SummariseSession
     from chat_memory.service.users import Users
 
@@ -131,6 +132,13 @@ def messages() -> Messages:
 
 
 @_factory
+def deletions() -> Deletions:
+    from chat_memory.service.sessions import Deletions
+
+    return Deletions(log=dynamo_store())
+
+
+@_factory
 def users() -> Users:
     from chat_memory.service.users import Users
 
@@ -201,6 +209,14 @@ def api_keys() -> ApiKeyStore:
     from chat_memory.settings import get_settings
 
     return ApiKeyStore(get_settings().table_name)
+
+
+@_factory
+def tenant_settings() -> TenantSettingsStore:
+    from chat_memory.adapters.dynamodb.tenant_settings import TenantSettingsStore
+    from chat_memory.settings import get_settings
+
+    return TenantSettingsStore(get_settings().table_name)
 
 
 @_factory

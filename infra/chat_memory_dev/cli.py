@@ -168,15 +168,21 @@ def resolve_table(args: argparse.Namespace) -> str:
     raise CliError("which table? give --table NAME or --stack NAME, or set TABLE_NAME")
 
 
-def _key_store(args: argparse.Namespace) -> ApiKeyStore:
-    from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
+def _table_client(args: argparse.Namespace) -> tuple[str, Any]:
+    """The table the keys commands act on, and a DynamoDB client for it."""
     from chat_memory_dev.localdb.dynamodb import ENDPOINT_ENV, fill_in_loopback_credentials
 
     # AWS_ENDPOINT_URL_DYNAMODB (a local table) is honoured by botocore itself; a loopback endpoint works
     # without configured credentials.
     fill_in_loopback_credentials(os.environ.get(ENDPOINT_ENV, ""))
-    table = resolve_table(args)
-    return ApiKeyStore(table, client=_boto3_client("dynamodb", args.region))
+    return resolve_table(args), _boto3_client("dynamodb", args.region)
+
+
+def _key_store(args: argparse.Namespace) -> ApiKeyStore:
+    from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
+
+    table, client = _table_client(args)
+    return ApiKeyStore(table, client=client)
 
 
 def _keys_create(args: argparse.Namespace) -> int:
@@ -201,6 +207,31 @@ def _keys_revoke(args: argparse.Namespace) -> int:
         raise CliError(f"no API key has the id {args.key_id} (see `chat-memory keys list`)")
     print(f"revoked {args.key_id}: refused once the authorizer's cached answer expires (AuthorizerCacheSeconds)")
     return 0
+
+
+def _keys_retention(args: argparse.Namespace) -> int:
+    from chat_memory.adapters.dynamodb.tenant_settings import TenantSettingsStore
+
+    table, client = _table_client(args)
+    settings = TenantSettingsStore(table, client=client)
+    days = None if args.default else args.days
+    settings.set_retention_days(args.tenant, days)
+    if days is None:
+        print(f"tenant {args.tenant}: the deployment's retention period (RetentionDays)")
+    else:
+        kept = "kept for ever" if days == 0 else f"deleted {days} days after their last message"
+        print(f"tenant {args.tenant}: sessions without their own period are {kept}")
+    print("applies to each session at its next write, once the authorizer's cached answers expire")
+    return 0
+
+
+def _retention_days(text: str) -> int:
+    from chat_memory.domain.retention import MAX_RETENTION_DAYS, is_retention_days
+
+    days = int(text) if text.isascii() and text.isdigit() else None
+    if not is_retention_days(days):
+        raise argparse.ArgumentTypeError(f"a whole number of days from 0 (for ever) to {MAX_RETENTION_DAYS}")
+    return int(text)
 
 
 def _keys(command: Command) -> Command:
@@ -241,7 +272,7 @@ def _add_keys(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
     parser = subparsers.add_parser(
         "keys",
-        help="create, list and revoke API keys (a deployed stack's table, or a local one)",
+        help="create, list and revoke API keys, set tenants' retention (a deployed stack's table, or a local one)",
         description=(
             "Manage API keys in a chat-memory table: a deployed stack's (standard AWS credentials and region) or "
             "a local one (AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:PORT). Keys are stored as their SHA-256 "
@@ -258,6 +289,14 @@ def _add_keys(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
     revoke = keys.add_parser("revoke", parents=[common], help="revoke a key by its id")
     revoke.add_argument("key_id", metavar="KEY_ID", help="the key's id, from `keys create` or `keys list`")
     revoke.set_defaults(command=_keys(_keys_revoke))
+    retention = keys.add_parser(
+        "retention", parents=[common], help="set a tenant's retention period (sessions deleted N days after)"
+    )
+    retention.add_argument("--tenant", required=True, help="the tenant whose retention period to set")
+    period = retention.add_mutually_exclusive_group(required=True)
+    period.add_argument("--days", type=_retention_days, help="days after a session's last message (0: keep for ever)")
+    period.add_argument("--default", action="store_true", help="use the deployment's RetentionDays again")
+    retention.set_defaults(command=_keys(_keys_retention))
 
 
 def _add_dlq(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -69,6 +69,16 @@ TOMBSTONES = {
     },
 }
 
+# ...and the session items DynamoDB's TTL deletes at the end of their retention period (never a function's delete).
+TTL_REMOVALS = {
+    "eventName": ["REMOVE"],
+    "userIdentity": {"type": ["Service"], "principalId": ["dynamodb.amazonaws.com"]},
+    "dynamodb": {"Keys": {"SK": {"S": [keys.SESSION_SK]}}},
+}
+# The functions that write session items give them their expiry: the deployment's retention period.
+RETENTION_FUNCTIONS = (WRITE_FUNCTION, "SessionsFunction")
+RETENTION_VARIABLES = {"RETENTION_DAYS": {"Ref": "RetentionDays"}}
+
 EXPECTED_ROUTES = {
     "HealthFunction": {("GET", "/healthz")},
     "NotServedFunction": {("ANY", "$default")},  # an HttpApi event without Path and Method: SAM's $default route
@@ -83,6 +93,7 @@ EXPECTED_ROUTES = {
         ("GET", "/api/v2/users/{userId}"),
         ("GET", "/api/v2/users/{userId}/sessions"),
         ("GET", "/api/v2/sessions/{sessionId}/synthesize_question"),
+        ("GET", "/api/v2/deletions"),
         # API v1 (Zep 0.27): the same function as each v2 twin; users under /user
         ("GET", "/api/v1/sessions"),
         ("GET", "/api/v1/sessions/{sessionId}"),
@@ -436,8 +447,20 @@ def test_environment() -> None:
     assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
     assert variables["POWERTOOLS_SERVICE_NAME"] == "chat-memory"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "ChatMemory"
-    for function in set(FUNCTIONS) - {*MODEL_FUNCTIONS, READ_FUNCTION, EMBEDDER}:
+    for function in set(FUNCTIONS) - {*MODEL_FUNCTIONS, READ_FUNCTION, EMBEDDER, *RETENTION_FUNCTIONS}:
         assert "Environment" not in FUNCTIONS[function], f"{function} overrides the global environment"
+    assert "RETENTION_DAYS" not in variables
+
+
+@pytest.mark.parametrize("function", RETENTION_FUNCTIONS)
+def test_the_session_writers_get_the_retention_period_and_nothing_else_changes(function: str) -> None:
+    variables = FUNCTIONS[function]["Environment"]["Variables"]
+    extra = MODEL_VARIABLES if function in MODEL_FUNCTIONS else {}
+    assert variables == RETENTION_VARIABLES | extra
+    assert not any(
+        "RETENTION_DAYS" in (_prop(f, "Environment") or {}).get("Variables", {})
+        for f in set(FUNCTIONS) - set(RETENTION_FUNCTIONS)
+    )
 
 
 def test_only_the_read_function_holds_the_page_token_key_from_a_generated_secret() -> None:
@@ -460,7 +483,7 @@ def test_the_model_functions_environment_adds_the_model_and_overrides_nothing(fu
     variables = FUNCTIONS[function]["Environment"]["Variables"]  # SAM merges these into Globals' variables
     assert {name: variables[name] for name in MODEL_VARIABLES} == MODEL_VARIABLES
     if function != READ_FUNCTION:
-        assert variables == MODEL_VARIABLES
+        assert variables == MODEL_VARIABLES | (RETENTION_VARIABLES if function in RETENTION_FUNCTIONS else {})
     assert not set(variables) & set(GLOBAL_FUNCTION["Environment"]["Variables"])
 
 
@@ -470,6 +493,13 @@ def test_parameters() -> None:
     level = TEMPLATE["Parameters"]["LogLevel"]
     assert level["Default"] == "INFO"
     assert set(level["AllowedValues"]) == {"DEBUG", "INFO", "WARNING", "ERROR"}
+    retention = TEMPLATE["Parameters"]["RetentionDays"]  # 0: keep for ever (the default); at most 100 years
+    assert (retention["Type"], retention["Default"], retention["MinValue"], retention["MaxValue"]) == (
+        "Number",
+        0,
+        0,
+        36_500,
+    )
     for name in ("SummaryModelId", "SummaryModelRegion"):  # empty: offline summariser, the stack's region
         assert (TEMPLATE["Parameters"][name]["Type"], TEMPLATE["Parameters"][name]["Default"]) == ("String", "")
 
@@ -780,16 +810,24 @@ def test_summariser_filter_lets_only_message_inserts_through(event_name: str, sk
     assert record_passes_filters(patterns, _stream_record(event_name, sk)) is delivered
 
 
-def test_purger_filter_is_exactly_session_and_user_tombstones() -> None:
+def test_purger_filter_is_exactly_session_and_user_tombstones_and_ttl_removals_of_sessions() -> None:
     filters = _purger_event()["FilterCriteria"]["Filters"]
-    assert len(filters) == 1
-    pattern = json.loads(filters[0]["Pattern"])
-    assert pattern == TOMBSTONES
-    validate_pattern(pattern)  # only syntax the local driver evaluates like Lambda
+    patterns = [json.loads(f["Pattern"]) for f in filters]
+    assert patterns == [TOMBSTONES, TTL_REMOVALS]
+    for pattern in patterns:
+        validate_pattern(pattern)  # only syntax the local driver evaluates like Lambda
+
+
+_TTL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}  # a record's userIdentity when TTL deleted
 
 
 def _item_record(
-    event_name: str, pk: str, sk: str, new: dict[str, Any] | None, old: dict[str, Any] | None
+    event_name: str,
+    pk: str,
+    sk: str,
+    new: dict[str, Any] | None,
+    old: dict[str, Any] | None,
+    identity: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     keys_ = {keys.TABLE_PARTITION_KEY: {"S": pk}, keys.TABLE_SORT_KEY: {"S": sk}}
     dynamodb: dict[str, Any] = {"Keys": keys_, "SequenceNumber": "1", "StreamViewType": "NEW_AND_OLD_IMAGES"}
@@ -797,7 +835,10 @@ def _item_record(
         dynamodb["NewImage"] = {**keys_, "version": {"N": "2"}, **new}
     if old is not None:
         dynamodb["OldImage"] = {**keys_, "version": {"N": "1"}, **old}
-    return {"eventName": event_name, "eventSource": "aws:dynamodb", "dynamodb": dynamodb}
+    record = {"eventName": event_name, "eventSource": "aws:dynamodb", "dynamodb": dynamodb}
+    if identity is not None:
+        record["userIdentity"] = identity
+    return record
 
 
 _SESSION = (keys.session_pk("default", "s"), keys.SESSION_SK)
@@ -809,32 +850,43 @@ _NOT_DELETED = {"deleted": {"BOOL": False}}
 
 
 @pytest.mark.parametrize(
-    ("event_name", "item", "new", "old", "delivered"),
+    ("event_name", "item", "new", "old", "delivered", "identity"),
     [
-        ("MODIFY", _SESSION, _DELETED, {}, True),  # DELETE of a session's memory
-        ("MODIFY", _USER, _DELETED, {}, True),  # DELETE of a user
-        ("INSERT", _SESSION, _DELETED, None, True),  # a tombstone written where no item was
-        ("INSERT", _USER, _DELETED, None, True),
-        ("MODIFY", _SESSION, _DELETED, _DELETED, True),  # a tombstone rewritten: purging again is harmless
-        ("MODIFY", _SESSION, {}, {}, False),  # an update of a live session
-        ("MODIFY", _SESSION, _NOT_DELETED, _DELETED, False),  # a session recreated over its tombstone
-        ("INSERT", _SESSION, {}, None, False),
-        ("MODIFY", _USER, {}, {}, False),
-        ("MODIFY", _USER, _NOT_DELETED, {}, False),
-        ("INSERT", _USER, {}, None, False),
-        ("REMOVE", _SESSION, None, _DELETED, False),  # the tombstone dropped at the end of a purge
-        ("REMOVE", _USER, None, _DELETED, False),
-        ("INSERT", _MESSAGE, _DELETED, None, False),  # only session and user items
-        ("MODIFY", _MESSAGE, _DELETED, {}, False),
-        ("REMOVE", _MESSAGE, None, {}, False),
-        ("MODIFY", _SUMMARY, _DELETED, {}, False),
+        ("REMOVE", _SESSION, None, {}, True, _TTL),  # a session's retention period passed: TTL deleted it
+        ("REMOVE", _SESSION, None, {}, False, {"type": "Service", "principalId": "lambda.amazonaws.com"}),
+        ("REMOVE", _SESSION, None, {}, False, None),  # a function deleted a session item
+        ("REMOVE", _USER, None, {}, False, _TTL),
+        ("REMOVE", _MESSAGE, None, {}, False, _TTL),
+        ("MODIFY", _SESSION, {}, {}, False, _TTL),
+        ("MODIFY", _SESSION, _DELETED, {}, True, None),  # DELETE of a session's memory
+        ("MODIFY", _USER, _DELETED, {}, True, None),  # DELETE of a user
+        ("INSERT", _SESSION, _DELETED, None, True, None),  # a tombstone written where no item was
+        ("INSERT", _USER, _DELETED, None, True, None),
+        ("MODIFY", _SESSION, _DELETED, _DELETED, True, None),  # a tombstone rewritten: purging again is harmless
+        ("MODIFY", _SESSION, {}, {}, False, None),  # an update of a live session
+        ("MODIFY", _SESSION, _NOT_DELETED, _DELETED, False, None),  # a session recreated over its tombstone
+        ("INSERT", _SESSION, {}, None, False, None),
+        ("MODIFY", _USER, {}, {}, False, None),
+        ("MODIFY", _USER, _NOT_DELETED, {}, False, None),
+        ("INSERT", _USER, {}, None, False, None),
+        ("REMOVE", _SESSION, None, _DELETED, False, None),  # the tombstone dropped at the end of a purge
+        ("REMOVE", _USER, None, _DELETED, False, None),
+        ("INSERT", _MESSAGE, _DELETED, None, False, None),  # only session and user items
+        ("MODIFY", _MESSAGE, _DELETED, {}, False, None),
+        ("REMOVE", _MESSAGE, None, {}, False, None),
+        ("MODIFY", _SUMMARY, _DELETED, {}, False, None),
     ],
 )
-def test_purger_filter_lets_only_tombstones_through(
-    event_name: str, item: tuple[str, str], new: dict[str, Any] | None, old: dict[str, Any] | None, delivered: bool
+def test_purger_filter_lets_only_tombstones_and_ttl_removals_of_sessions_through(
+    event_name: str,
+    item: tuple[str, str],
+    new: dict[str, Any] | None,
+    old: dict[str, Any] | None,
+    delivered: bool,
+    identity: dict[str, str] | None,
 ) -> None:
     patterns = [json.loads(f["Pattern"]) for f in _purger_event()["FilterCriteria"]["Filters"]]
-    assert record_passes_filters(patterns, _item_record(event_name, *item, new, old)) is delivered
+    assert record_passes_filters(patterns, _item_record(event_name, *item, new, old, identity)) is delivered
 
 
 def test_the_two_stream_filters_never_deliver_the_same_record() -> None:
@@ -846,6 +898,7 @@ def test_the_two_stream_filters_never_deliver_the_same_record() -> None:
         _item_record("INSERT", *_MESSAGE, _DELETED, None),
         _item_record("MODIFY", *_SESSION, _DELETED, {}),
         _item_record("MODIFY", *_USER, _DELETED, {}),
+        _item_record("REMOVE", *_SESSION, None, {}, _TTL),
     ):
         assert not (record_passes_filters(summariser, record) and record_passes_filters(purger, record))
 
@@ -909,7 +962,11 @@ def test_sam_adds_the_stream_and_dead_letter_permissions(
     assert actions == EXPECTED_ACTIONS[function] | {"sqs:SendMessage"}  # no stream action repeated inline
 
 
-STREAM_FILTERS = {SUMMARISER: MESSAGE_INSERTS, PURGER: TOMBSTONES, EMBEDDER: UNEMBEDDED_MESSAGE_WRITES}
+STREAM_FILTERS = {
+    SUMMARISER: [MESSAGE_INSERTS],
+    PURGER: [TOMBSTONES, TTL_REMOVALS],
+    EMBEDDER: [UNEMBEDDED_MESSAGE_WRITES],
+}
 
 
 @pytest.mark.parametrize(("function", "queue_id"), sorted(STREAM_FUNCTIONS.items()))
@@ -924,7 +981,7 @@ def test_sam_event_source_mapping(function: str, queue_id: str, generated: dict[
     assert mapping["BisectBatchOnFunctionError"] is True
     assert 0 <= mapping["MaximumRetryAttempts"] <= 10
     assert mapping["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [queue_id, "Arn"]}}}
-    assert [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]] == [STREAM_FILTERS[function]]
+    assert [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]] == STREAM_FILTERS[function]
 
 
 def test_sam_generates_one_event_source_mapping_per_stream_consumer(generated: dict[str, Any]) -> None:

@@ -94,6 +94,25 @@ def all_items(client: Any) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def is_receipt(item: dict[str, Any]) -> bool:
+    """A deletion receipt (what every purge leaves, on purpose: see test_retention.py)."""
+    return str(item["PK"]["S"]).endswith("#DELETIONS")
+
+
+def data_items(client: Any) -> list[dict[str, Any]]:
+    """Every item but the deletion receipts."""
+    return [i for i in all_items(client) if not is_receipt(i)]
+
+
+def receipts(client: Any) -> list[dict[str, str]]:
+    """The deletion receipts: (session id, reason) of each, oldest first."""
+    return [
+        {"session_id": i["session_id"]["S"], "reason": i["reason"]["S"]}
+        for i in sorted(all_items(client), key=lambda i: (i["PK"]["S"], i["SK"]["S"]))
+        if is_receipt(i)
+    ]
+
+
 def tombstone_event(client: Any) -> dict[str, Any]:
     """The stream records the purger would get: every tombstone in the table, as a MODIFY with its new image."""
     records = [

@@ -12,7 +12,7 @@ from chat_memory_dev.local.runtime import FakeLambdaContext
 from chat_memory_dev.local.stream import record_passes_filters
 from chat_memory_dev.template import http_routes, stream_consumers
 from tests.http_events import FakeContext, http_event
-from tests.integration.conftest import all_items
+from tests.integration.conftest import all_items, data_items, receipts
 
 EVENT_NAMES = ("health", "writes", "add_memory", "reads", "not_served", "summariser", "embedder", "purger")
 
@@ -137,11 +137,14 @@ def test_purger_event_runs_against_moto(ddb: Any) -> None:
     assert tombstone["deleted"] == {"BOOL": True}
     # The file's image is the tombstone this sequence leaves (ids and times aside): same attributes, same values.
     assert set(tombstone) == set(image)
-    for name in ("PK", "SK", "tenant", "session_id", "version", "last_ts", "first_ts", "message_count", "metadata"):
+    for name in ("PK", "SK", "tenant", "session_id", "version", "message_count", "metadata", "deleted_reason"):
         assert tombstone[name] == image[name], name
+    for stored in (tombstone, image):  # no message yet: a new session starts at its creation, nothing before it
+        assert int(stored["first_ts"]["N"]) == int(stored["created_ts"]["N"]) == int(stored["last_ts"]["N"]) + 1
 
     assert _purge(event) == {"batchItemFailures": []}
-    assert all_items(ddb) == []  # the tombstone too: nothing of the session is left
+    assert data_items(ddb) == []  # the tombstone too: nothing of the session is left
+    assert [r["reason"] for r in receipts(ddb)] == ["delete"]  # but its receipt
     assert _invoke("reads")["statusCode"] == 404
     assert _invoke("writes")["statusCode"] == 201  # the id is free again
 

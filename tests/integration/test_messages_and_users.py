@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import CallLog, Invoke, all_items, run_purger
+from tests.integration.conftest import CallLog, Invoke, all_items, data_items, receipts, run_purger
 
 
 def _add(api: Invoke, session: str, count: int, prefix: str = "m", **extra: Any) -> list[dict[str, Any]]:
@@ -218,8 +218,12 @@ def test_deleting_a_user_forgets_them_and_their_sessions_at_once(api: Invoke, dd
     assert api("DELETE", "/api/v2/users/eve").status == 404
 
     assert run_purger(ddb) == {"batchItemFailures": []}
-    left = {item["PK"]["S"] for item in all_items(ddb)}
+    left = {item["PK"]["S"] for item in data_items(ddb)}
     assert left == {"T#default#U#fay", "T#default#S#f1"}, "nothing of eve's is stored any more"
+    assert sorted((r["session_id"], r["reason"]) for r in receipts(ddb)) == [
+        ("e1", "user_delete"),
+        ("e2", "user_delete"),
+    ]
     assert len(_page(api, "f1", 100, 1)["messages"]) == 20
     assert _user(api, "eve")["user_id"] == "eve", "the id is free again"
     assert api("GET", "/api/v2/users/eve/sessions").body == []
@@ -264,8 +268,12 @@ def test_a_deleted_users_id_is_free_at_once_and_the_new_user_never_sees_the_old_
         assert api("GET", f"/api/v2/sessions/{session}").status == 404
     assert api("GET", "/api/v2/users/ann").body["uuid"] == again.body["uuid"], "the new user stays"
     assert len(_page(api, "a3", 10, 1)["messages"]) == 2
-    left = {item["PK"]["S"] for item in all_items(ddb)}
+    left = {item["PK"]["S"] for item in data_items(ddb)}
     assert left == {"T#default#U#ann", "T#default#S#a3"}, "nothing of the old incarnation is stored any more"
+    assert sorted((r["session_id"], r["reason"]) for r in receipts(ddb)) == [
+        ("a1", "user_delete"),
+        ("a2", "user_delete"),
+    ]
 
 
 def test_the_purger_buries_a_session_the_user_index_had_not_shown_yet(api: Invoke, ddb: Any) -> None:
@@ -284,7 +292,8 @@ def test_the_purger_buries_a_session_the_user_index_had_not_shown_yet(api: Invok
     assert run_purger(ddb) == {"batchItemFailures": []}  # the user's tombstone: sweep again
     assert api("GET", "/api/v2/sessions/g1").status == 404
     assert run_purger(ddb) == {"batchItemFailures": []}  # the session's tombstone
-    assert all_items(ddb) == []
+    assert data_items(ddb) == []
+    assert receipts(ddb) == [{"session_id": "g1", "reason": "user_delete"}]
 
 
 def test_a_replayed_user_tombstone_spares_the_user_created_again(api: Invoke, ddb: Any) -> None:
@@ -296,7 +305,8 @@ def test_a_replayed_user_tombstone_spares_the_user_created_again(api: Invoke, dd
     old_records = tombstone_event(ddb)
     assert len(old_records["Records"]) == 2, "the user's tombstone and their session's"
     assert run_purger(ddb) == {"batchItemFailures": []}
-    assert all_items(ddb) == []
+    assert data_items(ddb) == []
+    assert receipts(ddb) == [{"session_id": "h1", "reason": "user_delete"}]
     _user(api, "hal")
     assert api("POST", "/api/v2/sessions", {"session_id": "h2", "user_id": "hal"}).status == 201
     _add(api, "h2", 3)

@@ -10,7 +10,16 @@ from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.adapters.dynamodb.repository import DynamoMemoryStore
 from chat_memory.domain.models import CountedMessage, NewMessage, RoleType
 from tests.http_events import FakeContext
-from tests.integration.conftest import TABLE, CallLog, Invoke, all_items, run_purger, tombstone_event
+from tests.integration.conftest import (
+    TABLE,
+    CallLog,
+    Invoke,
+    all_items,
+    data_items,
+    receipts,
+    run_purger,
+    tombstone_event,
+)
 
 
 def _messages(n: int, prefix: str = "m", size: int = 0) -> list[dict[str, Any]]:
@@ -242,7 +251,8 @@ def test_delete_memory_is_one_write_and_the_purger_removes_everything(api: Invok
     assert api("GET", "/api/v2/sessions/gone/messages").status == 404
     assert api("DELETE", "/api/v2/sessions/gone/memory").status == 404
     assert run_purger(ddb) == {"batchItemFailures": []}
-    assert all_items(ddb) == []
+    assert data_items(ddb) == []
+    assert receipts(ddb) == [{"session_id": "gone", "reason": "delete"}]  # what is left: no content
     _add(api, "gone", _messages(2, prefix="new-"))
     assert [m["content"] for m in _window(api, "gone")] == ["new-0", "new-1"]
 
@@ -264,7 +274,8 @@ def test_a_session_recreated_before_the_purge_never_shows_the_old_messages(api: 
 
     assert purger.lambda_handler(tombstones, FakeContext()) == {"batchItemFailures": []}  # the purge, late
     assert [m["content"] for m in _window(api, "crash", lastn=10)] == ["new-0", "new-1"]
-    assert len(all_items(ddb)) == 3, "the old messages are gone, the recreated session and its 2 messages stay"
+    assert len(data_items(ddb)) == 3, "the old messages are gone, the recreated session and its 2 messages stay"
+    assert receipts(ddb) == [{"session_id": "crash", "reason": "delete"}]
 
 
 def test_an_interrupted_purge_is_finished_by_the_retry(api: Invoke, ddb: Any) -> None:
@@ -290,7 +301,8 @@ def test_an_interrupted_purge_is_finished_by_the_retry(api: Invoke, ddb: Any) ->
     assert 0 < len(all_items(ddb)) < 31
     assert api("GET", "/api/v2/sessions/retry-purge/memory").status == 404
     assert purger.lambda_handler(tombstones, FakeContext()) == {"batchItemFailures": []}
-    assert all_items(ddb) == []
+    assert data_items(ddb) == []
+    assert receipts(ddb) == [{"session_id": "retry-purge", "reason": "delete"}], "one receipt, written once"
 
 
 def test_add_memory_is_one_read_and_one_transaction(api: Invoke, calls: CallLog) -> None:

@@ -17,7 +17,7 @@ from chat_memory.domain.models import ModelSummary
 from chat_memory.service.summarise import SummariseSession
 from tests.http_events import FakeContext
 from tests.integration.bedrock import answer_calls, bedrock_response, converse_ok
-from tests.integration.conftest import TABLE, Invoke, all_items, run_purger
+from tests.integration.conftest import TABLE, Invoke, all_items, data_items, receipts, run_purger
 
 W = 12  # the default window
 
@@ -232,7 +232,8 @@ def test_deleting_a_session_removes_its_summaries(api: Invoke, ddb: Any) -> None
     _summarise(ddb, "forget")
     assert api("DELETE", "/api/v2/sessions/forget/memory").status == 200
     assert run_purger(ddb) == {"batchItemFailures": []}
-    assert all_items(ddb) == []
+    assert data_items(ddb) == []
+    assert receipts(ddb) == [{"session_id": "forget", "reason": "delete"}]
     _add(api, "forget", 3)
     assert _memory(api, "forget")["summary"] is None
 

@@ -48,7 +48,9 @@ class InMemoryStore:
     def get_session(self, tenant: str, session_id: str) -> Session | None:
         return self.sessions.get((tenant, session_id))
 
-    def create_session(self, tenant: str, session_id: str, user: User | None, metadata: JsonObject) -> Session:
+    def create_session(
+        self, tenant: str, session_id: str, user: User | None, metadata: JsonObject, *, retention_days: int = 0
+    ) -> Session:
         now = self._now()
         session = Session(session_id, str(uuid.uuid4()), now, now, user.user_id if user else None, metadata)
         self.sessions[(tenant, session_id)] = session
@@ -56,7 +58,13 @@ class InMemoryStore:
         return session
 
     def update_session(
-        self, tenant: str, session_id: str, user: User | None, metadata_patch: JsonObject | None
+        self,
+        tenant: str,
+        session_id: str,
+        user: User | None,
+        metadata_patch: JsonObject | None,
+        *,
+        retention_days: int = 0,
     ) -> Session:
         session = self.sessions.get((tenant, session_id)) or self.create_session(tenant, session_id, None, {})
         changed = replace(
@@ -85,6 +93,8 @@ class InMemoryStore:
         messages: Sequence[CountedMessage],
         metadata_patch: JsonObject | None,
         summary_instruction: str | None,
+        *,
+        retention_days: int = 0,
     ) -> list[AddedMessage]:
         self.update_session(tenant, session_id, None, metadata_patch)
         stored = self.messages[(tenant, session_id)]

@@ -86,6 +86,8 @@ class FakeStore:
         messages: Sequence[CountedMessage],
         metadata_patch: JsonObject | None,
         summary_instruction: str | None,
+        *,
+        retention_days: int = 0,
     ) -> list[AddedMessage]:
         self.appended.append(messages)
         return [AddedMessage(f"u{i}", i, m.token_count, updated=False) for i, m in enumerate(messages)]

@@ -28,7 +28,9 @@ from chat_memory.domain.errors import (
     StoreUnavailableError,
     UnauthorizedError,
 )
+from chat_memory.domain.retention import is_retention_days
 from chat_memory.observability import logger, metrics
+from chat_memory.settings import get_settings
 
 JSON = "application/json"
 CONSUMED_CAPACITY_HEADER = "X-Consumed-Capacity"
@@ -229,6 +231,22 @@ def _tenant(request: Request) -> str:
 # A route's `tenant: Tenant` parameter.
 Tenant = Annotated[str, Depends(_tenant)]
 
+RETENTION_CONTEXT_KEY = "retention_days"  # the authorizer's context: the tenant's own retention period, if any
+
+
+def _tenant_retention_days(request: Request) -> int:
+    """The caller's tenant's retention period in days (0: for ever): its own, from the authorizer, else the
+    deployment's (RETENTION_DAYS)."""
+    own = request.context.get(RETENTION_CONTEXT_KEY)
+    if own is not None:
+        days: int = own
+        return days
+    return get_settings().retention_days
+
+
+# A writing route's `retention_days: TenantRetention` parameter (sessions without their own period get it).
+TenantRetention = Annotated[int, Depends(_tenant_retention_days)]
+
 
 def _is_json(content_type: str) -> bool:
     media_type = content_type.split(";", 1)[0].strip().lower()
@@ -244,10 +262,23 @@ def _error_result(status: int, message: str) -> dict[str, Any]:
     }
 
 
-def _authorized_tenant(event: dict[str, Any]) -> str | None:
+def _authorizer_context(event: dict[str, Any]) -> dict[str, Any]:
     authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
-    tenant = (authorizer.get("lambda") or {}).get("tenant")
+    context = authorizer.get("lambda") or {}
+    return context if isinstance(context, dict) else {}
+
+
+def _authorized_tenant(event: dict[str, Any]) -> str | None:
+    tenant = _authorizer_context(event).get("tenant")
     return tenant if isinstance(tenant, str) and tenant else None
+
+
+def _authorized_retention_days(event: dict[str, Any]) -> int | None:
+    """The tenant's own retention period the authorizer found (a number, or its digits), else None."""
+    days = _authorizer_context(event).get(RETENTION_CONTEXT_KEY)
+    if isinstance(days, str) and days.isascii() and days.isdigit():
+        days = int(days)
+    return days if is_retention_days(days) else None
 
 
 def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -268,5 +299,6 @@ def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaC
         # Any JSON media type (`application/JSON`, `application/vnd.api+json`) is JSON here; Powertools would answer
         # the ones it does not know with its own 415 body.
         event = {**event, "headers": {**headers, "content-type": JSON}}
-    app.context.update(tenant=tenant)  # what append_context does (untyped)
+    # What append_context does (untyped); both keys every time, so nothing of one request reaches the next.
+    app.context.update({"tenant": tenant, RETENTION_CONTEXT_KEY: _authorized_retention_days(event)})
     return app.resolve(event, context)

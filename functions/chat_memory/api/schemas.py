@@ -19,6 +19,7 @@ from chat_memory.domain.models import (
     SearchScope,
     UserChanges,
 )
+from chat_memory.domain.retention import DeletionReason
 
 
 def _check_json_value(value: Any, depth: int) -> None:
@@ -304,6 +305,20 @@ class SessionBody(_Response):
     updated_at: _Timestamp
     metadata: JsonObject
     user_id: _OmittedText = Field(description="Omitted when the session belongs to no user.")
+
+
+class DeletionBody(_Response):
+    """A deletion receipt: what was deleted, when and why; never any content or metadata."""
+
+    session_id: str
+    deleted_at: _Timestamp = Field(
+        description="When the session became unreadable (the DELETE, or the end of its retention period)."
+    )
+    items_deleted: int = Field(ge=0, description="Items the purge deleted: messages, summaries, the session item.")
+    reason: DeletionReason = Field(
+        description="`delete` (DELETE .../memory), `user_delete` (the user was deleted) or `retention` (its "
+        "retention period passed)."
+    )
 
 
 class MessagePageBody(_Response):

@@ -22,6 +22,7 @@ from chat_memory.domain.models import (
     UserChanges,
     Window,
 )
+from chat_memory.domain.retention import DeletionReason, DeletionReceipt
 
 
 class TokenCounter(Protocol):
@@ -31,10 +32,20 @@ class TokenCounter(Protocol):
 class MemoryStore(Protocol):
     def get_session(self, tenant: str, session_id: str) -> Session | None: ...
 
-    def create_session(self, tenant: str, session_id: str, user: User | None, metadata: JsonObject) -> Session: ...
+    def create_session(
+        self, tenant: str, session_id: str, user: User | None, metadata: JsonObject, *, retention_days: int = 0
+    ) -> Session:
+        """`retention_days`: the tenant's period (0: for ever), unless the session's metadata sets its own."""
+        ...
 
     def update_session(
-        self, tenant: str, session_id: str, user: User | None, metadata_patch: JsonObject | None
+        self,
+        tenant: str,
+        session_id: str,
+        user: User | None,
+        metadata_patch: JsonObject | None,
+        *,
+        retention_days: int = 0,
     ) -> Session: ...
 
     def list_sessions(self, tenant: str, after: Position | None, read_ahead: int) -> Iterator[Session]:
@@ -49,6 +60,8 @@ class MemoryStore(Protocol):
         messages: Sequence[CountedMessage],
         metadata_patch: JsonObject | None,
         summary_instruction: str | None,
+        *,
+        retention_days: int = 0,
     ) -> list[AddedMessage]: ...
 
     def read_window(self, tenant: str, session_id: str, limit: int, token_budget: int | None = None) -> Window | None:
@@ -108,13 +121,31 @@ class UserStore(Protocol):
 
 
 class Purger(Protocol):
-    def purge_session(self, tenant: str, session_id: str, up_to_ts: int, version: int) -> int:
-        """Delete a deleted session's items up to `up_to_ts`; returns how many were deleted."""
+    def purge_session(
+        self,
+        tenant: str,
+        session_id: str,
+        up_to_ts: int,
+        version: int,
+        reason: DeletionReason = DeletionReason.DELETE,
+        deleted_ts: int = 0,
+    ) -> int:
+        """Delete a deleted session's items up to `up_to_ts`, then leave its receipt; returns how many were deleted."""
+        ...
+
+    def purge_expired(self, tenant: str, session_id: str, up_to_ts: int, expired_at: int) -> int:
+        """Delete the items up to `up_to_ts` of a session whose item TTL removed, then leave its receipt."""
         ...
 
     def purge_user(self, tenant: str, user_id: str, user_uuid: str, version: int) -> int:
         """Bury any session of a deleted incarnation of a user that is still live, then its tombstone (unless the user
         was created again meanwhile); returns sessions buried."""
+        ...
+
+
+class DeletionLog(Protocol):
+    def deletion_receipts(self, tenant: str, before: Position | None, read_ahead: int) -> Iterator[DeletionReceipt]:
+        """The tenant's deletion receipts, newest first, older than `before` (a receipt's time and session id)."""
         ...
 
 

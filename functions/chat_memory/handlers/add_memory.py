@@ -19,7 +19,7 @@ from chat_memory.api.docs import (
     ok_text_responses,
     responses,
 )
-from chat_memory.api.http import JSON, V1_PREFIX, Tenant, build_resolver, resolve, v1_router
+from chat_memory.api.http import JSON, V1_PREFIX, Tenant, TenantRetention, build_resolver, resolve, v1_router
 from chat_memory.api.params import SessionIdParam
 from chat_memory.api.schemas import AddedMessageBody, AddMemoryBody, AddMemoryRequest
 from chat_memory.observability import logger, metrics, tracer
@@ -50,6 +50,7 @@ def add_memory(
     memory: Annotated[AddMemoryRequest, Body()],
     tenant: Tenant,
     add: Annotated[AddMemory, Depends(wiring.add_memory)],
+    retention_days: TenantRetention,
 ) -> Response[AddMemoryBody]:
     added = add(
         tenant,
@@ -57,6 +58,7 @@ def add_memory(
         [m.to_domain() for m in memory.messages],
         metadata=memory.metadata,
         summary_instruction=memory.summary_instruction,
+        retention_days=retention_days,
     )
     tokens = sum(a.token_count for a in added)
     metrics.add_metric(name="MessagesAdded", unit="Count", value=sum(not a.updated for a in added))
@@ -86,8 +88,9 @@ def v1_add_memory(
     memory: Annotated[AddMemoryRequest, Body()],
     tenant: Tenant,
     add: Annotated[AddMemory, Depends(wiring.add_memory)],
+    retention_days: TenantRetention,
 ) -> Response[str]:
-    add_memory(session_id, memory, tenant, add)
+    add_memory(session_id, memory, tenant, add, retention_days)
     return Response(200, TEXT, OK_TEXT)
 
 

@@ -1,6 +1,7 @@
 """The HTTP API's Lambda authorizer (payload 2.0, simple responses, cached by API Gateway per Authorization header).
 
-It lets every request it sees through, with a context: `{"tenant": ...}` for a valid key, `{"denied": ...}`
+It lets every request it sees through, with a context: `{"tenant": ...}` for a valid key (with
+`"retention_days"` when the tenant has its own retention period: `chat-memory keys retention`), `{"denied": ...}`
 otherwise, and the API functions answer 401 when there is no tenant. (An HTTP API answers 403 when an authorizer
 says no, and zep-python raises AuthError only on 401.) A request without an Authorization header never gets
 here: API Gateway answers 401 itself. The key is never logged; only its public id is.
@@ -29,7 +30,7 @@ def key_from_header(header: str | None) -> str | None:
     return key
 
 
-def _allow(context: dict[str, str]) -> dict[str, Any]:
+def _allow(context: dict[str, Any]) -> dict[str, Any]:
     return APIGatewayAuthorizerResponseV2(authorize=True, context=context).asdict()
 
 
@@ -45,4 +46,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.info("API key refused", extra={"known": info is not None})
         return _allow({"denied": "the API key is not valid"})
     logger.info("API key accepted", extra={"key_id": info.key_id, "tenant": info.tenant})
-    return _allow({"tenant": info.tenant, "key_id": info.key_id})
+    allowed: dict[str, Any] = {"tenant": info.tenant, "key_id": info.key_id}
+    retention_days = wiring.tenant_settings().retention_days(info.tenant)
+    if retention_days is not None:
+        allowed["retention_days"] = retention_days
+    return _allow(allowed)

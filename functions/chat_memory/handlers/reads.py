@@ -41,6 +41,7 @@ from chat_memory.api.params import (
     V1LastNParam,
 )
 from chat_memory.api.schemas import (
+    DeletionBody,
     MemoryBody,
     MessageBody,
     MessagePageBody,
@@ -55,11 +56,12 @@ from chat_memory.api.schemas import (
 from chat_memory.domain import limits
 from chat_memory.domain.errors import InvalidInputError
 from chat_memory.domain.models import Memory, MemoryType, Position, SearchHit, Session, Start, StoredMessage, User
+from chat_memory.domain.retention import DeletionReceipt
 from chat_memory.observability import logger, metrics, tracer
 from chat_memory.service.dialog import SynthesizeQuestion
 from chat_memory.service.memory import GetMemory
 from chat_memory.service.search import SearchMemory
-from chat_memory.service.sessions import Messages, Sessions
+from chat_memory.service.sessions import Deletions, Messages, Sessions
 from chat_memory.service.users import Users
 
 IDEMPOTENT_WRITES = False  # reads only (search is a POST that changes nothing): no Idempotency-Key
@@ -70,6 +72,7 @@ M = TypeVar("M", bound=BaseModel)
 SessionsUseCase = Annotated[Sessions, Depends(wiring.sessions)]
 MessagesUseCase = Annotated[Messages, Depends(wiring.messages)]
 UsersUseCase = Annotated[Users, Depends(wiring.users)]
+DeletionsUseCase = Annotated[Deletions, Depends(wiring.deletions)]
 
 
 def _start(scope: TokenScope, page_size: int, offset: int, page_token: str | None) -> Start:
@@ -90,6 +93,10 @@ def _user_position(user: User) -> Position:
 
 def _message_position(message: StoredMessage) -> Position:
     return Position(message.ts)
+
+
+def _receipt_position(receipt: DeletionReceipt) -> Position:
+    return Position(receipt.deleted_ts, receipt.session_id)
 
 
 def _page(
@@ -293,6 +300,32 @@ def list_users(
     """`cursor` is Zep's offset; `page_token` (from X-Next-Page-Token) pages in O(page)."""
     scope = TokenScope(tenant, "list_users")
     return _tenant_listing(scope, users.list, UserBody, _user_position, limit, cursor, page_token)
+
+
+@app.get(
+    "/api/v2/deletions",
+    operation_id="list_deletions",
+    summary="List deletion receipts",
+    tags=["deletions"],
+    responses=responses(
+        200,
+        list[DeletionBody],
+        "Receipts of the sessions purged in the last 90 days (DELETEs, user deletions, retention), newest first.",
+        headers=NEXT_PAGE_DOC,
+    ),
+)
+@tracer.capture_method(capture_response=False)
+def list_deletions(
+    tenant: Tenant, deletions: DeletionsUseCase, limit: LimitParam = None, page_token: PageTokenParam = None
+) -> Response[list[DeletionBody]]:
+    """One receipt per purged session: its id, when it became unreadable, how many items the purge deleted and
+    why; never its content or metadata. A receipt appears once the background purge has finished. `page_token`
+    (from X-Next-Page-Token) pages in O(page)."""
+    scope = TokenScope(tenant, "list_deletions")
+    page_size = limit or limits.DEFAULT_LIST_LIMIT
+    found = deletions.list(tenant, _start(scope, page_size, 0, page_token))
+    body, headers = _page(found, DeletionBody, page_size, scope, _receipt_position)
+    return Response(200, JSON, body, headers)
 
 
 @app.get(

@@ -21,7 +21,16 @@ from chat_memory.api.docs import (
     session_links,
     user_links,
 )
-from chat_memory.api.http import JSON, V1_PREFIX, Tenant, build_resolver, resolve, serve_unchanged_on_v1, v1_router
+from chat_memory.api.http import (
+    JSON,
+    V1_PREFIX,
+    Tenant,
+    TenantRetention,
+    build_resolver,
+    resolve,
+    serve_unchanged_on_v1,
+    v1_router,
+)
 from chat_memory.api.params import MessageIdParam, SessionIdParam, UserIdParam
 from chat_memory.api.schemas import (
     ClassifySessionBody,
@@ -69,9 +78,13 @@ OK = OkBody(message="OK")
 )
 @tracer.capture_method(capture_response=False)
 def create_session(
-    body: Annotated[CreateSessionRequest, Body()], tenant: Tenant, sessions: SessionsUseCase
+    body: Annotated[CreateSessionRequest, Body()],
+    tenant: Tenant,
+    sessions: SessionsUseCase,
+    retention_days: TenantRetention,
 ) -> Response[SessionBody]:
-    session = sessions.create(tenant, body.session_id, body.user_id, body.metadata)
+    """`metadata.chat_memory.retention_days` sets the session's own retention period (see the README)."""
+    session = sessions.create(tenant, body.session_id, body.user_id, body.metadata, retention_days=retention_days)
     return Response(201, JSON, SessionBody.model_validate(session))
 
 
@@ -86,11 +99,17 @@ def create_session(
 )
 @tracer.capture_method(capture_response=False)
 def update_session(
-    session_id: SessionIdParam, body: Annotated[UpdateSessionRequest, Body()], tenant: Tenant, sessions: SessionsUseCase
+    session_id: SessionIdParam,
+    body: Annotated[UpdateSessionRequest, Body()],
+    tenant: Tenant,
+    sessions: SessionsUseCase,
+    retention_days: TenantRetention,
 ) -> SessionBody:
+    """`metadata.chat_memory.retention_days` sets the session's own retention period (null: the tenant's)."""
     if body.session_id is not None and body.session_id != session_id:
         raise InvalidInputError("session_id in the body differs from the session id in the path")
-    return SessionBody.model_validate(sessions.update(tenant, session_id, body.user_id, body.metadata))
+    updated = sessions.update(tenant, session_id, body.user_id, body.metadata, retention_days=retention_days)
+    return SessionBody.model_validate(updated)
 
 
 @app.post(
@@ -113,6 +132,7 @@ def classify_session(
     body: Annotated[ClassifySessionRequest, Body()],
     tenant: Tenant,
     classify: Annotated[ClassifySession, Depends(wiring.classify_session)],
+    retention_days: TenantRetention,
 ) -> ClassifySessionBody:
     """With a Bedrock model configured (SummaryModelId), the model chooses; offline, the class whose words the
     newest messages share most (see the README)."""
@@ -125,7 +145,7 @@ def classify_session(
         persist=body.persist is not False,
         instruction=body.instruction,
     )
-    result = classify(tenant, session_id, request)
+    result = classify(tenant, session_id, request, retention_days=retention_days)
     metrics.add_metric(name="SessionsClassified", unit="Count", value=1)
     return ClassifySessionBody.model_validate({"name": result.name, "class": result.class_})
 

@@ -66,7 +66,9 @@ class ClassifySession:
     store: MemoryStore
     model: DialogModel
 
-    def __call__(self, tenant: str, session_id: str, request: Classification) -> ClassifiedSession:
+    def __call__(
+        self, tenant: str, session_id: str, request: Classification, *, retention_days: int = 0
+    ) -> ClassifiedSession:
         if not request.name.strip():
             raise InvalidInputError("name must not be empty or blank")
         _check_classes(request.classes)
@@ -76,5 +78,5 @@ class ClassifySession:
             chosen = NO_CLASS
         if request.persist:
             patch = {SYSTEM_KEY: {CLASSES_KEY: {request.name: chosen}}}
-            self.store.update_session(tenant, session_id, None, patch)
+            self.store.update_session(tenant, session_id, None, patch, retention_days=retention_days)
         return ClassifiedSession(request.name, chosen)

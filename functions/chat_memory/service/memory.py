@@ -19,6 +19,7 @@ from chat_memory.domain.models import (
     Window,
 )
 from chat_memory.domain.ports import MemoryStore, TokenCounter
+from chat_memory.domain.retention import check_session_retention
 from chat_memory.service.ranking import Doc, rank
 
 
@@ -39,7 +40,10 @@ class AddMemory:
         messages: Sequence[NewMessage],
         metadata: JsonObject | None = None,
         summary_instruction: str | None = None,
+        *,
+        retention_days: int = 0,
     ) -> list[AddedMessage]:
+        """`retention_days`: the tenant's period, for a session whose metadata sets none (0: for ever)."""
         if not messages and metadata is None and summary_instruction is None:
             raise InvalidInputError("memory must contain at least one message")
         if len(messages) > limits.MAX_MESSAGES_PER_REQUEST:
@@ -56,8 +60,11 @@ class AddMemory:
                 f"the messages of one request may hold at most {limits.MAX_REQUEST_MESSAGE_BYTES} bytes "
                 f"of content (got {total}); send them in several requests"
             )
+        check_session_retention(metadata)
         counted = [CountedMessage(m, self.tokens.count(token_text(m))) for m in messages]
-        return self.store.append_messages(tenant, session_id, counted, metadata, summary_instruction)
+        return self.store.append_messages(
+            tenant, session_id, counted, metadata, summary_instruction, retention_days=retention_days
+        )
 
 
 # summary_retriever: the summary most relevant to the words of the newest messages, this many of them.

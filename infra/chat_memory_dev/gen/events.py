@@ -145,8 +145,9 @@ def purger_event() -> dict[str, Any]:
     (`DELETE /api/v2/sessions/octavia-butler/memory` right after `POST /api/v2/sessions`): the session item
     rewritten as a tombstone (`deleted`, version 2, out of the listing index), which is what its filter lets through.
 
-    No message was written, so `last_ts` (the newest message timestamp ever reserved) is 0: the purge removes the
-    tombstone. After messages, `last_ts` bounds the messages and summaries it deletes."""
+    No message was written, so `last_ts` (the newest message timestamp ever reserved) is just before the session's
+    creation (`first_ts`): the purge removes the tombstone and leaves its receipt (reason `delete`). After messages,
+    `last_ts` bounds the messages and summaries it deletes."""
     keys = {"PK": {"S": f"T#default#S#{SESSION_ID}"}, "SK": {"S": "SESSION"}}
     created_ts = 1_768_478_401_000_000  # 2026-01-15T12:00:01Z, the sessions example's request time
     live: dict[str, Any] = {
@@ -157,15 +158,23 @@ def purger_event() -> dict[str, Any]:
         "created_ts": {"N": str(created_ts)},
         "updated_ts": {"N": str(created_ts)},
         "version": {"N": "1"},
-        "last_ts": {"N": "0"},
-        "first_ts": {"N": "0"},
+        "last_ts": {"N": str(created_ts - 1)},
+        "first_ts": {"N": str(created_ts)},
         "message_count": {"N": "0"},
         "metadata": {"S": json.dumps(SESSION_METADATA, separators=(",", ":"), ensure_ascii=False)},
         "GSI1PK": {"S": "T#default#SESSIONS"},
         "GSI1SK": {"S": f"{created_ts:016d}#{SESSION_ID}"},
     }
     tombstone = {k: v for k, v in live.items() if not k.startswith("GSI")}
-    tombstone.update({"version": {"N": "2"}, "deleted": {"BOOL": True}})
+    deleted_ts = 1_768_478_402_000_000  # the DELETE, a second later
+    tombstone.update(
+        {
+            "version": {"N": "2"},
+            "deleted": {"BOOL": True},
+            "deleted_reason": {"S": "delete"},
+            "deleted_ts": {"N": str(deleted_ts)},
+        }
+    )
     record = {
         "eventID": f"{4:032x}",
         "eventName": "MODIFY",

@@ -933,6 +933,7 @@ def serve(
     try:
         key_line = local_api_key(table, db.endpoint_url, db.data)
         server = LocalServer(host, port, api=LocalApi(invoker=pool))
+        sweeper = _ttl_sweeper(db) if stream_consumers else None
         try:
             pollers = _start_serving(server, db, pool, key_line, stream_consumers=stream_consumers, stop=stop)
             if ready is not None:
@@ -942,11 +943,31 @@ def serve(
             finally:
                 quiet = _wind_down(server, pollers)
         finally:
+            if sweeper is not None:
+                sweeper.stop()
             server.httpd.server_close()
     finally:
         if pool is not None:
             pool.close()
         db.close(compact=quiet)
+
+
+TTL_SWEEP_ENV = "CHAT_MEMORY_TTL_SWEEP_SECONDS"  # how often the embedded DynamoDB's TTL sweep runs (default 60)
+
+
+def _ttl_sweeper(db: LocalDynamoDB) -> Any:
+    """The embedded DynamoDB's Time to Live (moto has none): expired items deleted every minute, their REMOVE
+    records marked as TTL's (the purger's filter takes them). None for another DynamoDB, which has its own."""
+    if db.embedded is None:
+        return None
+    import boto3
+
+    from chat_memory_dev.localdb.ttl import SWEEP_INTERVAL_S, TtlSweeper
+
+    interval = float(os.environ.get(TTL_SWEEP_ENV) or SWEEP_INTERVAL_S)
+    sweeper = TtlSweeper(boto3.client("dynamodb", endpoint_url=db.endpoint_url), db.table_name, interval)
+    sweeper.start()
+    return sweeper
 
 
 def _start_dynamodb(table: str, data_dir: Path | None) -> LocalDynamoDB:

@@ -201,9 +201,13 @@ def _json_shaped(value: Any) -> Any:
 
 
 def lambda_record(record: Mapping[str, Any], stream_arn: str) -> dict[str, Any]:
-    """A GetRecords record as it appears in Lambda's DynamoDB Streams event (plus `eventSourceARN`)."""
+    """A GetRecords record as it appears in Lambda's DynamoDB Streams event (plus `eventSourceARN`; a TTL deletion's
+    `userIdentity` as Lambda spells it: `type`, `principalId`)."""
     shaped: dict[str, Any] = _json_shaped(dict(record))
     shaped["eventSourceARN"] = stream_arn
+    identity = shaped.get("userIdentity")
+    if isinstance(identity, dict):
+        shaped["userIdentity"] = {name[:1].lower() + name[1:]: value for name, value in identity.items()}
     return shaped
 
 

@@ -17,6 +17,7 @@ shard the same id, and hands a reader no way to notice that its shard was replac
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 import weakref
 from collections import deque
@@ -37,6 +38,32 @@ MAX_RECORDS: Final = 50_000
 MAX_BYTES: Final = 64 * 1024 * 1024  # of the records' SizeBytes
 
 _SHARDS: weakref.WeakValueDictionary[str, RetainingStreamShard] = weakref.WeakValueDictionary()
+
+# The items the TTL sweep (ttl.py) is deleting, by (table, partition key, sort key): their REMOVE records say
+# that DynamoDB's TTL deleted them, as DynamoDB's do (GetRecords' shape; Lambda's events spell it in lower case).
+TTL_IDENTITY: Final = {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}
+_TTL_DELETIONS: set[tuple[str, str, str]] = set()
+_TTL_LOCK = threading.Lock()
+
+
+def ttl_key(table: str, hash_key: Any, range_key: Any) -> tuple[str, str, str]:
+    return (table, str(hash_key), str(range_key))
+
+
+def expiring(key: tuple[str, str, str], *, done: bool = False) -> None:
+    """Mark an item the TTL sweep is about to delete (or, `done`, unmark it)."""
+    with _TTL_LOCK:
+        if done:
+            _TTL_DELETIONS.discard(key)
+        else:
+            _TTL_DELETIONS.add(key)
+
+
+def _deleted_by_ttl(table: str, old: Any) -> bool:
+    range_key = old.range_key.value if old.range_key is not None else ""
+    key = ttl_key(table, old.hash_key.value, range_key)
+    with _TTL_LOCK:
+        return key in _TTL_DELETIONS
 
 
 class TrimmedDataAccessError(JsonRESTError):
@@ -73,6 +100,8 @@ class RetainingStreamShard(StreamShard):
         kind = (self.table.stream_specification or {})["StreamViewType"]
         event = "INSERT" if old is None else "REMOVE" if new is None else "MODIFY"
         record = StreamRecord(self.table, kind, event, old, new, self.next_sequence_number)
+        if new is None and old is not None and _deleted_by_ttl(self.table.name, old):
+            record.record["userIdentity"] = dict(TTL_IDENTITY)
         self.items.append(record)
         size = int(record.record["dynamodb"]["SizeBytes"])
         self._born.append((self.clock(), size))

@@ -282,6 +282,18 @@ def test_lambda_record_has_lambdas_shape() -> None:
     assert dynamodb["SequenceNumber"] == "4200"
     assert boto3_record["dynamodb"]["ApproximateCreationDateTime"] is created  # the input is left alone
     assert build_stream_event([record]) == {"Records": [record]}
+    assert "userIdentity" not in record
+
+
+def test_a_ttl_deletions_identity_is_spelled_as_in_lambdas_events() -> None:
+    """GetRecords says `{"PrincipalId", "Type"}`; Lambda's events (and so their filters) `{"principalId", "type"}`."""
+    boto3_record = {
+        "eventName": "REMOVE",
+        "userIdentity": {"PrincipalId": "dynamodb.amazonaws.com", "Type": "Service"},
+        "dynamodb": {"Keys": {"PK": PK, "SK": {"S": "SESSION"}}, "SequenceNumber": "1"},
+    }
+    record = lambda_record(boto3_record, STREAM_ARN)
+    assert record["userIdentity"] == {"principalId": "dynamodb.amazonaws.com", "type": "Service"}
 
 
 def test_the_event_parses_as_a_powertools_dynamodb_stream_event() -> None:
@@ -358,7 +370,7 @@ def test_the_purger_is_a_stream_consumer_of_the_table() -> None:
     assert consumer.bisect_on_error is True
     assert consumer.report_batch_item_failures is True
     assert consumer.timeout_s == 900
-    assert len(consumer.filter_patterns) == 1
+    assert len(consumer.filter_patterns) == 2  # tombstones, and session items deleted by TTL (retention)
 
 
 def test_serve_drives_every_stream_consumer_of_the_table() -> None:

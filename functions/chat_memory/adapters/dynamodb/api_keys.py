@@ -40,6 +40,11 @@ def _info(item: Mapping[str, Any]) -> ApiKeyInfo:
     )
 
 
+def check_tenant(tenant: str) -> None:
+    if not _TENANT.match(tenant):
+        raise InvalidInputError("a tenant is 1 to 64 letters, digits, '_', '.' or '-'")
+
+
 class ApiKeyStore:
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
         self._table = table_name
@@ -50,8 +55,7 @@ class ApiKeyStore:
         return self._client or dynamodb_client()
 
     def _put(self, tenant: str, name: str, secret: str) -> ApiKeyInfo:
-        if not _TENANT.match(tenant):
-            raise InvalidInputError("a tenant is 1 to 64 letters, digits, '_', '.' or '-'")
+        check_tenant(tenant)
         if not name or len(name) > 128:
             raise InvalidInputError("a key's name is 1 to 128 characters")
         digest = key_hash(secret)

@@ -32,8 +32,11 @@ from chat_memory.adapters.dynamodb.messages import METADATA_VERSION, existing_me
 from chat_memory.adapters.dynamodb.sessions import (
     checked_session_item,
     fresh_record,
+    is_expired_record,
     read_session,
+    retire_expired,
     versioned_session_put,
+    with_expiry,
 )
 from chat_memory.adapters.dynamodb.sizes import ensure_item_fits, ensure_transaction_fits
 from chat_memory.adapters.dynamodb.table import OnTable
@@ -168,6 +171,8 @@ class DynamoAppends(OnTable):
         messages: Sequence[CountedMessage],
         metadata_patch: JsonObject | None,
         summary_instruction: str | None,
+        *,
+        retention_days: int = 0,
     ) -> list[AddedMessage]:
         caller_uuids = [m.message.uuid for m in messages if m.message.uuid is not None]
         # Our uuids for the messages without one, the same in every attempt (the first such message is the probe).
@@ -178,6 +183,11 @@ class DynamoAppends(OnTable):
             existing = read_session(self._table, tenant, session_id)
             if (answer := unanswered.answer_on(existing)) is not None:
                 return answer
+            if existing is not None and is_expired_record(existing, self._table.clock()):
+                # Past its retention period: deleted as a DELETE would, and this request starts a new incarnation.
+                existing = retire_expired(self._table, tenant, existing)
+                if existing is None:
+                    continue
             now = self._table.clock()
             base = _next_record(existing, session_id, now, metadata_patch, summary_instruction)
             if (earlier := self._probed(tenant, session_id, unanswered, message_uuids, base.first_ts)) is not None:
@@ -190,7 +200,7 @@ class DynamoAppends(OnTable):
             writes = _message_writes(self._table.name, pk, messages, message_uuids, known, max(now, base.last_ts + 1))
             token = str(uuid.uuid4())
             grown = existing if metadata_patch or summary_instruction else None
-            session_put = self._session_put(tenant, existing, base, writes, token, grown)
+            session_put = self._session_put(tenant, existing, base, writes, token, grown, retention_days)
             try:
                 with store_errors():
                     # The token also makes botocore's own resend of this attempt (after a timeout) idempotent on
@@ -237,6 +247,7 @@ class DynamoAppends(OnTable):
         writes: _Writes,
         token: str,
         grown: SessionRecord | None,
+        retention_days: int,
     ) -> PutTypeDef:
         """The session item of this attempt (its messages counted in), once every item fits DynamoDB's limits."""
         record = replace(
@@ -246,6 +257,7 @@ class DynamoAppends(OnTable):
             message_count=base.message_count + sum(not a.updated for a in writes.added),
             write_token=token,
         )
+        record = with_expiry(record, retention_days)
         session_item = checked_session_item(tenant, record, grown)
         for stored in writes.items:
             ensure_item_fits(stored, "a message with its metadata")

@@ -63,6 +63,9 @@ class SessionRecord:
     # The attempt that wrote this version (add_memory): tells a writer whose answer was lost that it committed.
     write_token: str | None = None
     user_uuid: str | None = None  # the incarnation of `session.user_id` this session belongs to
+    expires_at: int | None = None  # epoch seconds (DynamoDB's TTL): past it, the session reads as absent
+    deleted_reason: str | None = None  # a tombstone's DeletionReason
+    deleted_ts: int | None = None  # a tombstone's: when it became unreadable (microseconds)
 
 
 def session_key(tenant: str, session_id: str) -> Item:
@@ -91,6 +94,9 @@ def session_from_item(item: Mapping[str, Any]) -> SessionRecord:
         message_count=int(v.get("message_count", 0)),
         write_token=v.get("write_token"),
         user_uuid=v.get("user_uuid"),
+        expires_at=int(v[keys.TTL_ATTR]) if v.get(keys.TTL_ATTR) is not None else None,
+        deleted_reason=v.get("deleted_reason"),
+        deleted_ts=int(v["deleted_ts"]) if v.get("deleted_ts") is not None else None,
     )
 
 
@@ -120,6 +126,9 @@ def session_item(tenant: str, record: SessionRecord) -> Item:
             "summary_instruction": record.summary_instruction,
             "write_token": record.write_token,
             "deleted": True if record.deleted else None,
+            "deleted_reason": record.deleted_reason if record.deleted else None,
+            "deleted_ts": record.deleted_ts if record.deleted else None,
+            keys.TTL_ATTR: None if record.deleted else record.expires_at,  # a tombstone waits for its purge
             keys.GSI1_PARTITION_KEY: keys.sessions_gsi_pk(tenant) if listed else None,
             keys.GSI1_SORT_KEY: created if listed else None,
             keys.GSI2_PARTITION_KEY: by_user,

@@ -13,6 +13,8 @@ One table, items grouped by session:
 | changed  | T#{tenant}#S#{session_id}   | CHANGED#{at:016d}#{rand} | which stored messages a write changed (expires) |
 | user     | T#{tenant}#U#{user_id}      | USER                     | GSI1: T#{tenant}#USERS / {created}#{id}   |
 | idempotency | T#{tenant}#IDEMPOTENCY#{hash} | IDEMPOTENCY         | none (expires: TTL on expires_at)         |
+| settings | T#{tenant}#SETTINGS         | SETTINGS                 | the tenant's own retention period         |
+| receipt  | T#{tenant}#DELETIONS        | {deleted:016d}#{id}      | a purged session's receipt (expires: TTL) |
 
 `ts` is the message's created_at in microseconds. 'MSG#' < 'SESSION' < 'SESSION#SUMMARY' < 'SUMMARY#', so one
 descending Query from the current summary down to 'MSG#' returns the summary, the session item and then the
@@ -44,6 +46,7 @@ API_KEYS_GSI_PK: Final = "APIKEYS"  # every key of the deployment, listed by the
 SESSION_SK: Final = "SESSION"
 USER_SK: Final = "USER"
 IDEMPOTENCY_SK: Final = "IDEMPOTENCY"  # an Idempotency-Key record: one partition each
+SETTINGS_SK: Final = "SETTINGS"  # a tenant's settings (its retention period)
 CURRENT_SUMMARY_SK: Final = "SESSION#SUMMARY"
 SUMMARY_HISTORY_PREFIX: Final = "SUMMARY#"
 MESSAGE_SK_PREFIX: Final = "MSG#"
@@ -124,3 +127,16 @@ def api_key_pk(key_hash: str) -> str:
 def idempotency_pk(tenant: str, digest: str) -> str:
     """An Idempotency-Key record's own partition: records never share one (no hot partition)."""
     return f"T#{tenant}#{IDEMPOTENCY_SK}#{digest}"
+
+
+def tenant_settings_pk(tenant: str) -> str:
+    return f"T#{tenant}#{SETTINGS_SK}"
+
+
+def deletions_pk(tenant: str) -> str:
+    """A tenant's deletion receipts: one partition, newest last (a purge writes one item per session)."""
+    return f"T#{tenant}#DELETIONS"
+
+
+def deletion_sk(deleted_ts: int, session_id: str) -> str:
+    return created_sk(deleted_ts, session_id)

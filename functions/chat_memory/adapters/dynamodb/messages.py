@@ -21,7 +21,7 @@ from chat_memory.adapters.dynamodb.items import (
     summary_from_item,
     to_item,
 )
-from chat_memory.adapters.dynamodb.sessions import live_session
+from chat_memory.adapters.dynamodb.sessions import is_gone, live_session
 from chat_memory.adapters.dynamodb.sizes import ensure_item_fits, item_size
 from chat_memory.adapters.dynamodb.table import OnTable, Table
 from chat_memory.domain.errors import StoreUnavailableError
@@ -104,7 +104,7 @@ class DynamoMessages(OnTable):
         if not items or sort_key(items[0]) != keys.SESSION_SK:
             return None
         record = session_from_item(items[0])
-        if record.deleted:
+        if is_gone(record, self._table.clock()):
             return None
         # Leftovers of a deleted incarnation are all older than first_ts: they can only trail the list.
         messages = [i for i in items[1 : limit + 1] if keys.ts_from_message_sk(sort_key(i)) >= record.first_ts]

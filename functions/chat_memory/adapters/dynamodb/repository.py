@@ -41,3 +41,7 @@ class DynamoMemoryStore(
         retry_budget_seconds: float = RETRY_BUDGET_SECONDS,
     ) -> None:
         super().__init__(Table(table_name, client, clock, retry_budget_seconds))
+
+    def use_clock(self, clock: Callable[[], int]) -> None:
+        """Tell time by `clock` (microseconds since the epoch) from now on: for tests that move time (retention)."""
+        self._table.clock = clock

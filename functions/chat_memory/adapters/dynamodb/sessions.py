@@ -4,11 +4,11 @@ the MemoryStore port (get, create, update, list, delete)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -29,6 +29,7 @@ from chat_memory.adapters.dynamodb.sizes import ensure_item_fits, item_size
 from chat_memory.adapters.dynamodb.table import GSI1, OnTable, Table
 from chat_memory.domain.errors import ConflictError, InvalidInputError, NotFoundError, StoreUnavailableError
 from chat_memory.domain.models import JsonObject, Position, Session, User, deep_merge
+from chat_memory.domain.retention import DeletionReason, effective_retention_days, expiry, is_expired
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef
@@ -41,9 +42,50 @@ def read_session(table: Table, tenant: str, session_id: str) -> SessionRecord | 
     return session_from_item(item) if item else None
 
 
+def is_expired_record(record: SessionRecord | None, now_us: int) -> bool:
+    """A live session past its retention period (TTL may not have removed it yet)."""
+    return record is not None and not record.deleted and is_expired(record.expires_at, now_us)
+
+
+def is_gone(record: SessionRecord | None, now_us: int) -> bool:
+    """No session to read: none, a tombstone, or past its retention period."""
+    return record is None or record.deleted or is_expired(record.expires_at, now_us)
+
+
 def live_session(table: Table, tenant: str, session_id: str) -> SessionRecord | None:
     record = read_session(table, tenant, session_id)
-    return None if record is None or record.deleted else record
+    return None if record is None or is_gone(record, table.clock()) else record
+
+
+def with_expiry(record: SessionRecord, tenant_days: int) -> SessionRecord:
+    """The record with its expiry recomputed: the session's own period (its metadata) or the tenant's, from its
+    newest message (from its last update when it has none)."""
+    days = effective_retention_days(record.session.metadata, tenant_days)
+    active = record.last_ts if record.message_count > 0 else record.session.updated_ts
+    return replace(record, expires_at=expiry(active, days))
+
+
+def tombstone_of(record: SessionRecord, reason: DeletionReason, deleted_ts: int) -> SessionRecord:
+    """What a deletion leaves of the session item: unreadable, out of the indexes, `last_ts` kept."""
+    return replace(
+        record,
+        version=record.version + 1,
+        deleted=True,
+        summary_instruction=None,
+        expires_at=None,
+        deleted_reason=reason.value,
+        deleted_ts=deleted_ts,
+    )
+
+
+def retire_expired(table: Table, tenant: str, record: SessionRecord) -> SessionRecord | None:
+    """Tombstone a session past its retention period that TTL has not removed yet, as a DELETE would (its stream
+    record has the purger delete its items; a writer then starts a new incarnation past its `last_ts`). The
+    tombstone, or None when another writer changed the item first (read it again)."""
+    tomb = tombstone_of(record, DeletionReason.RETENTION, (record.expires_at or 0) * 1_000_000)
+    put = versioned_session_put(table.name, session_item(tenant, tomb), record.version)
+    request = {k: v for k, v in put.items() if k != "TableName"}
+    return tomb if table.write_if(table.db.put_item, **request) else None
 
 
 def fresh_record(
@@ -66,8 +108,9 @@ def fresh_record(
             metadata=metadata,
         ),
         version=previous.version + 1 if previous else 1,
-        last_ts=previous.last_ts if previous else 0,
-        first_ts=(previous.last_ts + 1) if previous else 0,
+        last_ts=previous.last_ts if previous else now - 1,
+        # A brand-new session starts now: leftovers of an incarnation that TTL removed (not yet purged) are older.
+        first_ts=(previous.last_ts + 1) if previous else now,
         deleted=False,
         summary_instruction=summary_instruction,
         user_uuid=user.uuid if user else None,
@@ -122,6 +165,10 @@ def write_session(
     """Read the session item, apply `change` and write the result if nobody wrote in between; else retry."""
     for _ in attempts(table.retry_budget):
         existing = read_session(table, tenant, session_id)
+        if existing is not None and is_expired_record(existing, table.clock()):
+            existing = retire_expired(table, tenant, existing)
+            if existing is None:
+                continue
         record = change(existing)
         expected = existing.version if existing else None
         put = versioned_session_put(table.name, checked_session_item(tenant, record, existing), expected)
@@ -142,11 +189,23 @@ def write_session(
     raise StoreUnavailableError("too many concurrent writes to this session; retry shortly")
 
 
+def live_sessions(items: Iterable[Mapping[str, Any]], now_us: int) -> Iterator[Session]:
+    """The sessions of listing index items, but those past their retention period."""
+    for item in items:
+        record = session_from_item(item)
+        if not is_gone(record, now_us):
+            yield record.session
+
+
 # -- tombstones ---------------------------------------------------------------------------------------------------
 
 
 def bury_session(
-    table: Table, tenant: str, session_id: str, owner: tuple[str, str] | None = None
+    table: Table,
+    tenant: str,
+    session_id: str,
+    owner: tuple[str, str] | None = None,
+    reason: DeletionReason = DeletionReason.DELETE,
 ) -> SessionRecord | None:
     """Turn the session item into a tombstone; None when there is no live session (of `owner`, a user id and
     uuid, when given: a session moved to another user since the index was read stays)."""
@@ -156,7 +215,7 @@ def bury_session(
             raise NotFoundError(f"session {session_id!r} not found")
         if owner is not None and (existing.session.user_id, existing.user_uuid) != owner:
             raise NotFoundError(f"session {session_id!r} belongs to another user now")
-        return replace(existing, version=existing.version + 1, deleted=True, summary_instruction=None)
+        return tombstone_of(existing, reason, table.clock())
 
     try:
         return write_session(table, tenant, session_id, bury)
@@ -170,12 +229,17 @@ def bury_sessions(table: Table, tenant: str, session_ids: Sequence[str], owner: 
     if not session_ids:
         return 0
     contexts = [copy_context() for _ in session_ids]
+    reason = DeletionReason.USER_DELETE
     with ThreadPoolExecutor(max_workers=8) as pool:
-        buried = list(pool.map(lambda c, sid: c.run(bury_session, table, tenant, sid, owner), contexts, session_ids))
+        buried = list(
+            pool.map(lambda c, sid: c.run(bury_session, table, tenant, sid, owner, reason), contexts, session_ids)
+        )
     return sum(record is not None for record in buried)
 
 
-def bury_session_action(table: str, tenant: str, session_id: str, user: User) -> TransactWriteItemTypeDef:
+def bury_session_action(
+    table: str, tenant: str, session_id: str, user: User, deleted_ts: int
+) -> TransactWriteItemTypeDef:
     """What bury_session writes, as a transaction action that needs no read: the live session of this
     incarnation of the user becomes a tombstone (out of the listing indexes, its version moved on)."""
     return {
@@ -183,12 +247,21 @@ def bury_session_action(table: str, tenant: str, session_id: str, user: User) ->
             "TableName": table,
             "Key": session_key(tenant, session_id),
             "UpdateExpression": (
-                "SET deleted = :yes, version = version + :one REMOVE "
+                "SET deleted = :yes, version = version + :one, deleted_reason = :why, deleted_ts = :at REMOVE "
                 f"{keys.GSI1_PARTITION_KEY}, {keys.GSI1_SORT_KEY}, {keys.GSI2_PARTITION_KEY}, "
-                f"{keys.GSI2_SORT_KEY}, summary_instruction"
+                f"{keys.GSI2_SORT_KEY}, summary_instruction, {keys.TTL_ATTR}"
             ),
             "ConditionExpression": "user_id = :u AND user_uuid = :uu AND attribute_not_exists(deleted)",
-            "ExpressionAttributeValues": to_item({":yes": True, ":one": 1, ":u": user.user_id, ":uu": user.uuid}),
+            "ExpressionAttributeValues": to_item(
+                {
+                    ":yes": True,
+                    ":one": 1,
+                    ":u": user.user_id,
+                    ":uu": user.uuid,
+                    ":why": DeletionReason.USER_DELETE.value,
+                    ":at": deleted_ts,
+                }
+            ),
         }
     }
 
@@ -203,16 +276,25 @@ class DynamoSessions(OnTable):
         record = live_session(self._table, tenant, session_id)
         return record.session if record else None
 
-    def create_session(self, tenant: str, session_id: str, user: User | None, metadata: JsonObject) -> Session:
+    def create_session(
+        self, tenant: str, session_id: str, user: User | None, metadata: JsonObject, *, retention_days: int = 0
+    ) -> Session:
         def create(existing: SessionRecord | None) -> SessionRecord:
             if existing is not None and not existing.deleted:
                 raise ConflictError(f"session {session_id!r} already exists")
-            return fresh_record(existing, session_id, self._table.clock(), user, metadata, None)
+            record = fresh_record(existing, session_id, self._table.clock(), user, metadata, None)
+            return with_expiry(record, retention_days)
 
         return write_session(self._table, tenant, session_id, create, user).session
 
     def update_session(
-        self, tenant: str, session_id: str, user: User | None, metadata_patch: JsonObject | None
+        self,
+        tenant: str,
+        session_id: str,
+        user: User | None,
+        metadata_patch: JsonObject | None,
+        *,
+        retention_days: int = 0,
     ) -> Session:
         def update(existing: SessionRecord | None) -> SessionRecord:
             if existing is None or existing.deleted:
@@ -225,14 +307,15 @@ class DynamoSessions(OnTable):
                 metadata=deep_merge(old.metadata, metadata_patch) if metadata_patch else old.metadata,
             )
             user_uuid = user.uuid if user is not None else existing.user_uuid
-            return replace(existing, session=session, version=existing.version + 1, user_uuid=user_uuid)
+            updated = replace(existing, session=session, version=existing.version + 1, user_uuid=user_uuid)
+            return with_expiry(updated, retention_days)
 
         return write_session(self._table, tenant, session_id, update, user).session
 
     def list_sessions(self, tenant: str, after: Position | None, read_ahead: int) -> Iterator[Session]:
         """Sessions in creation order, read lazily: a page costs what it returns (plus what an offset skips)."""
         items = self._table.listing(keys.LIST_BY_TENANT_INDEX, GSI1, keys.sessions_gsi_pk(tenant), after, read_ahead)
-        return (session_from_item(i).session for i in items)
+        return live_sessions(items, self._table.clock())
 
     def delete_session(self, tenant: str, session_id: str) -> bool:
         """One conditional write, whatever the session's size: the tombstone makes the session unreadable at once

@@ -7,9 +7,21 @@ from dataclasses import dataclass
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from chat_memory.adapters.dynamodb.embeddings import MODEL_ATTR
-from chat_memory.adapters.dynamodb.keys import MESSAGE_SK_PREFIX, parse_session_pk, parse_user_pk, ts_from_message_sk
+from chat_memory.adapters.dynamodb.keys import (
+    MESSAGE_SK_PREFIX,
+    SESSION_SK,
+    TTL_ATTR,
+    parse_session_pk,
+    parse_user_pk,
+    ts_from_message_sk,
+)
 from chat_memory.adapters.dynamodb.sizes import item_size
 from chat_memory.domain.models import WrittenMessage
+from chat_memory.domain.retention import DeletionReason
+
+# Who deletes an item when its TTL passes (the record's userIdentity: type Service).
+TTL_PRINCIPAL = "dynamodb.amazonaws.com"
+_REASONS = frozenset(r.value for r in DeletionReason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +32,19 @@ class SessionTombstone:
     session_id: str
     up_to_ts: int
     version: int
+    reason: DeletionReason = DeletionReason.DELETE
+    deleted_ts: int = 0  # microseconds: when the session became unreadable
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredSession:
+    """A session item that DynamoDB's TTL deleted (its retention period passed): its items up to `up_to_ts` are to be
+    purged, as for a tombstone; `expired_at` in epoch seconds."""
+
+    tenant: str
+    session_id: str
+    up_to_ts: int
+    expired_at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +65,36 @@ def tombstone(record: DynamoDBRecord) -> SessionTombstone | UserTombstone | None
     pk, version = str(image.get("PK", "")), int(image["version"])
     session = parse_session_pk(pk)
     if session is not None:
-        return SessionTombstone(*session, up_to_ts=int(image.get("last_ts", 0)), version=version)
+        reason = str(image.get("deleted_reason") or DeletionReason.DELETE.value)
+        seconds = record.dynamodb.approximate_creation_date_time if record.dynamodb else None
+        written_at = int(float(seconds or 0) * 1_000_000)
+        return SessionTombstone(
+            *session,
+            up_to_ts=int(image.get("last_ts", 0)),
+            version=version,
+            reason=DeletionReason(reason) if reason in _REASONS else DeletionReason.DELETE,
+            deleted_ts=int(image.get("deleted_ts") or written_at),  # tombstones of older versions: the record's time
+        )
     user = parse_user_pk(pk)
     if user is not None:
         return UserTombstone(*user, user_uuid=str(image["uuid"]), version=version)
     return None
+
+
+def expired_session(record: DynamoDBRecord) -> ExpiredSession | None:
+    """The live session item a record says DynamoDB's TTL deleted, or None (any other record, a delete by a
+    function included: the purger's own deletion of a tombstone)."""
+    identity = record.raw_event.get("userIdentity") or {}
+    if record.raw_event.get("eventName") != "REMOVE" or identity.get("principalId") != TTL_PRINCIPAL:
+        return None
+    raw_image = record.dynamodb.get("OldImage") if record.dynamodb else None
+    if record.dynamodb is None or not raw_image:
+        return None
+    image = record.dynamodb.old_image
+    session = parse_session_pk(str(image.get("PK", "")))
+    if session is None or image.get("SK") != SESSION_SK or image.get("deleted") is True:
+        return None
+    return ExpiredSession(*session, up_to_ts=int(image.get("last_ts", 0)), expired_at=int(image.get(TTL_ATTR) or 0))
 
 
 def session_of(record: DynamoDBRecord) -> tuple[str, str] | None:

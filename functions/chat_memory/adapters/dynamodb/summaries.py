@@ -23,6 +23,7 @@ from chat_memory.adapters.dynamodb.items import (
     summary_from_item,
     to_item,
 )
+from chat_memory.adapters.dynamodb.sessions import is_gone
 from chat_memory.adapters.dynamodb.table import OnTable
 from chat_memory.domain.models import StoredMessage, Summary, SummaryState
 
@@ -40,8 +41,8 @@ class DynamoSummaries(OnTable):
         if session_item is None:
             return None
         record = session_from_item(session_item)
-        if record.deleted:
-            return None
+        if is_gone(record, self._table.clock()):
+            return None  # deleted, or past its retention period: nothing to summarise
         summary_item = by_sk.get(keys.CURRENT_SUMMARY_SK)
         summary = summary_from_item(summary_item) if summary_item else None
         version = int(from_item(summary_item)["version"]) if summary_item else 0

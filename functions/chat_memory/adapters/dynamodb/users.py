@@ -13,13 +13,12 @@ from chat_memory.adapters.dynamodb.errors import attempts, is_retryable_write, s
 from chat_memory.adapters.dynamodb.items import (
     from_item,
     is_deleted,
-    session_from_item,
     to_item,
     user_from_item,
     user_item,
     user_key,
 )
-from chat_memory.adapters.dynamodb.sessions import bury_session_action, bury_sessions
+from chat_memory.adapters.dynamodb.sessions import bury_session_action, bury_sessions, live_sessions
 from chat_memory.adapters.dynamodb.sizes import ensure_item_fits, item_size
 from chat_memory.adapters.dynamodb.table import GSI1, GSI2, OnTable
 from chat_memory.domain.errors import ConflictError, StoreUnavailableError
@@ -94,7 +93,7 @@ class DynamoUsers(OnTable):
         """The live sessions of this incarnation of the user, oldest first, from the sparse SessionsByUser index."""
         partition = keys.user_sessions_gsi_pk(tenant, user.user_id, user.uuid)
         items = self._table.listing(keys.SESSIONS_BY_USER_INDEX, GSI2, partition, after, read_ahead)
-        return (session_from_item(i).session for i in items)
+        return live_sessions(items, self._table.clock())
 
     def delete_user(self, tenant: str, user_id: str) -> bool:
         """Tombstone the user and their sessions in one transaction: nothing of theirs is readable when this
@@ -116,7 +115,8 @@ class DynamoUsers(OnTable):
             }
             session_ids = [s.session_id for s in self.user_sessions(tenant, user, None, None)]
             together = session_ids[: _TRANSACTION_SIZE - 1]
-            actions = [bury_session_action(self._table.name, tenant, sid, user) for sid in together]
+            now = self._table.clock()
+            actions = [bury_session_action(self._table.name, tenant, sid, user, now) for sid in together]
             try:
                 with store_errors():
                     self._table.db.transact_write_items(TransactItems=[{"Put": tombstone}, *actions])
