@@ -1,4 +1,4 @@
-"""`chat-memory`: the developer command line (`chat-memory serve`, `keys ...`, `bench`, `load`)."""
+"""`chat-memory`: the developer command line (`chat-memory serve`, `keys ...`, `export`, `import`, `bench`, `load`)."""
 
 from __future__ import annotations
 
@@ -168,15 +168,21 @@ def resolve_table(args: argparse.Namespace) -> str:
     raise CliError("which table? give --table NAME or --stack NAME, or set TABLE_NAME")
 
 
-def _key_store(args: argparse.Namespace) -> ApiKeyStore:
-    from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
+def table_and_client(args: argparse.Namespace) -> tuple[str, Any]:
+    """The table (--table, --stack or $TABLE_NAME) and a DynamoDB client (--region) to reach it."""
     from chat_memory_dev.localdb.dynamodb import ENDPOINT_ENV, fill_in_loopback_credentials
 
     # AWS_ENDPOINT_URL_DYNAMODB (a local table) is honoured by botocore itself; a loopback endpoint works
     # without configured credentials.
     fill_in_loopback_credentials(os.environ.get(ENDPOINT_ENV, ""))
-    table = resolve_table(args)
-    return ApiKeyStore(table, client=_boto3_client("dynamodb", args.region))
+    return resolve_table(args), _boto3_client("dynamodb", args.region)
+
+
+def _key_store(args: argparse.Namespace) -> ApiKeyStore:
+    from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
+
+    table, client = table_and_client(args)
+    return ApiKeyStore(table, client=client)
 
 
 def _keys_create(args: argparse.Namespace) -> int:
@@ -204,7 +210,11 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 
 
 def _keys(command: Command) -> Command:
-    """Run a keys command; AWS and validation errors become one line on stderr and exit status 1."""
+    return reported("keys", command)
+
+
+def reported(name: str, command: Command) -> Command:
+    """Run a command; AWS and validation errors become one line on stderr (`chat-memory NAME: ...`), exit status 1."""
 
     def run(args: argparse.Namespace) -> int:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -222,18 +232,24 @@ def _keys(command: Command) -> Command:
             message = f"{error.get('Code', 'error')}: {error.get('Message', exc)}"
         except BotoCoreError as exc:
             message = str(exc)
-        print(f"chat-memory keys: {message}", file=sys.stderr)
+        print(f"chat-memory {name}: {message}", file=sys.stderr)
         return 1
 
     return run
 
 
-def _add_keys(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def table_arguments() -> argparse.ArgumentParser:
+    """--table | --stack, --region: a parent parser for the commands that act on a chat-memory table."""
     common = argparse.ArgumentParser(add_help=False)
     where = common.add_mutually_exclusive_group()
     where.add_argument("--table", help="DynamoDB table name (default: $TABLE_NAME)")
     where.add_argument("--stack", help="CloudFormation stack whose TableName output names the table")
     common.add_argument("--region", help="AWS region (default: the standard AWS configuration)")
+    return common
+
+
+def _add_keys(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    common = table_arguments()
 
     parser = subparsers.add_parser(
         "keys",
@@ -338,6 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _add_serve(subparsers)
     _add_keys(subparsers)
+    from chat_memory_dev.transfer.commands import add_export, add_import
+
+    add_export(subparsers)
+    add_import(subparsers)
     _add_bench(subparsers)
     _add_load(subparsers)
     _add_fuzz(subparsers)

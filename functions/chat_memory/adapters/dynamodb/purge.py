@@ -6,13 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from chat_memory.adapters.dynamodb import keys
-from chat_memory.adapters.dynamodb.errors import attempts, store_errors
 from chat_memory.adapters.dynamodb.items import Item, session_from_item, session_key, to_item, user_key
 from chat_memory.adapters.dynamodb.sessions import bury_sessions, read_session
 from chat_memory.adapters.dynamodb.table import GSI2, OnTable
-from chat_memory.domain.errors import StoreUnavailableError
-
-_BATCH_WRITE_SIZE = 25  # requests in one BatchWriteItem
 
 
 class DynamoPurger(OnTable):
@@ -62,21 +58,8 @@ class DynamoPurger(OnTable):
         ]
         if markers:
             doomed += self._table.range(pk, keys.CHANGED_SK_PREFIX, keys.changed_sk(keys.LAST_TS, "~"), keys_only=True)
-        item_keys = [{"PK": i["PK"], "SK": i["SK"]} for i in doomed]
-        for start in range(0, len(item_keys), _BATCH_WRITE_SIZE):
-            self._batch_delete(item_keys[start : start + _BATCH_WRITE_SIZE])
-        return len(item_keys)
-
-    def _batch_delete(self, item_keys: list[Item]) -> None:
-        requests: list[Any] = [{"DeleteRequest": {"Key": k}} for k in item_keys]
-        table = self._table.name
-        for _ in attempts(self._table.retry_budget):
-            with store_errors():
-                response = self._table.db.batch_write_item(RequestItems={table: requests})
-            requests = list(response.get("UnprocessedItems", {}).get(table, []))
-            if not requests:
-                return
-        raise StoreUnavailableError("the memory store is busy; the deletion will finish when retried")
+        self._table.batch_write([{"DeleteRequest": {"Key": {"PK": i["PK"], "SK": i["SK"]}}} for i in doomed])
+        return len(doomed)
 
     def _drop_tombstone(self, tenant: str, session_id: str, version: int) -> None:
         """Remove the tombstone unless a writer has recreated the session meanwhile."""
