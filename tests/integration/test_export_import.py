@@ -222,3 +222,46 @@ def test_a_langchain_table_becomes_sessions_in_order(ddb: Any, api: Invoke, caps
     assert [m["content"] for m in thirty] == [f"m{n}" for n in range(30)]
     status, _, err = _run(capsys, "import", "--from-langchain-table", "lc", "--table", TABLE)
     assert status == 0 and "2 sessions already there, skipped" in err
+
+
+def _lines_of(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (lambda ls: ls[1:], "line 1: the first line must be the `format` line"),
+        (
+            lambda ls: [*ls[:-1], ls[-1], {"type": "end", "users": 0, "sessions": 0, "messages": 0}],
+            "nothing may follow",
+        ),
+        (lambda ls: [ls[0], ls[2], *ls[1:]], "line 2: a `message` line outside a session"),
+        (lambda ls: [ls[0], ls[1], ls[1], *ls[2:]], "line 3: a `session` line inside session 's1' (no session_end)"),
+        (lambda ls: [*ls[:2], ls[3], ls[2], *ls[4:]], "line 4: created_at must be later than the previous message's"),
+        (lambda ls: [*ls[:2], *ls[3:]], "line 8: session_end does not match the session's lines"),
+    ],
+)
+def test_lines_out_of_place_are_named_and_leave_nothing_of_their_session(
+    filled: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path, edit: Any, says: str
+) -> None:
+    exported = _lines_of(_export(capsys, "--table", TABLE, "--session", "s1"))
+    lines = [exported[0], *exported[2:]]  # format, session s1, 6 messages, session_end, end (not the user)
+    path = tmp_path / "edited.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in edit(lines)), encoding="utf-8")
+    status, _, err = _run(capsys, "import", "--table", COPY, "--tenant", "default", "-i", str(path))
+    assert status == 1 and says in err, err
+    if "nothing may follow" not in says:
+        assert not _partition(filled, "default", "s1", COPY)
+
+
+def test_another_session_of_the_same_id_is_not_overwritten(
+    filled: Any, api: Invoke, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "s1.jsonl"
+    path.write_text(_export(capsys, "--table", TABLE, "--session", "s1"), encoding="utf-8")
+    assert api("POST", "/api/v2/sessions/s1/memory", {"messages": [{"content": "mine"}]}, tenant="copy").status == 201
+    status, _, err = _run(capsys, "import", "--table", TABLE, "--tenant", "copy", "-i", str(path))
+    assert status == 1 and "session 's1' exists in tenant 'copy' (another session)" in err
+    messages = api("GET", "/api/v2/sessions/s1/messages", tenant="copy").body["messages"]
+    assert [m["content"] for m in messages] == ["mine"]
