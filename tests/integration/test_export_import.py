@@ -89,7 +89,11 @@ def test_a_round_trip_through_an_empty_table_gives_the_same_bytes(
 
 
 def test_an_export_of_one_session_holds_it_and_its_user(filled: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    out = _export(capsys, "--table", TABLE, "--session", "s1")
+    status, out, err = _run(capsys, "export", "--tenant", "default", "--table", TABLE, "--session", "s1", "--progress")
+    assert status == 0
+    assert err.split("\n")[0].endswith(
+        "\rchat-memory export: 1 sessions, 6 messages"
+    )  # the progress line, then the counts
     assert _types(out) == ["format", "user", "session", *["message"] * 6, "session_end", "end"]
     assert json.loads(out.splitlines()[1])["user_id"] == "ann"
     status, _, err = _run(capsys, "export", "--table", TABLE, "--tenant", "default", "--session", "gone")
