@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,8 +58,11 @@ def _export(args: argparse.Namespace) -> int:
     exporter = Exporter(_table(args), args.tenant)
     progress = _progress(args, "export")
     if not args.output:
-        writer = Writer(_utf8(sys.stdout), progress)
-        totals = _run_export(exporter, writer, args.session)
+        try:
+            totals = _run_export(exporter, Writer(_utf8(sys.stdout), progress), args.session)
+        except BrokenPipeError:  # the reader went away (`| head`): stop, and no second error at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise CliError("the output was closed before the export ended") from None
     else:
         totals = _export_to_file(exporter, Path(args.output), progress, args.session, resume=args.resume)
     _summary("export", totals)
