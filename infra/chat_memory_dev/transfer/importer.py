@@ -73,6 +73,7 @@ class Importer:
         self.tenant = tenant
         self.progress = progress
         self.expect_header = header
+        self._framed = header  # an export: a `format` line first, an `end` line last
         self.totals = Totals()
         self.skipped = 0
         self._current: _Session | None = None
@@ -87,7 +88,7 @@ class Importer:
         except (FormatError, ChatMemoryError):
             self._abandon()
             raise
-        if self._current is not None or (self.expect_header and not self._ended):
+        if self._current is not None or (self._framed and not self._ended):
             self._abandon()
             raise FormatError(f"{where}: the input ends before its `end` line (cut short?); complete sessions are in")
         self.progress.done(self.totals.sessions, self.totals.messages)
