@@ -1,4 +1,4 @@
-"""`chat-memory`: the developer command line (`chat-memory serve`, `keys ...`, `bench`, `load`)."""
+"""`chat-memory`: the developer command line (`chat-memory serve`, `keys ...`, `export`, `import`, `bench`, `load`)."""
 
 from __future__ import annotations
 
@@ -168,8 +168,8 @@ def resolve_table(args: argparse.Namespace) -> str:
     raise CliError("which table? give --table NAME or --stack NAME, or set TABLE_NAME")
 
 
-def _table_client(args: argparse.Namespace) -> tuple[str, Any]:
-    """The table the keys commands act on, and a DynamoDB client for it."""
+def table_and_client(args: argparse.Namespace) -> tuple[str, Any]:
+    """The table (--table, --stack or $TABLE_NAME) and a DynamoDB client (--region) to reach it."""
     from chat_memory_dev.localdb.dynamodb import ENDPOINT_ENV, fill_in_loopback_credentials
 
     # AWS_ENDPOINT_URL_DYNAMODB (a local table) is honoured by botocore itself; a loopback endpoint works
@@ -181,7 +181,7 @@ def _table_client(args: argparse.Namespace) -> tuple[str, Any]:
 def _key_store(args: argparse.Namespace) -> ApiKeyStore:
     from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
 
-    table, client = _table_client(args)
+    table, client = table_and_client(args)
     return ApiKeyStore(table, client=client)
 
 
@@ -212,7 +212,7 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 def _keys_retention(args: argparse.Namespace) -> int:
     from chat_memory.adapters.dynamodb.tenant_settings import TenantSettingsStore
 
-    table, client = _table_client(args)
+    table, client = table_and_client(args)
     settings = TenantSettingsStore(table, client=client)
     days = None if args.default else args.days
     settings.set_retention_days(args.tenant, days)
@@ -235,11 +235,11 @@ def _retention_days(text: str) -> int:
 
 
 def _keys(command: Command) -> Command:
-    return reporting("keys", command)
+    return reported("keys", command)
 
 
-def reporting(name: str, command: Command) -> Command:
-    """Run an AWS-facing command; AWS and validation errors become one line on stderr and exit status 1."""
+def reported(name: str, command: Command) -> Command:
+    """Run a command; AWS and validation errors become one line on stderr (`chat-memory NAME: ...`), exit status 1."""
 
     def run(args: argparse.Namespace) -> int:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -263,12 +263,18 @@ def reporting(name: str, command: Command) -> Command:
     return run
 
 
-def _add_keys(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def table_arguments() -> argparse.ArgumentParser:
+    """--table | --stack, --region: a parent parser for the commands that act on a chat-memory table."""
     common = argparse.ArgumentParser(add_help=False)
     where = common.add_mutually_exclusive_group()
     where.add_argument("--table", help="DynamoDB table name (default: $TABLE_NAME)")
     where.add_argument("--stack", help="CloudFormation stack whose TableName output names the table")
     common.add_argument("--region", help="AWS region (default: the standard AWS configuration)")
+    return common
+
+
+def _add_keys(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    common = table_arguments()
 
     parser = subparsers.add_parser(
         "keys",
@@ -302,7 +308,7 @@ def _add_keys(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _add_dlq(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from chat_memory_dev.ops.dlq_command import add_dlq
 
-    add_dlq(subparsers, lambda command: reporting("dlq", command))
+    add_dlq(subparsers, lambda command: reported("dlq", command))
 
 
 # ------------------------------------------------------------------------------------------------------- bench
@@ -388,6 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(subparsers)
     _add_keys(subparsers)
     _add_dlq(subparsers)
+    from chat_memory_dev.transfer.commands import add_export, add_import
+
+    add_export(subparsers)
+    add_import(subparsers)
     _add_bench(subparsers)
     _add_load(subparsers)
     _add_fuzz(subparsers)

@@ -99,6 +99,9 @@ Identifier = Annotated[
     Field(json_schema_extra={"pattern": BODY_ID_PATTERN, "minLength": 1, "maxLength": limits.MAX_ID_CHARS}),
 ]
 
+# A message's content: at most MAX_CONTENT_BYTES of UTF-8, no NUL.
+Content = Annotated[str, AfterValidator(_valid_content), Field(json_schema_extra={"pattern": "^[^\\x00]*$"})]
+
 
 class _Request(BaseModel):
     # Zep clients send read-only fields back (created_at, token_count, ...): they are ignored, not errors.
@@ -108,7 +111,7 @@ class _Request(BaseModel):
 class MessageRequest(_Request):
     role: str = Field(default="", max_length=limits.MAX_ROLE_CHARS)
     role_type: RoleType | None = Field(default=None, description="Absent or null: stored as `norole`.")
-    content: Annotated[str, AfterValidator(_valid_content), Field(json_schema_extra={"pattern": "^[^\\x00]*$"})]
+    content: Content
     uuid: UUID | None = Field(default=None, description="A uuid already in the session updates that message.")
     metadata: Metadata = None
 

@@ -210,6 +210,24 @@ def message_attributes(counted: CountedMessage) -> Item:
     )
 
 
+def message_item(pk: str, ts: int, message_uuid: str, counted: CountedMessage) -> Item:
+    """A whole message item: its key (the timestamp), its uuid (the LSI's key) and its attributes."""
+    key = {keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.message_sk(ts), keys.MESSAGE_UUID_ATTR: message_uuid}
+    return to_item(key) | message_attributes(counted)
+
+
+def current_summary_item(pk: str, summary: Summary, version: int) -> Item:
+    """The current summary of a session (one per session, under its `version`)."""
+    key: dict[str, Value] = {keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.CURRENT_SUMMARY_SK}
+    return to_item({**key, "version": version}) | summary_attributes(summary)
+
+
+def history_summary_item(pk: str, summary: Summary) -> Item:
+    """A summary in the session's history, keyed by the newest message it covers."""
+    key = {keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.summary_history_sk(summary.recent_message_ts)}
+    return to_item(key) | summary_attributes(summary)
+
+
 def summary_attributes(summary: Summary) -> Item:
     return to_item(
         {

@@ -7,15 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from chat_memory.adapters.dynamodb import keys
-from chat_memory.adapters.dynamodb.errors import attempts, store_errors
 from chat_memory.adapters.dynamodb.items import Item, from_item, session_from_item, session_key, to_item, user_key
 from chat_memory.adapters.dynamodb.sessions import bury_sessions, read_session
 from chat_memory.adapters.dynamodb.table import GSI2, OnTable
-from chat_memory.domain.errors import StoreUnavailableError
 from chat_memory.domain.models import Position
 from chat_memory.domain.retention import DeletionReason, DeletionReceipt, receipt_expiry
-
-_BATCH_WRITE_SIZE = 25  # requests in one BatchWriteItem
 
 
 class DynamoPurger(OnTable):
@@ -137,10 +133,8 @@ class DynamoPurger(OnTable):
         ]
         if markers:
             doomed += self._table.range(pk, keys.CHANGED_SK_PREFIX, keys.changed_sk(keys.LAST_TS, "~"), keys_only=True)
-        item_keys = [{"PK": i["PK"], "SK": i["SK"]} for i in doomed]
-        for start in range(0, len(item_keys), _BATCH_WRITE_SIZE):
-            self._batch_delete(item_keys[start : start + _BATCH_WRITE_SIZE])
-        deleted = len(item_keys)
+        self._table.batch_write([{"DeleteRequest": {"Key": {"PK": i["PK"], "SK": i["SK"]}}} for i in doomed])
+        deleted = len(doomed)
         if not markers:
             current = to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.CURRENT_SUMMARY_SK})
             old = to_item({":up": up_to_ts})
@@ -152,17 +146,6 @@ class DynamoPurger(OnTable):
             ):
                 deleted += 1
         return deleted
-
-    def _batch_delete(self, item_keys: list[Item]) -> None:
-        requests: list[Any] = [{"DeleteRequest": {"Key": k}} for k in item_keys]
-        table = self._table.name
-        for _ in attempts(self._table.retry_budget):
-            with store_errors():
-                response = self._table.db.batch_write_item(RequestItems={table: requests})
-            requests = list(response.get("UnprocessedItems", {}).get(table, []))
-            if not requests:
-                return
-        raise StoreUnavailableError("the memory store is busy; the deletion will finish when retried")
 
     def _drop_tombstone(self, tenant: str, session_id: str, version: int) -> None:
         """Remove the tombstone unless a writer has recreated the session meanwhile."""

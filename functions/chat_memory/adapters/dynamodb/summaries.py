@@ -15,11 +15,12 @@ from chat_memory.adapters.dynamodb.errors import (
     unavailable,
 )
 from chat_memory.adapters.dynamodb.items import (
+    current_summary_item,
     from_item,
+    history_summary_item,
     message_from_item,
     session_from_item,
     sort_key,
-    summary_attributes,
     summary_from_item,
     to_item,
 )
@@ -76,24 +77,17 @@ class DynamoSummaries(OnTable):
 
     def write_summary(self, tenant: str, session_id: str, summary: Summary, expected_version: int) -> bool:
         pk = keys.session_pk(tenant, session_id)
-        attributes = summary_attributes(summary)
-        current_key = {keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.CURRENT_SUMMARY_SK}
         current: TransactWriteItemTypeDef = {
             "Put": {
                 "TableName": self._table.name,
-                "Item": to_item({**current_key, "version": expected_version + 1}) | attributes,
+                "Item": current_summary_item(pk, summary, expected_version + 1),
                 # Two summarisers of one session (a retried batch, a replayed stream): only one moves it on.
                 "ConditionExpression": "attribute_not_exists(PK) OR version = :v",
                 "ExpressionAttributeValues": to_item({":v": expected_version}),
             }
         }
-        history_key = {
-            keys.TABLE_PARTITION_KEY: pk,
-            keys.TABLE_SORT_KEY: keys.summary_history_sk(summary.recent_message_ts),
-        }
-        history: TransactWriteItemTypeDef = {
-            "Put": {"TableName": self._table.name, "Item": to_item(history_key) | attributes}
-        }
+        history_item = history_summary_item(pk, summary)
+        history: TransactWriteItemTypeDef = {"Put": {"TableName": self._table.name, "Item": history_item}}
         try:
             with store_errors():
                 self._table.db.transact_write_items(TransactItems=[current, history])

@@ -4,19 +4,23 @@ every part makes (a strongly consistent GetItem, Query pages, a key range, a lis
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from chat_memory.adapters.dynamodb import keys
 from chat_memory.adapters.dynamodb.client import dynamodb_client
-from chat_memory.adapters.dynamodb.errors import RETRY_BUDGET_SECONDS, is_version_conflict, store_errors
+from chat_memory.adapters.dynamodb.errors import RETRY_BUDGET_SECONDS, attempts, is_version_conflict, store_errors
 from chat_memory.adapters.dynamodb.items import Item, to_item
+from chat_memory.domain.errors import StoreUnavailableError
 from chat_memory.domain.models import Position
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import WriteRequestTypeDef
+
+BATCH_WRITE_SIZE = 25  # requests in one BatchWriteItem
 
 GSI1 = (keys.GSI1_PARTITION_KEY, keys.GSI1_SORT_KEY)
 GSI2 = (keys.GSI2_PARTITION_KEY, keys.GSI2_SORT_KEY)
@@ -61,6 +65,22 @@ class Table:
                 raise
             return False
         return True
+
+    def batch_write(self, requests: Sequence[WriteRequestTypeDef]) -> None:
+        """Puts and deletes (unconditional) in BatchWriteItems of 25, retrying `UnprocessedItems` within the retry
+        budget; StoreUnavailableError when some are still unprocessed then (a retry of the whole is safe)."""
+        for start in range(0, len(requests), BATCH_WRITE_SIZE):
+            self._batch_write(list(requests[start : start + BATCH_WRITE_SIZE]))
+
+    def _batch_write(self, requests: list[WriteRequestTypeDef]) -> None:
+        for _ in attempts(self.retry_budget):
+            with store_errors():
+                response = self.db.batch_write_item(RequestItems={self.name: requests})
+            unprocessed: Any = response.get("UnprocessedItems", {}).get(self.name, [])
+            requests = list(unprocessed)
+            if not requests:
+                return
+        raise StoreUnavailableError("the memory store is busy; the batch will finish when retried")
 
     def items(self, query: dict[str, Any]) -> Iterator[Mapping[str, Any]]:
         """The items of a Query, one request per page as the caller reads on (a page stops at its Limit or 1 MB)."""
