@@ -17,6 +17,7 @@ from chat_memory.adapters.tokenizer import TiktokenCounter  # loads tiktoken onl
 from chat_memory.domain.ports import DialogModel, MemoryStore, Purger, SummaryModel, TextEmbedder
 from chat_memory.service.dialog import ClassifySession, SynthesizeQuestion
 from chat_memory.service.embed import EmbedMessage
+from chat_memory.service.indexer import IndexSession
 from chat_memory.service.memory import AddMemory, DeleteMemory, GetMemory
 from chat_memory.service.search import SearchMemory
 from chat_memory.service.sessions import Messages, Sessions
@@ -83,7 +84,12 @@ def query_embedder() -> TextEmbedder | None:
 
 @_factory
 def search_memory() -> SearchMemory:
-    return SearchMemory(store=memory_store(), embedder=query_embedder())
+    return SearchMemory(store=memory_store(), embedder=query_embedder(), index=dynamo_store())
+
+
+@_factory
+def index_session() -> IndexSession:
+    return IndexSession(store=dynamo_store())
 
 
 @_factory

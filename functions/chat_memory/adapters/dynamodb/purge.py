@@ -53,8 +53,9 @@ class DynamoPurger(OnTable):
         return buried
 
     def _purge(self, tenant: str, session_id: str, up_to_ts: int, *, markers: bool) -> int:
-        """Delete the messages at or before `up_to_ts` (their embeddings with them), the current summary and the
-        summary history; with `markers`, the change markers too (else a recreated session's are left to TTL)."""
+        """Delete the messages at or before `up_to_ts` (their embeddings with them), the current summary, the
+        summary history and the search index's items of that incarnation; with `markers`, the change markers too
+        (else a recreated session's are left to TTL)."""
         pk = keys.session_pk(tenant, session_id)
         doomed = [
             *self._table.range(pk, keys.MESSAGE_SK_PREFIX, keys.message_sk(up_to_ts), keys_only=True),
@@ -62,10 +63,21 @@ class DynamoPurger(OnTable):
         ]
         if markers:
             doomed += self._table.range(pk, keys.CHANGED_SK_PREFIX, keys.changed_sk(keys.LAST_TS, "~"), keys_only=True)
+        doomed += [
+            i
+            for i in self._table.range(pk, keys.INDEX_SK_PREFIX, keys.INDEX_SK_PREFIX + "~", keys_only=True)
+            if keys.index_block_of(i["SK"]["S"]) <= up_to_ts  # a recreated session's blocks start after up_to_ts
+        ]
         item_keys = [{"PK": i["PK"], "SK": i["SK"]} for i in doomed]
         for start in range(0, len(item_keys), _BATCH_WRITE_SIZE):
             self._batch_delete(item_keys[start : start + _BATCH_WRITE_SIZE])
+        self._drop_index_head(pk, up_to_ts)
         return len(item_keys)
+
+    def _drop_index_head(self, pk: str, up_to_ts: int) -> None:
+        """Remove the search index's head if it is the deleted incarnation's (not a recreated session's)."""
+        key = to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.INDEX_HEAD_SK})
+        self._delete_if(key, "inc <= :up", to_item({":up": up_to_ts}))
 
     def _batch_delete(self, item_keys: list[Item]) -> None:
         requests: list[Any] = [{"DeleteRequest": {"Key": k}} for k in item_keys]
