@@ -5,12 +5,16 @@ are found as they are now; a deleted session is a 404 and its index is purged.""
 import random
 from typing import Any
 
+import pytest
+
 from chat_memory import wiring
 from chat_memory.adapters.dynamodb.table import now_micros
 from chat_memory.domain.models import SearchQuery
+from chat_memory.handlers import purger
 from chat_memory.service.indexer import IndexSession
 from chat_memory.service.search import SearchMemory
-from tests.integration.conftest import TABLE, CallLog, Invoke
+from tests.http_events import FakeContext
+from tests.integration.conftest import TABLE, CallLog, Invoke, all_items, run_purger, tombstone_event
 
 SEARCH = "/api/v2/sessions/s/search"
 _WORDS = (  # noqa: SIM905 - a vocabulary, read as text
@@ -75,3 +79,103 @@ def test_an_indexed_session_answers_as_the_whole_session_does_at_a_fraction_of_t
         assert indexed == _unindexed(text), text
     for get in calls.named("BatchGetItem"):
         assert not get["RequestItems"][TABLE]["ConsistentRead"], "candidates are read eventually consistently"
+
+
+def test_a_message_newer_than_the_index_is_found_at_once(api: Invoke) -> None:
+    _fill(api, _turns(450, seed=2))
+    assert _index().sealed == 2
+    _fill(api, [{"role": "Jane", "role_type": "user", "content": "the xylophone arrived today"}])
+    assert _contents(api("POST", SEARCH, {"text": "xylophone"}))[:1] == ["the xylophone arrived today"]
+    _fill(api, _turns(150, seed=3))  # now more than a window past the index: read as its unindexed tail
+    assert _contents(api("POST", SEARCH, {"text": "xylophone"}))[:1] == ["the xylophone arrived today"]
+
+
+def test_a_message_changed_after_it_was_indexed_is_found_by_its_new_words(
+    api: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    turns = _turns(450, seed=4)
+    turns[5]["content"] = "we keep bees on the roof"
+    uuids = _fill(api, turns)
+    assert _index().sealed == 2
+    assert _contents(api("POST", SEARCH, {"text": "bees roof"}))[:1] == ["we keep bees on the roof"]
+    resent = {"uuid": uuids[5], "role": "Bot", "role_type": "assistant", "content": "we keep goats on the roof"}
+    assert api("POST", "/api/v2/sessions/s/memory", {"messages": [resent]}).status == 201
+    # At once: the change marker makes search read the message again (the index still has its old words).
+    assert _contents(api("POST", SEARCH, {"text": "goats"}))[:1] == ["we keep goats on the roof"]
+    assert "we keep bees on the roof" not in _contents(api("POST", SEARCH, {"text": "bees roof"}))
+    # Later, with the markers out of search's horizon: the indexer has rebuilt the block from the MODIFY record.
+    [item] = [i for i in all_items(wiring.dynamo_store()._table.db) if i.get("MsgUuid", {}).get("S") == uuids[5]]
+    ts = int(item["SK"]["S"].removeprefix("MSG#"))
+    assert _index(changed=(ts,)).rebuilt == 1
+    monkeypatch.setattr("chat_memory.adapters.dynamodb.search.recently_changed", lambda *_: [])
+    assert _contents(api("POST", SEARCH, {"text": "goats"}))[:1] == ["we keep goats on the roof"]
+    assert "we keep goats on the roof" in _unindexed("goats")[:1]
+    assert "we keep bees on the roof" not in _contents(api("POST", SEARCH, {"text": "bees roof"}))
+
+
+def _index_items(client: Any) -> list[str]:
+    return [i["SK"]["S"] for i in all_items(client) if i["SK"]["S"].startswith(("IDX#", "INDEX"))]
+
+
+def test_a_deleted_session_is_a_404_at_once_and_its_index_is_purged(api: Invoke, ddb: Any) -> None:
+    _fill(api, _turns(450, seed=5))
+    assert _index().sealed == 2 and _index_items(ddb)
+    assert api("DELETE", "/api/v2/sessions/s/memory").status == 200
+    assert api("POST", SEARCH, {"text": "violin"}).status == 404
+    assert run_purger(ddb) == {"batchItemFailures": []}
+    assert all_items(ddb) == [], "nothing of the session is left, its index included"
+
+
+def test_a_recreated_session_never_sees_the_old_index_and_its_own_survives_the_old_purge(api: Invoke, ddb: Any) -> None:
+    old = _turns(450, seed=6)
+    old[3]["content"] = "the secret word is periwinkle"
+    _fill(api, old)
+    assert _index().sealed == 2
+    assert api("DELETE", "/api/v2/sessions/s/memory").status == 200  # not purged yet
+    tombstone = tombstone_event(ddb)
+    assert api("POST", "/api/v2/sessions", {"session_id": "s"}).status == 201
+    _fill(api, _turns(450, seed=7))
+    assert _contents(api("POST", SEARCH, {"text": "periwinkle"})) == [], "before the new incarnation is indexed"
+    assert _index().sealed == 2, "the indexer starts over for the new incarnation"
+    assert _contents(api("POST", SEARCH, {"text": "periwinkle"})) == []
+    before = set(_index_items(ddb))
+    assert purger.lambda_handler(tombstone, FakeContext()) == {"batchItemFailures": []}
+    after = set(_index_items(ddb))
+    assert "INDEX" in after and len(after) < len(before), "the old blocks are gone, the new head and blocks stay"
+    for text in QUERIES:
+        assert _contents(api("POST", SEARCH, {"text": text})) == _unindexed(text), text
+
+
+def test_the_index_is_trusted_only_a_minute_after_it_was_sealed_and_searches_stay_in_budget(
+    api: Invoke, calls: CallLog
+) -> None:
+    _fill(api, _turns(650, seed=8))
+    assert _index(ago=0).sealed == 3  # just sealed: search reads those messages, not the blocks
+    calls.clear()
+    found = _contents(api("POST", SEARCH, {"text": "violin harbour"}))
+    assert not [q for q in calls.named("Query") if q["ExpressionAttributeValues"][":lo"]["S"].startswith("IDX#")]
+    assert len(calls.calls) <= 20 and "Scan" not in {name for name, _ in calls.calls}
+    assert found == _unindexed("violin harbour")
+
+
+def test_only_the_window_head_and_markers_are_read_strongly_consistently(api: Invoke, calls: CallLog) -> None:
+    _fill(api, _turns(1_200, seed=9))
+    assert _index().sealed == 6
+    calls.clear()
+    found = _contents(api("POST", SEARCH, {"text": "quilt rocket"}))
+    made = list(calls.calls)
+    assert found == _unindexed("quilt rocket")
+    strong = [(op, p) for op, p in made if p.get("ConsistentRead") or _batch_consistent(p)]
+    assert [op for op, _ in strong] == ["Query", "GetItem", "Query"], strong
+    window, head, markers = (p for _, p in strong)
+    assert window["ExpressionAttributeValues"][":lo"]["S"] == "MSG#" and window["Limit"] == 102
+    assert head["Key"]["SK"]["S"] == "INDEX"
+    assert markers["ExpressionAttributeValues"][":lo"]["S"].startswith("CHANGED#")
+    queries = [p for op, p in made if op == "Query"]
+    buckets = [q for q in queries if q["ExpressionAttributeValues"][":lo"]["S"].startswith("IDX#")]
+    assert 1 <= len(buckets) <= 2, "one Query per distinct term bucket"
+    assert len(made) <= 20
+
+
+def _batch_consistent(params: dict[str, Any]) -> bool:
+    return any(spec.get("ConsistentRead") for spec in params.get("RequestItems", {}).values())

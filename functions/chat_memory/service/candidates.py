@@ -42,10 +42,12 @@ def best(scores: Mapping[int, float], limit: int) -> list[int]:
     return sorted(scores, key=lambda s: (-scores[s], -s))[:limit]
 
 
-def to_read(picked: Sequence[int], known: set[int], indexed: int) -> list[int]:
-    """The positions to read: the picked ones and their neighbours (the ranker needs both to score a turn), less
-    those already read and those past the index's `indexed` turns; the picked ones first."""
-    wanted = [*picked, *(s + d for s in picked for d in (-1, 1))]
+def to_read(picked: Sequence[int], raw: Mapping[int, float], known: set[int], indexed: int) -> list[int]:
+    """The positions to read: the picked ones and those of their neighbours that hold a query term (`raw` score
+    > 0: the share the ranker gives a turn comes from them; a neighbour without a term adds nothing), less those
+    already read and those past the index's `indexed` turns; the picked ones first."""
+    near = (s + d for s in picked for d in (-1, 1))
+    wanted = [*picked, *(s for s in near if raw.get(s, 0.0) > 0)]
     return [s for s in dict.fromkeys(wanted) if 0 <= s < indexed and s not in known]
 
 

@@ -16,7 +16,8 @@ from chat_memory.domain.search_index import IndexHead, SearchView
 from chat_memory.service.candidates import best, candidate_scores, locate, to_read, with_neighbours
 from chat_memory.service.ranking import CorpusStats, Doc, idf, query_terms, terms_of
 
-CANDIDATES: Final = 20  # turns read from the index's best (with their neighbours: at most 60 messages)
+CANDIDATES: Final = 20  # turns read from the index's best at least (with their neighbours that hold a term)
+MAX_CANDIDATES: Final = 60  # at most (a search for many results); with neighbours, at most 100 read
 MAX_TERMS: Final = 8  # query terms looked up, the rarest first (as the newest messages estimate it)
 
 
@@ -38,18 +39,24 @@ def plain(messages: list[SearchableMessage]) -> Corpus:
     return Corpus(messages, [_doc(m) for m in messages])
 
 
-def gather(index: SearchIndexStore, tenant: str, session_id: str, text: str) -> Corpus | None:
-    """The corpus for a text search of the session; None: no such session."""
+def gather(index: SearchIndexStore, tenant: str, session_id: str, text: str, pool: int = 10) -> Corpus | None:
+    """The corpus for a text search of the session that ranks `pool` results; None: no such session."""
     view = index.search_view(tenant, session_id)
     if view is None:
         return None
-    if view.head is None:
-        return plain(view.messages)
-    return _over_index(index, tenant, session_id, text, view, view.head)
+    if view.head is None or not view.head.blocks:  # no index, or none of it trusted yet: the run is the session
+        return plain([*view.messages, *view.changed])
+    return _over_index(index, tenant, session_id, text, view, view.head, min(max(CANDIDATES, pool), MAX_CANDIDATES))
 
 
 def _over_index(
-    index: SearchIndexStore, tenant: str, session_id: str, text: str, view: SearchView, head: IndexHead
+    index: SearchIndexStore,
+    tenant: str,
+    session_id: str,
+    text: str,
+    view: SearchView,
+    head: IndexHead,
+    candidates: int,
 ) -> Corpus:
     run = view.messages
     run_terms = [terms_of(m.message.content) for m in run]
@@ -73,9 +80,10 @@ def _over_index(
     avgdl = (head.length + sum(map(len, unindexed))) / max(total, 1)
     weights = {t: idf(max(total, df[t]), df[t]) for t in terms}
     known = set(range(start, start + len(run)))
-    scores = with_neighbours(candidate_scores(postings, weights, avgdl, head.bases()))
-    picked = best({s: v for s, v in scores.items() if s not in known and s < head.docs}, CANDIDATES)
-    wanted = to_read(picked, known, head.docs)
+    raw = candidate_scores(postings, weights, avgdl, head.bases())
+    scores = with_neighbours(raw)
+    picked = best({s: v for s, v in scores.items() if s not in known and s < head.docs}, candidates)
+    wanted = to_read(picked, raw, known, head.docs)
     places = dict(zip(locate(head, wanted), wanted, strict=True))
     fetched = {places[p]: m for p, m in index.indexed_messages(tenant, session_id, places).items()}
     return _merged(run, start, fetched, view.changed, CorpusStats(total, avgdl, df))
