@@ -172,10 +172,37 @@ def test_only_the_window_head_and_markers_are_read_strongly_consistently(api: In
     assert head["Key"]["SK"]["S"] == "INDEX"
     assert markers["ExpressionAttributeValues"][":lo"]["S"].startswith("CHANGED#")
     queries = [p for op, p in made if op == "Query"]
-    buckets = [q for q in queries if q["ExpressionAttributeValues"][":lo"]["S"].startswith("IDX#")]
+    index_reads = [q["ExpressionAttributeValues"][":lo"]["S"] for q in queries]
+    buckets = [sk for sk in index_reads if sk.startswith("IDX#") and not sk.startswith("IDX#DOC#")]
     assert 1 <= len(buckets) <= 2, "one Query per distinct term bucket"
     assert len(made) <= 20
 
 
 def _batch_consistent(params: dict[str, Any]) -> bool:
     return any(spec.get("ConsistentRead") for spec in params.get("RequestItems", {}).values())
+
+
+def test_read_units_per_search_stay_near_a_window_read_as_the_session_grows(api: Invoke) -> None:
+    """3,000 messages of about 700 bytes (the bench's size): the whole-session read costs hundreds of read units,
+    the indexed search a few dozen (DynamoDB's sizing rules, as `chat-memory bench` computes them)."""
+    from chat_memory.adapters.dynamodb.client import dynamodb_client
+    from chat_memory_dev.bench.capacity import CapacityRecorder
+
+    turns = _turns(3_000, seed=10)
+    for turn in turns:
+        turn["content"] = " ".join([turn["content"]] * 8)
+    _fill(api, turns)
+    assert _index().sealed == 15
+
+    def units(search: Any) -> float:
+        recorder = CapacityRecorder()
+        recorder.attach(dynamodb_client())
+        try:
+            search()
+        finally:
+            recorder.detach()
+        return sum(r.read_units for r in recorder.records)
+
+    indexed = units(lambda: _contents(api("POST", SEARCH, {"text": "violin harbour"})))
+    whole = units(lambda: _unindexed("violin harbour"))
+    assert whole > 250 and indexed < whole / 4, (indexed, whole)

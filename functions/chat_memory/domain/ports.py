@@ -209,7 +209,7 @@ class SearchIndexStore(Protocol):
         ...
 
     def indexed_messages(
-        self, tenant: str, session_id: str, wanted: Iterable[tuple[int, int]]
+        self, tenant: str, session_id: str, head: IndexHead, wanted: Iterable[tuple[int, int]]
     ) -> dict[tuple[int, int], SearchableMessage]:
         """The messages at (block first_ts, position in the block), at most 100."""
         ...

@@ -16,8 +16,11 @@ from chat_memory.domain.search_index import IndexHead, SearchView
 from chat_memory.service.candidates import best, candidate_scores, locate, to_read, with_neighbours
 from chat_memory.service.ranking import CorpusStats, Doc, idf, query_terms, terms_of
 
-CANDIDATES: Final = 20  # turns read from the index's best at least (with their neighbours that hold a term)
-MAX_CANDIDATES: Final = 60  # at most (a search for many results); with neighbours, at most 100 read
+# Turns read from the index's best: twice the results asked for (or the pool MMR or fusion chooses from), at least
+# CANDIDATES, at most MAX_CANDIDATES; the first twice the results asked for with their neighbours that hold a term
+# (with the rest, at most 100 read).
+CANDIDATES: Final = 20
+MAX_CANDIDATES: Final = 60
 MAX_TERMS: Final = 8  # query terms looked up, the rarest first (as the newest messages estimate it)
 
 
@@ -39,14 +42,18 @@ def plain(messages: list[SearchableMessage]) -> Corpus:
     return Corpus(messages, [_doc(m) for m in messages])
 
 
-def gather(index: SearchIndexStore, tenant: str, session_id: str, text: str, pool: int = 10) -> Corpus | None:
-    """The corpus for a text search of the session that ranks `pool` results; None: no such session."""
+def gather(
+    index: SearchIndexStore, tenant: str, session_id: str, text: str, results: int = 10, pool: int = 10
+) -> Corpus | None:
+    """The corpus for a text search of the session that answers `results` out of the best `pool` (MMR and fusion
+    choose among more than they answer); None: no such session."""
     view = index.search_view(tenant, session_id)
     if view is None:
         return None
     if view.head is None or not view.head.blocks:  # no index, or none of it trusted yet: the run is the session
         return plain([*view.messages, *view.changed])
-    return _over_index(index, tenant, session_id, text, view, view.head, min(max(CANDIDATES, pool), MAX_CANDIDATES))
+    candidates = min(max(CANDIDATES, 2 * results, pool), MAX_CANDIDATES)
+    return _over_index(index, tenant, session_id, text, view, view.head, (results, candidates))
 
 
 def _over_index(
@@ -56,7 +63,7 @@ def _over_index(
     text: str,
     view: SearchView,
     head: IndexHead,
-    candidates: int,
+    sizes: tuple[int, int],
 ) -> Corpus:
     run = view.messages
     run_terms = [terms_of(m.message.content) for m in run]
@@ -82,10 +89,13 @@ def _over_index(
     known = set(range(start, start + len(run)))
     raw = candidate_scores(postings, weights, avgdl, head.bases())
     scores = with_neighbours(raw)
+    results, candidates = sizes
     picked = best({s: v for s, v in scores.items() if s not in known and s < head.docs}, candidates)
-    wanted = to_read(picked, raw, known, head.docs)
+    scored = 2 * results  # the best, with the neighbours their score needs
+    wanted = to_read(picked[:scored], raw, known, head.docs)
+    wanted += [s for s in picked[scored:] if s not in wanted]  # the next (MMR's pool, fusion's), without
     places = dict(zip(locate(head, wanted), wanted, strict=True))
-    fetched = {places[p]: m for p, m in index.indexed_messages(tenant, session_id, places).items()}
+    fetched = {places[p]: m for p, m in index.indexed_messages(tenant, session_id, head, places).items()}
     return _merged(run, start, fetched, view.changed, CorpusStats(total, avgdl, df))
 
 

@@ -38,7 +38,8 @@ class SearchMemory:
         unfiltered = query.where is None and query.start_ts is None and query.end_ts is None
         if self.index is not None and unfiltered and query.text.strip():
             pool = max(_FUSION_DEPTH if self.embedder else 0, query.limit * (_MMR_POOL if query.mmr_lambda else 1))
-            corpus = found(gather(self.index, tenant, session_id, query.text, pool), f"session {session_id!r}")
+            corpus = gather(self.index, tenant, session_id, query.text, query.limit, pool)
+            corpus = found(corpus, f"session {session_id!r}")
         else:
             messages = found(self.store.searchable_messages(tenant, session_id), f"session {session_id!r}")
             corpus = plain(_filtered(messages, query))

@@ -58,7 +58,7 @@ class MemoryIndex:
         return found
 
     def indexed_messages(
-        self, tenant: str, session_id: str, wanted: Iterable[tuple[int, int]]
+        self, tenant: str, session_id: str, head: IndexHead, wanted: Iterable[tuple[int, int]]
     ) -> dict[tuple[int, int], SearchableMessage]:
         return {(b, o): SearchableMessage(self._by_ts[self._ts[b][o]]) for b, o in list(wanted)[:100]}
 

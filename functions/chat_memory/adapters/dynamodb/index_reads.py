@@ -19,6 +19,9 @@ from chat_memory.domain.search_index import IndexHead, Posting
 
 MAX_BUCKET_CALLS: Final = 6  # Query pages of term buckets per search (terms sharing a bucket come free)
 MAX_KEYS: Final = 100  # one BatchGetItem
+_UNIT_BYTES: Final = 4096  # a read unit (BatchGetItem rounds each item up to it; Query rounds the sum)
+_DOCS_ITEM_BYTES: Final = 80  # a block's timestamps item: keys and name, then about
+_BYTES_PER_DOC: Final = 4  # bytes per message (a varint gap of microseconds: seconds to hours apart)
 
 
 def batch_get(table: Table, item_keys: Sequence[Mapping[str, Any]], *, consistent: bool) -> list[Mapping[str, Any]]:
@@ -80,12 +83,15 @@ class DynamoIndexReads(OnTable):
     ) -> tuple[list[Mapping[str, Any]], bool, int]:
         """A bucket's items in at most `pages` Query pages: (items, whether that was all, pages used)."""
         prefix = keys.index_bucket_prefix(bucket)
+        return self._range(keys.session_pk(tenant, session_id), prefix, prefix + "~", pages)
+
+    def _range(self, pk: str, lo: str, hi: str, pages: int) -> tuple[list[Mapping[str, Any]], bool, int]:
+        """Items with lo <= SK <= hi, eventually consistent, in at most `pages` Query pages: (items, whether that
+        was all, pages used)."""
         query: dict[str, Any] = {
             "TableName": self._table.name,
             "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
-            "ExpressionAttributeValues": to_item(
-                {":pk": keys.session_pk(tenant, session_id), ":lo": prefix, ":hi": prefix + "~"}
-            ),
+            "ExpressionAttributeValues": to_item({":pk": pk, ":lo": lo, ":hi": hi}),
             "ConsistentRead": False,
         }
         items: list[Mapping[str, Any]] = []
@@ -99,18 +105,13 @@ class DynamoIndexReads(OnTable):
         return items, False, pages
 
     def indexed_messages(
-        self, tenant: str, session_id: str, wanted: Iterable[tuple[int, int]]
+        self, tenant: str, session_id: str, head: IndexHead, wanted: Iterable[tuple[int, int]]
     ) -> dict[tuple[int, int], SearchableMessage]:
         """The messages at (block first_ts, position in the block), at most 100: the blocks' timestamps, then the
         messages (eventually consistent; a change of the last moment comes from the change markers)."""
         pk = keys.session_pk(tenant, session_id)
         wanted = list(dict.fromkeys(wanted))[:MAX_KEYS]
-        blocks = sorted({b for b, _ in wanted})
-        doc_keys = [to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.index_docs_sk(b)}) for b in blocks]
-        timestamps: dict[int, list[int]] = {}
-        for item in batch_get(self._table, doc_keys, consistent=False):
-            block = keys.index_block_of(sort_key(item))
-            timestamps[block] = decode_docs(block, bytes(item[DOCS_ATTR]["B"]))
+        timestamps = self._timestamps(pk, head, sorted({b for b, _ in wanted}))
         at: dict[int, tuple[int, int]] = {}
         for block, ordinal in wanted:
             stamps = timestamps.get(block, [])
@@ -123,4 +124,23 @@ class DynamoIndexReads(OnTable):
         for item in batch_get(self._table, message_keys, consistent=False):
             message = message_from_item(item)
             out[at[message.ts]] = SearchableMessage(message, embedding_from_item(item))
+        return out
+
+    def _timestamps(self, pk: str, head: IndexHead, blocks: Sequence[int]) -> dict[int, list[int]]:
+        """The message timestamps of `blocks`: a BatchGetItem of their items (each item rounded up to 4 KB), or one
+        Query of every block's (their sizes summed) when that reads fewer units."""
+        estimate = sum(_DOCS_ITEM_BYTES + _BYTES_PER_DOC * b.docs for b in head.blocks)
+        if estimate < _UNIT_BYTES * len(blocks):  # under 400 KB: one page
+            items, _, _ = self._range(pk, keys.index_docs_sk(0), keys.index_docs_sk(keys.LAST_TS), 1)
+        else:
+            doc_keys = [
+                to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.index_docs_sk(b)}) for b in blocks
+            ]
+            items = batch_get(self._table, doc_keys, consistent=False)
+        wanted = set(blocks)
+        out: dict[int, list[int]] = {}
+        for item in items:
+            block = keys.index_block_of(sort_key(item))
+            if block in wanted:
+                out[block] = decode_docs(block, bytes(item[DOCS_ATTR]["B"]))
         return out
