@@ -64,6 +64,10 @@ UNEMBEDDED_MESSAGE_WRITES = {
     },
 }
 # The purger's event filter: session and user tombstones (the item written or rewritten with deleted = true).
+MESSAGE_WRITES = {  # the indexer: new messages, and changed ones (whose words may have changed)
+    "eventName": ["INSERT", "MODIFY"],
+    "dynamodb": {"Keys": {"SK": {"S": [{"prefix": keys.MESSAGE_SK_PREFIX}]}}},
+}
 TOMBSTONES = {
     "eventName": ["INSERT", "MODIFY"],
     "dynamodb": {
@@ -913,7 +917,12 @@ def test_sam_adds_the_stream_and_dead_letter_permissions(
     assert actions == EXPECTED_ACTIONS[function] | {"sqs:SendMessage"}  # no stream action repeated inline
 
 
-STREAM_FILTERS = {SUMMARISER: MESSAGE_INSERTS, PURGER: TOMBSTONES, EMBEDDER: UNEMBEDDED_MESSAGE_WRITES}
+STREAM_FILTERS = {
+    SUMMARISER: MESSAGE_INSERTS,
+    PURGER: TOMBSTONES,
+    EMBEDDER: UNEMBEDDED_MESSAGE_WRITES,
+    INDEXER: MESSAGE_WRITES,
+}
 
 
 @pytest.mark.parametrize(("function", "queue_id"), sorted(STREAM_FUNCTIONS.items()))
