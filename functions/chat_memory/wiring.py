@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from chat_memory.domain.ports import DialogModel, MemoryStore, Purger, SummaryModel, TextEmbedder
     from chat_memory.service.dialog import ClassifySession, SynthesizeQuestion
     from chat_memory.service.embed import EmbedMessage
+    from chat_memory.service.indexer import IndexSession
     from chat_memory.service.memory import AddMemory, DeleteMemory, GetMemory
     from chat_memory.service.search import SearchMemory
     from chat_memory.service.sessions import Deletions, Messages, Sessions
@@ -96,7 +97,14 @@ def query_embedder() -> TextEmbedder | None:
 def search_memory() -> SearchMemory:
     from chat_memory.service.search import SearchMemory
 
-    return SearchMemory(store=memory_store(), embedder=query_embedder())
+    return SearchMemory(store=memory_store(), embedder=query_embedder(), index=dynamo_store())
+
+
+@_factory
+def index_session() -> IndexSession:
+    from chat_memory.service.indexer import IndexSession
+
+    return IndexSession(store=dynamo_store())
 
 
 @_factory

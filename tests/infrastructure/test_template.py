@@ -39,10 +39,13 @@ PURGER = "PurgerFunction"
 PURGER_DEAD_LETTER_QUEUE = "PurgerDeadLetterQueue"
 EMBEDDER = "EmbedderFunction"
 EMBEDDER_DEAD_LETTER_QUEUE = "EmbedderDeadLetterQueue"
+INDEXER = "IndexerFunction"
+INDEXER_DEAD_LETTER_QUEUE = "IndexerDeadLetterQueue"
 STREAM_FUNCTIONS = {  # function: its OnFailure queue
     SUMMARISER: DEAD_LETTER_QUEUE,
     PURGER: PURGER_DEAD_LETTER_QUEUE,
     EMBEDDER: EMBEDDER_DEAD_LETTER_QUEUE,
+    INDEXER: INDEXER_DEAD_LETTER_QUEUE,
 }
 AUTHORIZER = "AuthorizerFunction"  # the HTTP API's Lambda authorizer (API keys); serves no route itself
 AUTHORIZER_NAME = "ApiKeyAuthorizer"  # its name in the HttpApi's Auth.Authorizers
@@ -61,6 +64,10 @@ UNEMBEDDED_MESSAGE_WRITES = {
     },
 }
 # The purger's event filter: session and user tombstones (the item written or rewritten with deleted = true).
+MESSAGE_WRITES = {  # the indexer: new messages, and changed ones (whose words may have changed)
+    "eventName": ["INSERT", "MODIFY"],
+    "dynamodb": {"Keys": {"SK": {"S": [{"prefix": keys.MESSAGE_SK_PREFIX}]}}},
+}
 TOMBSTONES = {
     "eventName": ["INSERT", "MODIFY"],
     "dynamodb": {
@@ -134,6 +141,8 @@ EXPECTED_ACTIONS: dict[str, frozenset[str]] = {
     "NotServedFunction": frozenset(),
     "ReadMemoryFunction": READ_ACTIONS | {"bedrock:InvokeModel"},  # synthesize_question; a search's words
     "EmbedderFunction": frozenset({"dynamodb:UpdateItem", "bedrock:InvokeModel"}),
+    # the session and the index head (GetItem), messages (Query), blocks (BatchWriteItem), the head (PutItem)
+    "IndexerFunction": frozenset({"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:BatchWriteItem"}),
     # DeleteItem: only for Idempotency-Key records (a failed write's in-progress record is removed).
     "WriteMemoryFunction": frozenset(
         {
@@ -966,6 +975,7 @@ STREAM_FILTERS = {
     SUMMARISER: [MESSAGE_INSERTS],
     PURGER: [TOMBSTONES, TTL_REMOVALS],
     EMBEDDER: [UNEMBEDDED_MESSAGE_WRITES],
+    INDEXER: [MESSAGE_WRITES],
 }
 
 

@@ -14,7 +14,17 @@ from chat_memory_dev.template import http_routes, stream_consumers
 from tests.http_events import FakeContext, http_event
 from tests.integration.conftest import all_items, data_items, receipts
 
-EVENT_NAMES = ("health", "writes", "add_memory", "reads", "not_served", "summariser", "embedder", "purger")
+EVENT_NAMES = (
+    "health",
+    "writes",
+    "add_memory",
+    "reads",
+    "not_served",
+    "summariser",
+    "embedder",
+    "indexer",
+    "purger",
+)
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -93,6 +103,18 @@ def test_summariser_event_runs_against_moto() -> None:
     assert result == {"batchItemFailures": []}
     read = json.loads(_invoke("reads")["body"])
     assert read["summary"] is None, "three messages are fewer than W: nothing to summarise yet"
+
+
+def test_indexer_event_is_what_the_indexers_filter_lets_through_and_runs_against_moto(ddb: Any) -> None:
+    from chat_memory.handlers import indexer
+
+    consumers = {c.function: c for c in stream_consumers()}
+    event = _load("indexer")
+    assert all(record_passes_filters(consumers["IndexerFunction"].filter_patterns, r) for r in event["Records"])
+    assert _invoke("add_memory")["statusCode"] == 201
+    result = indexer.lambda_handler(event, FakeLambdaContext("IndexerFunction", "stream-batch"))
+    assert result == {"batchItemFailures": []}
+    assert not [i for i in all_items(ddb) if i["SK"]["S"].startswith(("IDX#", "INDEX"))], "3 messages: no block yet"
 
 
 def _delete_example_session() -> dict[str, Any]:

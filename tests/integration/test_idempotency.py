@@ -204,7 +204,12 @@ def test_records_reach_no_stream_consumer(api: Invoke, ddb: Any) -> None:
         _stream_record("REMOVE", None, completed),
     ]
     consumers = stream_consumers()
-    assert {c.function for c in consumers} == {"SummariserFunction", "PurgerFunction", "EmbedderFunction"}
+    assert {c.function for c in consumers} == {
+        "SummariserFunction",
+        "PurgerFunction",
+        "EmbedderFunction",
+        "IndexerFunction",
+    }
     for consumer in consumers:
         assert not any(record_passes_filters(consumer.filter_patterns, r) for r in ours), consumer.function
     # The check can fail: a message insert built the same way reaches the summariser.

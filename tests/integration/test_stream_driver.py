@@ -311,13 +311,13 @@ def test_start_stream_pollers_drives_the_templates_consumer_in_process(
         monkeypatch.delenv("SUMMARY_MODEL_ID", raising=False)
 
 
-def test_serve_drives_the_summariser_and_the_purger_each_with_its_filter(
+def test_serve_drives_the_summariser_the_indexer_and_the_purger_each_with_its_filter(
     clients: Clients, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`chat-memory serve`'s pollers: every consumer of the template, each handed only what its filter lets through
     (moto's stream records of a session tombstone carry `deleted` as a BOOL, as DynamoDB Streams does)."""
-    summariser, purger = Recorder(), Recorder()
-    for name, handler in (("summariser", summariser), ("purger", purger)):
+    summariser, purger, indexer = Recorder(), Recorder(), Recorder()
+    for name, handler in (("summariser", summariser), ("purger", purger), ("indexer", indexer)):
         module = types.ModuleType(f"chat_memory.handlers.{name}")
         module.lambda_handler = handler  # type: ignore[attr-defined]
         monkeypatch.setitem(sys.modules, module.__name__, module)
@@ -326,9 +326,13 @@ def test_serve_drives_the_summariser_and_the_purger_each_with_its_filter(
     db = LocalDynamoDB(endpoint_url=clients.endpoint, table_name=clients.table, embedded=None)
     pollers = start_stream_pollers(db, handlers=HandlerCache(), invoke_lock=threading.Lock())
     try:
-        assert sorted(p.consumer.function for p in pollers) == ["PurgerFunction", "SummariserFunction"]
-        _put_session(clients, 1)  # a live session: for neither
-        _put_message(clients, 1)  # for the summariser
+        assert sorted(p.consumer.function for p in pollers) == [
+            "IndexerFunction",
+            "PurgerFunction",
+            "SummariserFunction",
+        ]
+        _put_session(clients, 1)  # a live session: for none
+        _put_message(clients, 1)  # for the summariser and the indexer
         clients.dynamodb.update_item(  # the tombstone: for the purger
             TableName=clients.table,
             Key={"PK": {"S": PK}, "SK": {"S": "SESSION"}},
@@ -342,7 +346,7 @@ def test_serve_drives_the_summariser_and_the_purger_each_with_its_filter(
             ExpressionAttributeValues={":f": {"BOOL": False}, ":v": {"N": "3"}},
         )
         deadline = time.monotonic() + 120  # a generous bound on a busy machine, not a speed requirement
-        while (not summariser.events or not purger.events) and time.monotonic() < deadline:
+        while (not summariser.events or not purger.events or not indexer.events) and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(1.5)  # a few more polling rounds: nothing else arrives
     finally:
@@ -350,6 +354,10 @@ def test_serve_drives_the_summariser_and_the_purger_each_with_its_filter(
             poller.stop()
     [summariser_event] = summariser.events
     assert [(r["eventName"], r["dynamodb"]["Keys"]["SK"]["S"]) for r in summariser_event["Records"]] == [
+        ("INSERT", "MSG#0000000000000001")
+    ]
+    [indexer_event] = indexer.events
+    assert [(r["eventName"], r["dynamodb"]["Keys"]["SK"]["S"]) for r in indexer_event["Records"]] == [
         ("INSERT", "MSG#0000000000000001")
     ]
     [purger_event] = purger.events

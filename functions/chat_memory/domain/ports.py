@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Final, Protocol
 
 from chat_memory.domain.models import (
@@ -23,6 +23,7 @@ from chat_memory.domain.models import (
     Window,
 )
 from chat_memory.domain.retention import DeletionReason, DeletionReceipt
+from chat_memory.domain.search_index import BuiltBlock, IndexHead, IndexState, Posting, SearchView
 
 
 class TokenCounter(Protocol):
@@ -219,4 +220,45 @@ class EmbeddingStore(Protocol):
     ) -> bool:
         """Keep the embedding with the message at `ts` (stored as `stored_bytes`) if its content is still `content`;
         False if it is not (changed or deleted since), or if the item has no room left for it: nothing written."""
+        ...
+
+
+# -- the search index ---------------------------------------------------------------------------------------------
+
+
+class SearchIndexStore(Protocol):
+    """What search reads of a session with a term index (see domain/search_index.py)."""
+
+    def search_view(self, tenant: str, session_id: str) -> SearchView | None:
+        """The newest messages and the index head (or, without a usable index, the whole session); None: no such
+        session."""
+        ...
+
+    def postings(self, tenant: str, session_id: str, head: IndexHead, terms: Sequence[str]) -> dict[str, list[Posting]]:
+        """The postings in the head's blocks of the first `terms` (by priority) the store's budget allows; a term
+        left out is absent."""
+        ...
+
+    def indexed_messages(
+        self, tenant: str, session_id: str, head: IndexHead, wanted: Iterable[tuple[int, int]]
+    ) -> dict[tuple[int, int], SearchableMessage]:
+        """The messages at (block first_ts, position in the block), at most 100."""
+        ...
+
+
+class IndexStore(Protocol):
+    """What the indexer reads and writes."""
+
+    def index_state(self, tenant: str, session_id: str) -> IndexState | None:
+        """The live session's incarnation and its stored index head; None: no live session."""
+        ...
+
+    def messages_from(self, tenant: str, session_id: str, first_ts: int, limit: int) -> list[StoredMessage]:
+        """The oldest `limit` messages at or after first_ts (strongly consistent)."""
+        ...
+
+    def write_block(self, tenant: str, session_id: str, block: BuiltBlock, *, replace: bool) -> None: ...
+
+    def save_head(self, tenant: str, session_id: str, head: IndexHead) -> bool:
+        """Store the head if the stored one is still at `head.version`; False when another indexer got there."""
         ...

@@ -15,8 +15,8 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
@@ -70,12 +70,25 @@ _SUFFIXES: Final = ("ments", "ment", "ness", "ings", "ing", "ions", "ion", "edly
 
 @dataclass(frozen=True, slots=True)
 class Doc:
-    """One turn: its key, text, speaker and time (seconds since the epoch)."""
+    """One turn: its key, text, speaker and time (seconds since the epoch); `seq`: its position in the whole
+    conversation when the docs ranked are only part of it (None: the docs are the conversation, in time order)."""
 
     key: str
     text: str
     speaker: str
     ts: int
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusStats:
+    """Statistics of the whole conversation when only part of it is ranked (the search index's): the number of
+    turns, their mean length in terms, and the document frequency of terms (a term not listed: estimated from the
+    docs ranked, scaled to `docs`)."""
+
+    docs: int
+    avgdl: float
+    df: Mapping[str, int] = field(default_factory=dict)
 
 
 def stem(word: str) -> str:
@@ -149,7 +162,7 @@ class _Query:
 
 
 def _parse_query(query: str, docs: Sequence[Doc]) -> _Query:
-    names = {d.speaker.split()[0].lower() for d in docs if d.speaker}
+    names = {d.speaker.split()[0].lower() for d in docs if d.speaker.split()}
     found = {w.lower() for w in re.findall(r"[A-Za-z]+", query)} & names
     named = {t for name in found for t in tokens(name)}
     terms = [t for t in tokens(query) if t not in named]
@@ -172,13 +185,48 @@ def _terms(text: str) -> tuple[str, ...]:
     return tuple(tokens(text))
 
 
-def _lexical(q: _Query, docs: Sequence[Doc]) -> list[float]:
+def query_terms(query: str, speakers: Sequence[str]) -> list[str]:
+    """The terms a query is ranked by (the names of the conversation's `speakers` it mentions are not terms: they
+    boost that speaker's turns), in order."""
+    return _parse_query(query, [Doc("", "", s, 0) for s in speakers]).terms
+
+
+def idf(docs: int, df: int) -> float:
+    """BM25's inverse document frequency (never negative)."""
+    return math.log(1 + (docs - df + 0.5) / (df + 0.5))
+
+
+def bm25(weights: Mapping[str, float], tf: Mapping[str, int], length: int, avgdl: float) -> float:
+    """BM25 of a turn of `length` terms holding the terms of `tf` (weights: their idf), times the coverage factor
+    (the share of the query's weight the turn holds): the ranker's score before bigrams, neighbours and boosts."""
+    norm = K1 * (1 - B + B * length / avgdl)
+    score = sum(weights[t] * n * (K1 + 1) / (n + norm) for t, n in tf.items())
+    coverage = sum(weights[t] for t in tf) / (sum(weights.values()) or 1.0)
+    return score * (0.5 + 0.5 * coverage)
+
+
+def _stats(
+    docs: Sequence[Doc], toks: list[tuple[str, ...]], wanted: set[str], stats: CorpusStats | None
+) -> tuple[float, dict[str, float]]:
+    """avgdl and each wanted term's idf: of the docs, or of the whole corpus (`stats`)."""
+    local = Counter(t for ts in toks for t in wanted.intersection(ts))
+    if stats is None:
+        avgdl = sum(map(len, toks)) / max(len(toks), 1) or 1.0
+        return avgdl, {t: idf(len(docs), local[t]) for t in wanted}
+    scale = stats.docs / max(len(docs), 1)
+    df = {t: stats.df[t] if t in stats.df else min(stats.docs, round(local[t] * scale)) for t in wanted}
+    return stats.avgdl or 1.0, {t: idf(max(stats.docs, df[t]), df[t]) for t in wanted}
+
+
+def terms_of(text: str) -> tuple[str, ...]:
+    """The terms of a turn, as the ranker reads them (remembered across searches of a warm container)."""
+    return _terms(text)
+
+
+def _lexical(q: _Query, docs: Sequence[Doc], stats: CorpusStats | None) -> list[float]:
     toks = [_terms(d.text) for d in docs]
-    avgdl = sum(map(len, toks)) / max(len(toks), 1) or 1.0
     wanted = set(q.terms)
-    df = Counter(t for ts in toks for t in wanted.intersection(ts))
-    idf = {t: math.log(1 + (len(docs) - df[t] + 0.5) / (df[t] + 0.5)) for t in wanted}
-    total = sum(idf.values()) or 1.0
+    avgdl, weights = _stats(docs, toks, wanted, stats)
     scores = []
     for doc_tokens in toks:
         matched = wanted.intersection(doc_tokens)
@@ -186,20 +234,30 @@ def _lexical(q: _Query, docs: Sequence[Doc]) -> list[float]:
             scores.append(0.0)
             continue
         tf = Counter(t for t in doc_tokens if t in matched)
-        norm = K1 * (1 - B + B * len(doc_tokens) / avgdl)
-        bm25 = sum(idf[t] * tf[t] * (K1 + 1) / (tf[t] + norm) for t in matched)
         positions = {t: [i for i, x in enumerate(doc_tokens) if x == t] for t in matched}
-        coverage = sum(idf[t] for t in matched) / total
-        scores.append(bm25 * (0.5 + 0.5 * coverage) + _bigram_bonus(q.terms, positions, idf))
+        scores.append(bm25(weights, tf, len(doc_tokens), avgdl) + _bigram_bonus(q.terms, positions, weights))
     return scores
 
 
+def _adjacent(docs: Sequence[Doc]) -> list[list[int]]:
+    """Each doc's neighbours among the docs: the turns just before and after it (by `seq` when the docs carry it:
+    a doc without one has none; else by time, then the docs' order), within NEIGHBOUR_GAP_S."""
+    near: list[list[int]] = [[] for _ in docs]
+    if any(d.seq is not None for d in docs):
+        at = {d.seq: i for i, d in enumerate(docs) if d.seq is not None}
+        for i, d in enumerate(docs):
+            if d.seq is not None:
+                near[i] = [at[s] for s in (d.seq - 1, d.seq + 1) if s in at]
+    else:
+        order = sorted(range(len(docs)), key=lambda i: docs[i].ts)  # stable: turns of one second stay in order
+        for pos, i in enumerate(order):
+            near[i] = [order[p] for p in (pos - 1, pos + 1) if 0 <= p < len(order)]
+    return [[j for j in js if abs(docs[j].ts - docs[i].ts) <= NEIGHBOUR_GAP_S] for i, js in enumerate(near)]
+
+
 def _with_neighbours(scores: list[float], docs: Sequence[Doc]) -> list[float]:
-    order = sorted(range(len(docs)), key=lambda i: (docs[i].ts, docs[i].key))
     out = list(scores)
-    for pos, i in enumerate(order):
-        near = [order[p] for p in (pos - 1, pos + 1) if 0 <= p < len(order)]
-        near = [j for j in near if abs(docs[j].ts - docs[i].ts) <= NEIGHBOUR_GAP_S]
+    for i, near in enumerate(_adjacent(docs)):
         out[i] += NEIGHBOUR_WEIGHT * max((scores[j] for j in near), default=0.0)
     return out
 
@@ -214,14 +272,16 @@ def _boost(q: _Query, doc: Doc) -> float:
     return factor
 
 
-def rank(query: str, docs: Sequence[Doc], limit: int, *, turns: bool = True) -> list[tuple[Doc, float]]:
+def rank(
+    query: str, docs: Sequence[Doc], limit: int, *, turns: bool = True, stats: CorpusStats | None = None
+) -> list[tuple[Doc, float]]:
     """The docs most relevant to the query, best first (ties by key), at most limit, each with its score (> 0).
     `turns`: the docs are a conversation's turns in order (a turn shares in its neighbour's score); False for
-    documents that stand alone (summaries)."""
+    documents that stand alone (summaries). `stats`: the whole corpus's when the docs are only part of it."""
     q = _parse_query(query, docs)
     if not q.terms or not docs or limit <= 0:
         return []
-    scores = _lexical(q, docs)
+    scores = _lexical(q, docs, stats)
     if turns:
         scores = _with_neighbours(scores, docs)
     ranked = [(d, s * _boost(q, d)) for d, s in zip(docs, scores, strict=True) if s > 0]

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 from chat_memory.domain.errors import InvalidInputError, ModelUnavailableError, found
 from chat_memory.domain.models import SearchableMessage, SearchHit, SearchQuery, SearchScope, Summary
-from chat_memory.domain.ports import MemoryStore, TextEmbedder
+from chat_memory.domain.ports import MemoryStore, SearchIndexStore, TextEmbedder
 from chat_memory.observability import logger
+from chat_memory.service.indexed_search import Corpus, gather, plain
 from chat_memory.service.metadata_filter import metadata_filter
-from chat_memory.service.ranking import Doc, rank, tokens
+from chat_memory.service.ranking import CorpusStats, Doc, rank, tokens
 from chat_memory.service.semantic import cosines, fuse, quantize
 
 _MMR_POOL = 4  # MMR picks among this many times `limit` of the most relevant
@@ -26,6 +27,7 @@ _MIN_COSINE = 0.3
 class SearchMemory:
     store: MemoryStore
     embedder: TextEmbedder | None = None  # None: lexical ranking only
+    index: SearchIndexStore | None = None  # the session's term index (None: every search reads the whole session)
 
     def __call__(self, tenant: str, session_id: str, query: SearchQuery) -> list[SearchHit]:
         if not query.text.strip() and query.where is None and query.start_ts is None and query.end_ts is None:
@@ -33,15 +35,24 @@ class SearchMemory:
         if query.scope is SearchScope.SUMMARY:
             summaries = found(self.store.summary_history(tenant, session_id), f"session {session_id!r}")
             return self._summaries(summaries, query)
-        messages = found(self.store.searchable_messages(tenant, session_id), f"session {session_id!r}")
-        return self._messages(_filtered(messages, query), query)
+        unfiltered = query.where is None and query.start_ts is None and query.end_ts is None
+        if self.index is not None and unfiltered and query.text.strip():
+            pool = max(_FUSION_DEPTH if self.embedder else 0, query.limit * (_MMR_POOL if query.mmr_lambda else 1))
+            corpus = gather(self.index, tenant, session_id, query.text, query.limit, pool)
+            corpus = found(corpus, f"session {session_id!r}")
+        else:
+            messages = found(self.store.searchable_messages(tenant, session_id), f"session {session_id!r}")
+            corpus = plain(_filtered(messages, query))
+        return self._messages(corpus, query)
 
-    def _messages(self, messages: list[SearchableMessage], query: SearchQuery) -> list[SearchHit]:
+    def _messages(self, corpus: Corpus, query: SearchQuery) -> list[SearchHit]:
+        messages = corpus.messages
         if not query.text.strip():  # a filter alone: what matches, newest first
             return [SearchHit(score=1.0, message=m.message) for m in reversed(messages[-query.limit :])]
         by_key = {m.message.uuid: m.message for m in messages}
-        docs = [Doc(m.uuid, m.content, m.role, m.ts // 1_000_000) for m in by_key.values()]
-        ranked = _ranked(query, docs, semantic=self._semantic_ranking(query, messages))
+        docs = list({d.key: d for d in corpus.docs}.values())
+        semantic = self._semantic_ranking(query, messages)
+        ranked = _ranked(query, docs, semantic=semantic, stats=corpus.stats)
         return [SearchHit(score=score, message=by_key[doc.key]) for doc, score in ranked]
 
     def _semantic_ranking(self, query: SearchQuery, messages: list[SearchableMessage]) -> list[str] | None:
@@ -79,15 +90,20 @@ def _filtered(messages: list[SearchableMessage], query: SearchQuery) -> list[Sea
 
 
 def _ranked(
-    query: SearchQuery, docs: Sequence[Doc], *, turns: bool = True, semantic: list[str] | None = None
+    query: SearchQuery,
+    docs: Sequence[Doc],
+    *,
+    turns: bool = True,
+    semantic: list[str] | None = None,
+    stats: CorpusStats | None = None,
 ) -> list[tuple[Doc, float]]:
     """The best docs with scores in (0, 1] (relative to the best), by relevance (lexical, or fused with the
     `semantic` ranking of doc keys) or by MMR."""
     pool = query.limit * (_MMR_POOL if query.mmr_lambda is not None else 1)
     if semantic is None:
-        ranked = rank(query.text, docs, pool, turns=turns)
+        ranked = rank(query.text, docs, pool, turns=turns, stats=stats)
     else:
-        lexical = rank(query.text, docs, max(pool, _FUSION_DEPTH), turns=turns)
+        lexical = rank(query.text, docs, max(pool, _FUSION_DEPTH), turns=turns, stats=stats)
         by_key = {doc.key: doc for doc in docs}
         ranked = [(by_key[key], score) for key, score in fuse([d.key for d, _ in lexical], semantic)[:pool]]
     if not ranked:

@@ -295,6 +295,16 @@ def _search_sections(results: Mapping[str, Any]) -> list[str]:
                 f"{f['read_units']:g} ({f['strongly_consistent_read_units']:g}) | {f['latency_ms']['p50']:.1f} | "
                 f"{f['latency_ms']['p95']:.1f} | {f['p50_vs_window_read']:g} | {f['read_units_vs_window_read']:g} |"
             )
+    index_rows = [
+        "| messages | blocks | write units | write units per message | bytes written |",
+        "|---|---|---|---|---|",
+    ]
+    for length, scenario in results["systems"].get(OURS, {}).items():
+        if (i := scenario.get("index")) is not None:
+            index_rows.append(
+                f"| {int(length):,} | {i['blocks']} | {i['write_units']:g} | {i['write_units_per_message']:g} | "
+                f"{i['bytes_written']:,} |"
+            )
     retrieval = results.get("retrieval", {})
     recall = ["| ranker, half | R@5 | R@10 | R@20 |", "|---|---|---|---|"] + [
         f"| {name} | {r['@5']:.1%} | {r['@10']:.1%} | {r['@20']:.1%} |"
@@ -303,10 +313,15 @@ def _search_sections(results: Mapping[str, Any]) -> list[str]:
     return [
         "## Search",
         "",
-        "`POST /sessions/{id}/search` through the read handler on each session above (no index: search writes "
-        "nothing extra per message). Window read = GET memory, lastn 12, of the same session.",
+        "`POST /sessions/{id}/search` through the read handler on each session above, once the indexer has indexed "
+        "it (sealed blocks of 200 messages; a session of 100 or fewer has none). Window read = GET memory, lastn 12, "
+        "of the same session.",
         "",
         "\n".join(rows),
+        "",
+        "Search index written by the indexer (per session above):",
+        "",
+        "\n".join(index_rows),
         "",
         f"## Retrieval: evidence recall (baseline: {retrieval.get('baseline', '?')})",
         "",

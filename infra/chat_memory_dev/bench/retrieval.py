@@ -3,7 +3,9 @@
 The baseline is SQLite FTS5's ``bm25()`` (default unicode61 tokeniser: no stemming, no stop words) queried with
 the question's words OR'ed; where FTS5 is missing, a textbook BM25 (k1 1.2, b 0.75, the same tokens) stands in and
 the output says so. Recall@k of a question: the share of its evidence turns in the top k; averaged over questions.
-Conversations 0, 2, 4, ... are the ones the ranker was tuned on; 1, 3, 5, ... are held out.
+Conversations 0, 2, 4, ... are the ones the ranker was tuned on; 1, 3, 5, ... are held out. "ours, index" is the
+same ranker as search runs it over the session's term index (retrieval_index.py): candidates from the postings,
+the whole conversation's statistics; also with small blocks and window, so that most turns come from the index.
 Run: ``python -m chat_memory_dev.bench.retrieval``.
 """
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 
 from chat_memory.service.ranking import Doc, rank
 from chat_memory_dev.bench.retrieval_corpus import Conversation, conversations
+from chat_memory_dev.bench.retrieval_index import indexed_ranker
 
 KS = (5, 10, 20)
 _WORD = re.compile(r"\w+")
@@ -91,7 +94,12 @@ def evaluate(convs: Sequence[Conversation] | None = None) -> Figures:
     convs = conversations() if convs is None else convs
     halves = {"tune": [c for c in convs if c.index % 2 == 0], "held-out": [c for c in convs if c.index % 2 == 1]}
     baseline, name = (fts5_bm25, "SQLite FTS5 bm25()") if fts5_available() else (textbook_bm25, "textbook BM25")
-    rankers: dict[str, Ranker] = {"ours": ours, "bm25": baseline}
+    rankers: dict[str, Ranker] = {
+        "ours": ours,
+        "ours, index": indexed_ranker(),
+        "ours, index of 50-turn blocks, window 20": indexed_ranker(window=20, block_size=50),
+        "bm25": baseline,
+    }
     recall = {(r, h): _recalls(fn, cs) for r, fn in rankers.items() for h, cs in halves.items() if cs}
     return Figures(recall, {h: sum(len(c.questions) for c in cs) for h, cs in halves.items()}, name)
 
@@ -99,9 +107,10 @@ def evaluate(convs: Sequence[Conversation] | None = None) -> Figures:
 def main() -> None:
     figures = evaluate()
     print(f"evidence recall (baseline: {figures.baseline}; FTS5 available: {fts5_available()})")
-    print(f"{'ranker':<8} {'half':<9} {'questions':>9} " + " ".join(f"{'R@' + str(k):>6}" for k in KS))
+    width = max(len(ranker) for ranker, _ in figures.recall)
+    print(f"{'ranker':<{width}} {'half':<9} {'questions':>9} " + " ".join(f"{'R@' + str(k):>6}" for k in KS))
     for (ranker, half), r in figures.recall.items():
-        print(f"{ranker:<8} {half:<9} {figures.questions[half]:>9} " + " ".join(f"{r[k]:>6.1%}" for k in KS))
+        print(f"{ranker:<{width}} {half:<9} {figures.questions[half]:>9} " + " ".join(f"{r[k]:>6.1%}" for k in KS))
 
 
 if __name__ == "__main__":

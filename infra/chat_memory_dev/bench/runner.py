@@ -278,6 +278,13 @@ class ChatMemory:
         figures = search_cost.measure(search, dynamodb_client(), recorder, _timed, max(3, plan.reads // 3))
         return search_cost.with_ratios(figures, window)
 
+    def index_figures(self, session_id: str, recorder: CapacityRecorder) -> dict[str, Any]:
+        """The search index of this session, built as the indexer would: what it wrote."""
+        from chat_memory.adapters.dynamodb.client import dynamodb_client
+        from chat_memory_dev.bench import search_cost
+
+        return search_cost.build_index(TENANT, session_id, dynamodb_client(), recorder)
+
     def budget_figures(self, session_id: str, recorder: CapacityRecorder, plan: Plan) -> dict[str, Any]:
         """Memory reads of this session at each token budget: what they answered, calls, read units, latency."""
         from chat_memory.adapters.dynamodb.client import dynamodb_client
@@ -407,6 +414,8 @@ def _scenario(
     recorder = CapacityRecorder(indexes={OUR_TABLE: indexes_from_table_properties(table_properties())})
     result["window"] = _window_reads(system, length, session_id, recorder, plan, bar)
     if isinstance(system, ChatMemory):
+        bar.set_description(f"{system.name} {length:,} msgs: index")
+        result["index"] = system.index_figures(session_id, recorder)
         bar.set_description(f"{system.name} {length:,} msgs: search")
         result["search"] = system.search_figures(session_id, recorder, plan, result["window"][str(LASTN[-1])])
         bar.set_description(f"{system.name} {length:,} msgs: token budgets")

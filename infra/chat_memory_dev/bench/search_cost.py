@@ -1,6 +1,7 @@
 """Search's cost and speed in `chat-memory bench`: per history length, DynamoDB calls and read units per search
 (strongly and eventually consistent apart; DynamoDB's sizing rules, capacity.py), in-process p50/p95 through the
-read handler, and the ratio to a window read of the same session; plus evidence recall (retrieval.py)."""
+read handler, and the ratio to a window read of the same session, once the indexer has indexed the session (and
+what its index cost to write); plus evidence recall (retrieval.py)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,38 @@ def measure(
             "latency_ms": _p50_p95(samples),
         }
     return figures
+
+
+def build_index(tenant: str, session_id: str, client: Any, recorder: CapacityRecorder) -> dict[str, Any]:
+    """Run the indexer over the filled session until it is up to date, as its stream consumer would; its blocks
+    sealed two minutes in the past (search reads blocks sealed in the last minute as messages, not from the index).
+    Returns what it wrote: blocks, messages indexed, write units (per message)."""
+    import time
+
+    from chat_memory import wiring
+    from chat_memory.service.indexer import IndexSession
+
+    index = IndexSession(wiring.dynamo_store(), clock=lambda: time.time_ns() // 1_000 - 120_000_000)
+    recorder.attach(client)
+    mark = len(recorder.records)
+    started = time.perf_counter()
+    sealed = messages = 0
+    try:
+        while (report := index(tenant, session_id)).sealed:
+            sealed, messages = sealed + report.sealed, messages + report.messages
+    finally:
+        recorder.detach()
+    records = recorder.records[mark:]
+    units = sum(r.write_units for r in records)
+    return {
+        "blocks": sealed,
+        "messages_indexed": messages,
+        "write_units": units,
+        "write_units_per_message": round(units / messages, 3) if messages else 0.0,
+        "bytes_written": sum(r.bytes_written for r in records),
+        "calls": len(records),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 def _p50_p95(samples: Sequence[float]) -> dict[str, float]:

@@ -1,5 +1,6 @@
 """Sample events under events/, for `sam local invoke -e events/<name>.json`: an API Gateway HTTP API (payload
-2.0) event per HTTP function and a DynamoDB Streams event for each stream consumer (summariser, embedder, purger).
+2.0) event per HTTP function and a DynamoDB Streams event for each stream consumer (summariser, embedder, indexer,
+purger).
 
 Built by the same code as the local server's events, for requests shaped like zep-python's, with fixed
 request ids and times so regenerating gives identical files:
@@ -196,11 +197,13 @@ def purger_event() -> dict[str, Any]:
 
 
 def all_example_events() -> dict[str, dict[str, Any]]:
-    # The embedder (semantic search) gets the same message inserts as the summariser: messages without an embedding.
+    # The embedder (semantic search) gets the same message inserts as the summariser: messages without an embedding;
+    # so does the indexer (search's term index: message inserts and changes).
     return {
         **build_example_events(),
         "summariser": summariser_event(),
         "embedder": summariser_event(),
+        "indexer": summariser_event(),
         "purger": purger_event(),
     }
 

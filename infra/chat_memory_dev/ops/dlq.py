@@ -25,6 +25,7 @@ QUEUE_OUTPUTS: Final = {  # template.yaml's Outputs naming each consumer's dead-
     "summariser": "SummariserDeadLetterQueueUrl",
     "purger": "PurgerDeadLetterQueueUrl",
     "embedder": "EmbedderDeadLetterQueueUrl",
+    "indexer": "IndexerDeadLetterQueueUrl",
 }
 _GONE: Final = {"TrimmedDataAccessException", "ResourceNotFoundException", "ExpiredIteratorException"}
 _EMPTY_POLLS: Final = 3  # an open shard can answer empty pages before the next records

@@ -377,8 +377,12 @@ def test_serve_drives_every_stream_consumer_of_the_table() -> None:
     """start_stream_pollers (what `chat-memory serve` calls) starts one poller per consumer of MemoryTable that a
     stack has with the parameters' defaults: not the embedder (semantic search needs EmbeddingModelId and Bedrock)."""
     consumers = sorted(c.function for c in stream_consumers() if c.table == "MemoryTable")
-    assert consumers == ["EmbedderFunction", "PurgerFunction", "SummariserFunction"]
-    assert [c for c in consumers if deployed_by_default(c)] == ["PurgerFunction", "SummariserFunction"]
+    assert consumers == ["EmbedderFunction", "IndexerFunction", "PurgerFunction", "SummariserFunction"]
+    assert [c for c in consumers if deployed_by_default(c)] == [
+        "IndexerFunction",
+        "PurgerFunction",
+        "SummariserFunction",
+    ]
 
 
 def test_function_environment_resolves_parameter_defaults() -> None:

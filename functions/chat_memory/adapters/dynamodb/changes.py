@@ -42,11 +42,13 @@ def mark_changed(table: Table, tenant: str, session_id: str, message_ts: Collect
         table.db.put_item(TableName=table.name, Item=item)
 
 
-def recently_changed(table: Table, tenant: str, session_id: str) -> list[int]:
-    """The timestamps of the messages changed in the last CHANGE_HORIZON, those of the newest changes first (at most
-    MAX_REREAD): one strongly consistent Query of the markers."""
+def recently_changed(table: Table, tenant: str, session_id: str, since_micros: int | None = None) -> list[int]:
+    """The timestamps of the messages changed in the last CHANGE_HORIZON (or since `since_micros` if that is
+    earlier), those of the newest changes first (at most MAX_REREAD): one strongly consistent Query of the
+    markers."""
     pk = keys.session_pk(tenant, session_id)
-    since = keys.changed_sk(max(0, table.clock() - CHANGE_HORIZON_MICROS))
+    horizon = table.clock() - CHANGE_HORIZON_MICROS
+    since = keys.changed_sk(max(0, horizon if since_micros is None else min(horizon, since_micros)))
     markers = table.range(pk, since, keys.changed_sk(keys.LAST_TS, "~"), newest_first=True)
     changed: dict[int, None] = {}
     for marker in markers:

@@ -11,6 +11,9 @@ One table, items grouped by session:
 | summary  | T#{tenant}#S#{session_id}   | SESSION#SUMMARY          | the current summary (perpetual memory)    |
 | history  | T#{tenant}#S#{session_id}   | SUMMARY#{point:016d}     | every summary, by the newest message it covers |
 | changed  | T#{tenant}#S#{session_id}   | CHANGED#{at:016d}#{rand} | which stored messages a write changed (expires) |
+| index    | T#{tenant}#S#{session_id}   | IDX#{bucket:03d}#{first} | a sealed block's postings of one term bucket |
+| docs     | T#{tenant}#S#{session_id}   | IDX#DOC#{first:016d}     | a sealed block's message timestamps          |
+| head     | T#{tenant}#S#{session_id}   | INDEX                    | the search index's blocks and statistics     |
 | user     | T#{tenant}#U#{user_id}      | USER                     | GSI1: T#{tenant}#USERS / {created}#{id}   |
 | idempotency | T#{tenant}#IDEMPOTENCY#{hash} | IDEMPOTENCY         | none (expires: TTL on expires_at)         |
 | settings | T#{tenant}#SETTINGS         | SETTINGS                 | the tenant's own retention period         |
@@ -51,6 +54,10 @@ CURRENT_SUMMARY_SK: Final = "SESSION#SUMMARY"
 SUMMARY_HISTORY_PREFIX: Final = "SUMMARY#"
 MESSAGE_SK_PREFIX: Final = "MSG#"
 CHANGED_SK_PREFIX: Final = "CHANGED#"  # 'CHANGED#' < 'MSG#': never inside a window's or a page's range
+# The search index: 'CHANGED#' < 'IDX#' < 'INDEX' < 'MSG#', outside every window's and message page's range.
+INDEX_SK_PREFIX: Final = "IDX#"
+INDEX_HEAD_SK: Final = "INDEX"
+_INDEX_DOCS: Final = "DOC"
 _TS_DIGITS: Final = 16  # microseconds since 1970 stay 16 digits until the year 2286
 
 
@@ -140,3 +147,22 @@ def deletions_pk(tenant: str) -> str:
 
 def deletion_sk(deleted_ts: int, session_id: str) -> str:
     return created_sk(deleted_ts, session_id)
+
+
+def index_bucket_prefix(bucket: int) -> str:
+    return f"{INDEX_SK_PREFIX}{bucket:03d}#"
+
+
+def index_bucket_sk(bucket: int, first_ts: int) -> str:
+    """One term bucket of the sealed index block that starts at first_ts."""
+    return f"{index_bucket_prefix(bucket)}{first_ts:0{_TS_DIGITS}d}"
+
+
+def index_docs_sk(first_ts: int) -> str:
+    """The message timestamps of the sealed index block that starts at first_ts."""
+    return f"{INDEX_SK_PREFIX}{_INDEX_DOCS}#{first_ts:0{_TS_DIGITS}d}"
+
+
+def index_block_of(sk: str) -> int:
+    """The first_ts of the block an index item (bucket or docs) belongs to."""
+    return int(sk.rsplit("#", 1)[1])

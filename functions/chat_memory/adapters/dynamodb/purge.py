@@ -121,10 +121,11 @@ class DynamoPurger(OnTable):
         return buried
 
     def _purge(self, tenant: str, session_id: str, up_to_ts: int, *, markers: bool) -> int:
-        """Delete the messages at or before `up_to_ts` (their embeddings with them), the current summary and the
-        summary history; with `markers` (no live session), the change markers too. Without (a session lives there
-        now: recreated), its change markers are left to TTL and the current summary goes only if it is the old
-        incarnation's (a conditional delete: the new one's summariser may have written its own)."""
+        """Delete the messages at or before `up_to_ts` (their embeddings with them), the summary history, the search
+        index's items of that incarnation and the current summary; with `markers` (no live session), the change
+        markers too. Without (a session lives there now: recreated), its change markers are left to TTL and the
+        current summary goes only if it is the old incarnation's (a conditional delete: the new one's summariser
+        may have written its own)."""
         pk = keys.session_pk(tenant, session_id)
         summaries_from = keys.CURRENT_SUMMARY_SK if markers else keys.SUMMARY_HISTORY_PREFIX
         doomed = [
@@ -133,8 +134,14 @@ class DynamoPurger(OnTable):
         ]
         if markers:
             doomed += self._table.range(pk, keys.CHANGED_SK_PREFIX, keys.changed_sk(keys.LAST_TS, "~"), keys_only=True)
+        doomed += [
+            i
+            for i in self._table.range(pk, keys.INDEX_SK_PREFIX, keys.INDEX_SK_PREFIX + "~", keys_only=True)
+            if keys.index_block_of(i["SK"]["S"]) <= up_to_ts  # a recreated session's blocks start after up_to_ts
+        ]
         self._table.batch_write([{"DeleteRequest": {"Key": {"PK": i["PK"], "SK": i["SK"]}}} for i in doomed])
         deleted = len(doomed)
+        self._drop_index_head(pk, up_to_ts)
         if not markers:
             current = to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.CURRENT_SUMMARY_SK})
             old = to_item({":up": up_to_ts})
@@ -146,6 +153,11 @@ class DynamoPurger(OnTable):
             ):
                 deleted += 1
         return deleted
+
+    def _drop_index_head(self, pk: str, up_to_ts: int) -> None:
+        """Remove the search index's head if it is the deleted incarnation's (not a recreated session's)."""
+        key = to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.INDEX_HEAD_SK})
+        self._delete_if(key, "inc <= :up", to_item({":up": up_to_ts}))
 
     def _drop_tombstone(self, tenant: str, session_id: str, version: int) -> None:
         """Remove the tombstone unless a writer has recreated the session meanwhile."""

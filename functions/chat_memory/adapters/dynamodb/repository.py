@@ -5,7 +5,8 @@ each (see the README's data model):
   write loops' attempts; items.py: items <-> domain objects; keys.py: the key layout; sizes.py: DynamoDB's limits;
 - sessions.py: session items under their optimistic version, tombstones; appends.py: add_memory's transaction;
   messages.py: the window, message pages, a message's metadata; search.py: what search reads; users.py;
-  summaries.py; purge.py; changes.py: change markers (search reads its writes); embeddings.py: on message items.
+  summaries.py; purge.py; changes.py: change markers (search reads its writes); embeddings.py: on message items;
+  index.py, index_codec.py, index_reads.py: search's term index (written by the indexer, read by search).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 from chat_memory.adapters.dynamodb.appends import DynamoAppends
 from chat_memory.adapters.dynamodb.embeddings import DynamoEmbeddings
 from chat_memory.adapters.dynamodb.errors import RETRY_BUDGET_SECONDS
+from chat_memory.adapters.dynamodb.index import DynamoIndex
 from chat_memory.adapters.dynamodb.purge import DynamoPurger
 from chat_memory.adapters.dynamodb.search import DynamoSearch
 from chat_memory.adapters.dynamodb.sessions import DynamoSessions
@@ -28,10 +30,18 @@ if TYPE_CHECKING:
 
 
 class DynamoMemoryStore(
-    DynamoSessions, DynamoAppends, DynamoSearch, DynamoUsers, DynamoSummaries, DynamoPurger, DynamoEmbeddings
+    DynamoSessions,
+    DynamoAppends,
+    DynamoSearch,
+    DynamoUsers,
+    DynamoSummaries,
+    DynamoPurger,
+    DynamoEmbeddings,
+    DynamoIndex,
 ):
-    """MemoryStore, UserStore, Purger, SummaryStore and EmbeddingStore on one DynamoDB table (one object, so the
-    use cases, the purger, the summariser and the embedder of a process share one client, clock and retry budget)."""
+    """MemoryStore, UserStore, Purger, SummaryStore, EmbeddingStore, SearchIndexStore and IndexStore on one
+    DynamoDB table (one object, so the use cases, the purger, the summariser, the embedder and the indexer of a
+    process share one client, clock and retry budget)."""
 
     def __init__(
         self,

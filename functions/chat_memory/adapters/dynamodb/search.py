@@ -1,6 +1,8 @@
 """What search reads: a session's messages (the newest strongly consistent, so a message is found as soon as
-add_memory answered; the older ones eventually consistent, at half the price, with the ones changed in the last
-minute read again strongly consistent: changes.py) with their embeddings, and its summary history."""
+add_memory answered; the older ones eventually consistent, at half the price, with the ones changed lately read
+again strongly consistent: changes.py) with their embeddings, and its summary history. With a search index
+(index.py), only the messages the index has not covered yet are read in full, and the index for the rest
+(index_reads.py)."""
 
 from __future__ import annotations
 
@@ -8,58 +10,149 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from chat_memory.adapters.dynamodb import keys
-from chat_memory.adapters.dynamodb.changes import recently_changed, reread
+from chat_memory.adapters.dynamodb.changes import CHANGE_HORIZON_MICROS, recently_changed, reread
 from chat_memory.adapters.dynamodb.embeddings import embedding_from_item
 from chat_memory.adapters.dynamodb.errors import store_errors
-from chat_memory.adapters.dynamodb.items import message_from_item, sort_key, summary_from_item
+from chat_memory.adapters.dynamodb.index import read_head
+from chat_memory.adapters.dynamodb.index_reads import DynamoIndexReads
+from chat_memory.adapters.dynamodb.items import SessionRecord, message_from_item, sort_key, summary_from_item
 from chat_memory.adapters.dynamodb.messages import DynamoMessages, messages_query
 from chat_memory.adapters.dynamodb.sessions import live_session
+from chat_memory.adapters.dynamodb.table import Table
 from chat_memory.domain.models import SearchableMessage, Summary
+from chat_memory.domain.search_index import IndexHead, SearchView
 
 # The newest messages, read with the window's one strongly consistent Query (read your writes).
 FRESH_MESSAGES: Final = 100
-# Then at most this many 1 MB pages of the older ones. With the window, the change markers' Query and their re-read
-# (at most 2 BatchGetItem calls), a search makes at most 20 DynamoDB calls (about 16 MB of messages; a longer
-# session is searched in its newest 16 MB).
-MAX_OLDER_PAGES: Final = 16
+# Then at most this many 1 MB pages of the older ones. With the window, the index head, the change markers' Query
+# and their re-read (at most 2 BatchGetItem calls), a search makes at most 20 DynamoDB calls (about 15 MB of
+# messages; a longer session is searched in its newest 15 MB when it has no index).
+MAX_OLDER_PAGES: Final = 15
+# With an index: at most this many pages of the messages it does not cover yet (past them: searched as without an
+# index); with the term buckets' pages (index_reads.py) and two BatchGetItem pairs, 19 calls at most.
+MAX_TAIL_PAGES: Final = 4
+# Blocks sealed less than this long ago are read as messages, not from the index: an eventually consistent read
+# of their items might not see them yet.
+TRUST_INDEX_AFTER_MICROS: Final = CHANGE_HORIZON_MICROS
 
 
 def _searchable(items: Iterable[Mapping[str, Any]]) -> list[SearchableMessage]:
     return [SearchableMessage(message_from_item(i), embedding_from_item(i)) for i in items]
 
 
-class DynamoSearch(DynamoMessages):
-    """The reads of search (part of MemoryStore)."""
+def _ts(item: Mapping[str, Any]) -> int:
+    return keys.ts_from_message_sk(sort_key(item))
+
+
+class OlderPages:
+    """The message items in [first_ts, before_ts), newest pages first, eventually consistent, read on demand (the
+    first page of `first_limit` items when given: about what is wanted, not 1 MB)."""
+
+    def __init__(
+        self, table: Table, tenant: str, session_id: str, first_ts: int, before_ts: int, first_limit: int | None = None
+    ) -> None:
+        self._table = table
+        self._query = messages_query(table, tenant, session_id, first_ts, before_ts - 1)
+        self._query |= {"ScanIndexForward": False, "ConsistentRead": False}
+        if first_limit is not None:
+            self._query["Limit"] = max(1, first_limit)
+        self._pages: list[Sequence[Mapping[str, Any]]] = []
+        self.complete = before_ts <= first_ts
+
+    def read(self, max_pages: int, stop_at: int | None = None) -> bool:
+        """Read on, at most `max_pages` pages in all, until the end of the range or (with `stop_at`) a message at
+        or before `stop_at`; whether it got there."""
+        while not self.complete and len(self._pages) < max_pages:
+            with store_errors():
+                page = self._table.db.query(**self._query)
+            items = page.get("Items", [])
+            self._pages.append(items)
+            self._query.pop("Limit", None)
+            if "LastEvaluatedKey" not in page:
+                self.complete = True
+            else:
+                self._query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            if stop_at is not None and items and _ts(items[-1]) <= stop_at:
+                return True
+        return self.complete
+
+    def items(self) -> list[Mapping[str, Any]]:
+        """What was read, oldest first."""
+        return [i for page in reversed(self._pages) for i in reversed(page)]
+
+
+class DynamoSearch(DynamoMessages, DynamoIndexReads):
+    """The reads of search (part of MemoryStore, and SearchIndexStore)."""
 
     def searchable_messages(self, tenant: str, session_id: str) -> list[SearchableMessage] | None:
+        view = self._view(tenant, session_id, use_index=False)
+        return None if view is None else view.messages
+
+    def search_view(self, tenant: str, session_id: str) -> SearchView | None:
+        """The newest messages and, when the session has a usable index, its head (see SearchView)."""
+        return self._view(tenant, session_id, use_index=True)
+
+    def _view(self, tenant: str, session_id: str, *, use_index: bool) -> SearchView | None:
         window = self.read_window_items(tenant, session_id, FRESH_MESSAGES)
         if window is None:
             return None
         record, fresh = window.record, window.messages
         if len(fresh) < FRESH_MESSAGES or record.message_count <= len(fresh):
-            return _searchable(fresh)  # the whole session, strongly consistent
-        oldest_fresh = keys.ts_from_message_sk(sort_key(fresh[0]))
-        older = self._older_than(tenant, session_id, record.first_ts, oldest_fresh)
+            return SearchView(_searchable(fresh))  # the whole session, strongly consistent
+        head = read_head(self._table, tenant, session_id) if use_index else None
+        if head is not None and head.incarnation == record.first_ts:
+            return self._indexed(tenant, session_id, record, fresh, head)
+        return self._unindexed(tenant, session_id, record, fresh)
+
+    def _unindexed(
+        self,
+        tenant: str,
+        session_id: str,
+        record: SessionRecord,
+        fresh: list[Mapping[str, Any]],
+        pages: OlderPages | None = None,
+    ) -> SearchView:
+        """The whole session (its newest MAX_OLDER_PAGES pages of older messages), continuing `pages` if given."""
+        oldest_fresh = _ts(fresh[0])
+        if pages is None:
+            older = self._older_than(tenant, session_id, record.first_ts, oldest_fresh)
+        else:
+            pages.read(MAX_OLDER_PAGES)
+            older = pages.items()
         changed = [ts for ts in recently_changed(self._table, tenant, session_id) if ts < oldest_fresh]
         if changed:
             by_sk = {sort_key(i): i for i in older}
             by_sk |= {sort_key(i): i for i in reread(self._table, tenant, session_id, changed)}
             older = [by_sk[sk] for sk in sorted(by_sk)]
-        return _searchable([*older, *fresh])
+        return SearchView(_searchable([*older, *fresh]))
+
+    def _indexed(
+        self, tenant: str, session_id: str, record: SessionRecord, fresh: list[Mapping[str, Any]], head: IndexHead
+    ) -> SearchView:
+        """The view over the index; as without one when it is too far behind (more than MAX_TAIL_PAGES to read)."""
+        head = head.trusted(self._table.clock() - TRUST_INDEX_AFTER_MICROS)
+        oldest_fresh = _ts(fresh[0])
+        unread = record.message_count - head.docs - sum(1 for i in fresh if _ts(i) > head.through_ts)
+        pages = OlderPages(self._table, tenant, session_id, record.first_ts, oldest_fresh, first_limit=unread + 1)
+        if head.through_ts + 1 < oldest_fresh and not pages.read(MAX_TAIL_PAGES, stop_at=head.through_ts):
+            return self._unindexed(tenant, session_id, record, fresh, pages)
+        tail = [i for i in pages.items() if _ts(i) > head.through_ts]
+        run = {sort_key(i): i for i in [*tail, *fresh]}
+        since = head.synced_at - CHANGE_HORIZON_MICROS
+        changed = [ts for ts in recently_changed(self._table, tenant, session_id, since) if ts < oldest_fresh]
+        before: list[Mapping[str, Any]] = []
+        for item in reread(self._table, tenant, session_id, changed) if changed else []:
+            if sort_key(item) in run:
+                run[sort_key(item)] = item
+            else:
+                before.append(item)
+        return SearchView(_searchable(run[sk] for sk in sorted(run)), head, _searchable(before))
 
     def _older_than(self, tenant: str, session_id: str, first_ts: int, before_ts: int) -> list[Mapping[str, Any]]:
-        """The newest pages of the message items in [first_ts, before_ts), eventually consistent, oldest first."""
-        query = messages_query(self._table, tenant, session_id, first_ts, before_ts - 1)
-        query |= {"ScanIndexForward": False, "ConsistentRead": False}
-        pages: list[Sequence[Mapping[str, Any]]] = []
-        for _ in range(MAX_OLDER_PAGES):
-            with store_errors():
-                page = self._table.db.query(**query)
-            pages.append(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return [i for page in reversed(pages) for i in reversed(page)]
+        """The newest MAX_OLDER_PAGES pages of the message items in [first_ts, before_ts), oldest first."""
+        pages = OlderPages(self._table, tenant, session_id, first_ts, before_ts)
+        pages.read(MAX_OLDER_PAGES)
+        return pages.items()
 
     def summary_history(self, tenant: str, session_id: str) -> list[Summary] | None:
         record = live_session(self._table, tenant, session_id)

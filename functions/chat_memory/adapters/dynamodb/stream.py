@@ -125,3 +125,21 @@ def message_written(record: DynamoDBRecord) -> WrittenMessage | None:
         stored_bytes=item_size(raw_image),
         written_at=float(data.approximate_creation_date_time or 0),
     )
+
+
+def words_changed(record: DynamoDBRecord) -> int | None:
+    """The timestamp of the message whose words a record changed (a MODIFY with another content), or None."""
+    data = record.dynamodb
+    if data is None or not data.get("OldImage") or not data.get("NewImage"):
+        return None
+    old, new = data.old_image, data.new_image
+    sk = str(new.get("SK", ""))
+    if not sk.startswith(MESSAGE_SK_PREFIX) or old.get("content") == new.get("content"):
+        return None
+    return ts_from_message_sk(sk)
+
+
+def written_at_micros(record: DynamoDBRecord) -> int:
+    """When DynamoDB wrote the record's change (the stream's approximate time), in microseconds."""
+    data = record.dynamodb
+    return int(float(data.approximate_creation_date_time or 0) * 1_000_000) if data else 0

@@ -1,0 +1,154 @@
+"""The search index's pieces without AWS: its encoding, its buckets, the head, and candidate scoring that gives
+the ranker's own BM25 with the whole corpus's statistics."""
+
+import math
+from collections import Counter
+
+import pytest
+
+from chat_memory.adapters.dynamodb import keys
+from chat_memory.adapters.dynamodb.index_codec import (
+    BUCKETS,
+    bucket_of,
+    decode_blocks,
+    decode_bucket,
+    decode_docs,
+    encode_blocks,
+    encode_bucket,
+    encode_docs,
+    split_block,
+)
+from chat_memory.adapters.dynamodb.index_reads import MAX_BUCKET_CALLS, plan_buckets
+from chat_memory.domain.models import RoleType, StoredMessage
+from chat_memory.domain.search_index import IndexBlock, IndexHead, Posting
+from chat_memory.service.candidates import best, candidate_scores, locate, to_read, with_neighbours
+from chat_memory.service.indexer import build_block
+from chat_memory.service.ranking import CorpusStats, Doc, bm25, idf, query_terms, rank, terms_of
+
+TEXTS = [
+    "We adopted a puppy named Biscuit",
+    "Biscuit chews every shoe in the house",
+    "The kitchen is painted yellow now",
+    "My sister visited Lisbon in May 2023",
+    "Puppies need a lot of sleep, the vet said",
+    "We bought new shoes for the trip to Lisbon",
+]
+
+
+def _messages(texts: list[str], start: int = 1_000) -> list[StoredMessage]:
+    return [StoredMessage(f"u{i}", start + i, "Jane", RoleType.USER, t, 1) for i, t in enumerate(texts)]
+
+
+def test_a_bucket_round_trips_its_postings_and_skips_other_terms() -> None:
+    postings = {"puppy": [(0, 1, 5), (4, 2, 300)], "m:5": [(3, 1, 7)], "shoe": [(1, 1, 6), (130, 1, 9)]}
+    data = encode_bucket(postings)
+    assert decode_bucket(data, {"puppy", "shoe", "absent"}) == {"puppy": postings["puppy"], "shoe": postings["shoe"]}
+    assert decode_bucket(data, set()) == {}
+    assert decode_bucket(b"", {"puppy"}) == {}
+
+
+def test_doc_timestamps_and_the_head_s_blocks_round_trip() -> None:
+    docs = ((1_000, 5), (1_001, 7), (9_999_999_999, 0))
+    assert decode_docs(1_000, encode_docs(1_000, docs)) == [1_000, 1_001, 9_999_999_999]
+    blocks = [
+        IndexBlock(1_000, 200, 4_000, 1_700_000_000_000_000),
+        IndexBlock(5_000_000, 13, 90, 1_800_000_000_000_000),
+    ]
+    assert list(decode_blocks(10, encode_blocks(10, blocks))) == blocks
+
+
+def test_buckets_are_stable_and_spread_and_a_block_splits_by_them() -> None:
+    assert bucket_of("puppy") == bucket_of("puppy") and 0 <= bucket_of("puppy") < BUCKETS
+    assert len({bucket_of(f"term{i}") for i in range(1_000)}) > BUCKETS * 0.9
+    block = build_block(_messages(TEXTS))
+    split = split_block(block)
+    for term, entries in block.postings.items():
+        found = decode_bucket(split[bucket_of(term)], {term})[term]
+        assert [(o, tf) for o, tf, _ in found] == list(entries)
+        assert all(length == block.docs[o][1] for o, _, length in found)
+    assert block.docs == tuple((m.ts, len(terms_of(m.content))) for m in _messages(TEXTS))
+
+
+def test_index_keys_stay_outside_the_window_and_message_ranges() -> None:
+    for sk in (keys.index_bucket_sk(7, 123), keys.index_docs_sk(123), keys.INDEX_HEAD_SK):
+        assert not keys.MESSAGE_SK_PREFIX <= sk <= keys.CURRENT_SUMMARY_SK
+        assert not sk.startswith(keys.CHANGED_SK_PREFIX)
+        assert sk < keys.MESSAGE_SK_PREFIX
+    assert keys.index_block_of(keys.index_bucket_sk(7, 123)) == 123 == keys.index_block_of(keys.index_docs_sk(123))
+
+
+def test_bucket_plan_takes_terms_in_priority_order_within_the_call_budget() -> None:
+    terms = [f"t{i}" for i in range(40)]
+    plan = plan_buckets(terms)
+    assert len(plan) == MAX_BUCKET_CALLS
+    planned = [t for ts in plan.values() for t in ts]
+    assert planned[0] == "t0" and all(bucket_of(t) in plan for t in planned)
+
+
+def test_the_head_trusts_only_blocks_sealed_before_a_time_and_locates_positions() -> None:
+    head = IndexHead(0, 599, (IndexBlock(0, 200, 1, 10), IndexBlock(200, 200, 1, 20), IndexBlock(400, 200, 1, 30)))
+    assert head.trusted(31) is head
+    assert head.trusted(20).blocks == head.blocks[:1] and head.trusted(20).through_ts == 199
+    assert head.trusted(5).blocks == () and head.trusted(5).through_ts == -1
+    assert head.bases() == {0: 0, 200: 200, 400: 400}
+    assert locate(head, [0, 199, 200, 599]) == [(0, 0), (0, 199), (200, 0), (400, 199)]
+
+
+def test_candidate_scores_are_the_rankers_bm25_with_the_whole_corpus_statistics() -> None:
+    messages = _messages(TEXTS)
+    block = build_block(messages)
+    query = "puppy shoes"
+    terms = query_terms(query, ["Jane"])
+    assert terms == ["puppy", "sho"]
+    lengths = [length for _, length in block.docs]
+    df = {t: len(block.postings.get(t, ())) for t in terms}
+    weights = {t: idf(len(TEXTS), df[t]) for t in terms}
+    avgdl = sum(lengths) / len(lengths)
+    postings = {t: [Posting(block.first_ts, o, tf, lengths[o]) for o, tf in block.postings.get(t, ())] for t in terms}
+    raw = candidate_scores(postings, weights, avgdl, {block.first_ts: 0})
+    for seq, score in raw.items():
+        tf = Counter(t for t in terms_of(TEXTS[seq]) if t in terms)
+        assert score == pytest.approx(bm25(weights, tf, lengths[seq], avgdl))
+    # The ranker over one turn with the corpus's statistics: that turn's score from the whole corpus (no bigram,
+    # neighbour or boost applies to a one-word match in a single doc).
+    docs = [Doc(m.uuid, m.content, m.role, 0) for m in messages]
+    whole = {d.key: s for d, s in rank(query, docs, 10, turns=False)}
+    stats = CorpusStats(len(TEXTS), avgdl, df)
+    for seq in raw:
+        alone = rank(query, [docs[seq]], 1, turns=False, stats=stats)
+        assert alone[0][1] == pytest.approx(whole[docs[seq].key])
+
+
+def test_neighbours_share_and_only_term_holding_neighbours_are_read() -> None:
+    raw = {5: 2.0, 9: 1.0}
+    shared = with_neighbours(raw)
+    assert shared[4] == shared[6] == pytest.approx(0.35 * 2.0) and shared[5] == 2.0
+    assert best(shared, 2) == [5, 9]
+    assert to_read([5, 6], {5: 2.0, 7: 1.0}, known={4}, indexed=100) == [5, 6, 7]
+    assert to_read([99], {98: 1.0, 100: 1.0}, known=set(), indexed=100) == [99, 98], "past the index: in the run"
+    assert math.isclose(sum(shared.values()), sum(raw.values()) + 0.35 * (2 * 2.0 + 2 * 1.0))
+
+
+def _record(name: str, sk: str, new: str | None, old: str | None = None, at: int = 1_700_000_000) -> dict[str, object]:
+    image = {"PK": {"S": "T#t#S#s"}, "SK": {"S": sk}}
+    data: dict[str, object] = {"Keys": image, "ApproximateCreationDateTime": at}
+    if new is not None:
+        data["NewImage"] = {**image, "content": {"S": new}}
+    if old is not None:
+        data["OldImage"] = {**image, "content": {"S": old}}
+    return {"eventName": name, "dynamodb": data}
+
+
+def test_the_indexer_hands_over_each_sessions_changed_words_once() -> None:
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+    from chat_memory.handlers.indexer import changes_by_session
+
+    records = [
+        _record("INSERT", keys.message_sk(5), "hello"),
+        _record("MODIFY", keys.message_sk(6), "new words", "old words", at=1_700_000_002),
+        _record("MODIFY", keys.message_sk(7), "same", "same"),  # a metadata PATCH or an embedding: same words
+        _record("MODIFY", keys.SESSION_SK, "x", "y"),
+    ]
+    batch = changes_by_session([DynamoDBRecord(r) for r in records])
+    assert batch == {("t", "s"): ([6], 1_700_000_002_000_000)}
