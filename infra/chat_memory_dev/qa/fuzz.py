@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -71,8 +73,27 @@ def run(
             return 2
         return subprocess.call(schemathesis_command(url, api_key, examples, seed, workers))  # noqa: S603
     key = f"cm_fuzz_{secrets.token_urlsafe(16)}"
-    with local_serve(key, FUZZ_TABLE, workers=serve_workers) as served:
-        return subprocess.call(schemathesis_command(served.url, key, examples, seed, workers))  # noqa: S603
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "serve.log"
+        with local_serve(key, FUZZ_TABLE, workers=serve_workers, log=log) as served:
+            code = subprocess.call(schemathesis_command(served.url, key, examples, seed, workers))  # noqa: S603
+        if code != 0:
+            print_server_side(log)
+        return code
+
+
+_ANSWERED_LINE = re.compile(r"^[A-Z]+ \S+ [1-4]\d\d [\d.]+ms$")  # serve's access line of a request not a 5xx
+
+
+def print_server_side(log: Path, limit: int = 200) -> None:
+    """What serve said but its access lines of answers below 500: the 5xx and why (failures, timeouts, tracebacks)."""
+    lines = [line for line in log.read_text(errors="replace").splitlines() if not _ANSWERED_LINE.match(line)]
+    print(
+        f"== chat-memory serve said (last {min(limit, len(lines))} lines, 1xx-4xx access lines left out):",
+        file=sys.stderr,
+    )
+    for line in lines[-limit:]:
+        print(line, file=sys.stderr)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
