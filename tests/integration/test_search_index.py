@@ -208,3 +208,17 @@ def test_read_units_per_search_stay_near_a_window_read_as_the_session_grows(api:
     indexed = units(lambda: _contents(api("POST", SEARCH, {"text": "violin harbour"})))
     whole = units(lambda: _unindexed("violin harbour"))
     assert whole > 250 and indexed < whole / 4, (indexed, whole)
+
+
+def test_an_index_item_over_dynamodbs_400_kb_is_never_written_and_search_reads_those_messages(
+    api: Invoke, ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # moto stores items of any size; DynamoDB refuses one over 400 KB. A tiny limit stands for a huge vocabulary.
+    from chat_memory.adapters.dynamodb import index
+
+    _fill(api, _turns(450, seed=9))
+    monkeypatch.setattr(index, "MAX_ITEM_BYTES", 300)
+    report = _index()
+    assert report.too_large and report.sealed == 0 and not _index_items(ddb), "nothing half-written"
+    for text in QUERIES[:2]:
+        assert _contents(api("POST", SEARCH, {"text": text})) == _unindexed(text)

@@ -46,6 +46,10 @@ class PayloadTooLargeError(ChatMemoryError):
     """The request is larger than the documented limits (HTTP 413)."""
 
 
+class IndexItemTooLargeError(ChatMemoryError):
+    """An item of the search index would pass DynamoDB's 400 KB item limit: that part is left unindexed."""
+
+
 class StoreUnavailableError(ChatMemoryError):
     """The store is throttling or unavailable after retries (HTTP 503 with Retry-After)."""
 

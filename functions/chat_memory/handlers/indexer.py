@@ -60,6 +60,8 @@ def index_record(
         metrics.add_metric(name="IndexBlocksRebuilt", unit="Count", value=report.rebuilt)
         metrics.add_metric(name="MessagesIndexed", unit="Count", value=report.messages)
         logger.info("session indexed", extra={"sealed": report.sealed, "rebuilt": report.rebuilt})
+    if report.too_large:
+        logger.warning("an index item would pass 400 KB: the rest of this session is searched unindexed")
 
 
 @logger.inject_lambda_context(log_event=False)

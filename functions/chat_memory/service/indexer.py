@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
+from chat_memory.domain.errors import IndexItemTooLargeError
 from chat_memory.domain.models import StoredMessage
 from chat_memory.domain.ports import IndexStore
 from chat_memory.domain.search_index import BuiltBlock, IndexBlock, IndexHead, empty_head
@@ -32,6 +33,7 @@ class IndexReport:
     sealed: int = 0
     rebuilt: int = 0
     messages: int = 0
+    too_large: bool = False  # an item would pass 400 KB: the rest stays unindexed (search reads it as messages)
 
 
 def build_block(messages: Sequence[StoredMessage]) -> BuiltBlock:
@@ -74,12 +76,17 @@ class IndexSession:
             if len(batch) < self.block_size:
                 break
             block = build_block(batch)
-            self.store.write_block(tenant, session_id, block, replace=False)
             entry = IndexBlock(block.first_ts, len(block.docs), block.length, self.clock())
-            head = replace(head, blocks=(*head.blocks, entry), through_ts=batch[-1].ts)
-            head = replace(head, synced_at=max(head.synced_at, seen_at))
-            if not self._save(tenant, session_id, head):
+            grown = replace(head, blocks=(*head.blocks, entry), through_ts=batch[-1].ts)
+            grown = replace(grown, synced_at=max(grown.synced_at, seen_at))
+            try:
+                self.store.write_block(tenant, session_id, block, replace=False)
+                saved = self._save(tenant, session_id, grown)
+            except IndexItemTooLargeError:
+                return IndexReport(sealed, rebuilt, messages, too_large=True)
+            if not saved:
                 break
+            head = grown
             head = replace(head, version=head.version + 1)
             sealed, messages, unindexed = sealed + 1, messages + len(batch), unindexed - len(batch)
         return IndexReport(sealed, rebuilt, messages)
@@ -100,6 +107,9 @@ class IndexSession:
             if len(batch) != old.docs:
                 continue  # cannot happen: messages are never deleted one by one
             block = build_block(batch)
-            self.store.write_block(tenant, session_id, block, replace=True)
+            try:
+                self.store.write_block(tenant, session_id, block, replace=True)
+            except IndexItemTooLargeError:
+                continue  # its old words stay indexed; the change markers cover the new ones for their hour
             blocks[i] = replace(old, length=block.length)
         return replace(head, blocks=tuple(blocks)), len(touched)

@@ -97,8 +97,8 @@ def receive_all(sqs: Any, queue_url: str, *, limit: int, visibility_s: int) -> I
 
 def release(sqs: Any, queue_url: str, receipt_handles: Sequence[str]) -> None:
     """Make received messages visible again at once (a listing, or a replay that failed)."""
-    for start in range(0, len(receipt_handles), 10):
-        entries = [{"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0} for n, h in enumerate(receipt_handles)]
+    entries = [{"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0} for n, h in enumerate(receipt_handles)]
+    for start in range(0, len(entries), 10):  # SQS's most per call
         sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries[start : start + 10])
 
 

@@ -173,10 +173,10 @@ def print_outcome(name: str, outcome: Outcome, out: TextIO) -> None:
 
 
 def chosen_queues(args: argparse.Namespace, cloudformation: Any) -> dict[str, str]:
-    urls = queue_urls(args.stack, cloudformation)
-    wanted: Iterable[str] = args.queue or urls
     from chat_memory_dev.cli import CliError
 
+    urls = queue_urls(args.stack, cloudformation)
+    wanted: Iterable[str] = args.queue or urls
     missing = [q for q in wanted if q not in urls]
     if missing:
         raise CliError(f"stack {args.stack} has no {', '.join(missing)} dead-letter queue")

@@ -10,16 +10,15 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from chat_memory.adapters.dynamodb import keys
-from chat_memory.adapters.dynamodb.errors import attempts, store_errors
 from chat_memory.adapters.dynamodb.index_codec import BUCKETS, decode_blocks, encode_blocks, encode_docs, split_block
 from chat_memory.adapters.dynamodb.items import message_from_item, to_item
 from chat_memory.adapters.dynamodb.sessions import live_session
+from chat_memory.adapters.dynamodb.sizes import MAX_ITEM_BYTES, item_size
 from chat_memory.adapters.dynamodb.table import OnTable, Table
-from chat_memory.domain.errors import StoreUnavailableError
+from chat_memory.domain.errors import IndexItemTooLargeError
 from chat_memory.domain.models import StoredMessage
 from chat_memory.domain.search_index import BuiltBlock, IndexHead, IndexState
 
-_BATCH_WRITE_SIZE: Final = 25
 POSTINGS_ATTR: Final = "p"
 DOCS_ATTR: Final = "d"
 
@@ -42,18 +41,11 @@ def read_head(table: Table, tenant: str, session_id: str) -> IndexHead | None:
     return head_from_item(item) if item is not None else None
 
 
-def batch_write(table: Table, requests: list[Any]) -> None:
-    """BatchWriteItem in chunks of 25, retrying what DynamoDB leaves unprocessed within the retry budget."""
-    for start in range(0, len(requests), _BATCH_WRITE_SIZE):
-        pending = requests[start : start + _BATCH_WRITE_SIZE]
-        for _ in attempts(table.retry_budget):
-            with store_errors():
-                response = table.db.batch_write_item(RequestItems={table.name: pending})
-            pending = list(response.get("UnprocessedItems", {}).get(table.name, []))
-            if not pending:
-                break
-        if pending:
-            raise StoreUnavailableError("the memory store is busy; the index will be written when retried")
+def _within_item_limit(items: list[dict[str, Any]]) -> None:
+    """DynamoDB refuses an item over 400 KB (moto does not): a huge vocabulary or a very long session's head."""
+    for item in items:
+        if item_size(item) > MAX_ITEM_BYTES:
+            raise IndexItemTooLargeError(f"index item {item[keys.TABLE_SORT_KEY]['S']} would pass 400 KB")
 
 
 class DynamoIndex(OnTable):
@@ -80,7 +72,8 @@ class DynamoIndex(OnTable):
         items = [self._bucket_item(pk, b, block.first_ts, buckets.get(b)) for b in wanted]
         docs = to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.index_docs_sk(block.first_ts)})
         docs[DOCS_ATTR] = {"B": encode_docs(block.first_ts, block.docs)}
-        batch_write(self._table, [{"PutRequest": {"Item": i}} for i in [*items, docs]])
+        _within_item_limit([*items, docs])
+        self._table.batch_write([{"PutRequest": {"Item": i}} for i in [*items, docs]])
 
     @staticmethod
     def _bucket_item(pk: str, bucket: int, first_ts: int, data: bytes | None) -> dict[str, Any]:
@@ -106,6 +99,7 @@ class DynamoIndex(OnTable):
             }
         )
         item["blocks"] = {"B": encode_blocks(head.incarnation, head.blocks)}
+        _within_item_limit([item])
         if head.version == 0:
             condition, values = "attribute_not_exists(PK)", None
         else:

@@ -4,13 +4,13 @@ retention`."""
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from chat_memory.adapters.dynamodb import keys
 from chat_memory.adapters.dynamodb.api_keys import check_tenant
-from chat_memory.adapters.dynamodb.client import dynamodb_client
+from chat_memory.adapters.dynamodb.errors import store_errors
 from chat_memory.adapters.dynamodb.items import Item, from_item, to_item
+from chat_memory.adapters.dynamodb.table import Table
 from chat_memory.domain.retention import check_retention_days, is_retention_days
 
 if TYPE_CHECKING:
@@ -25,30 +25,23 @@ def _key(tenant: str) -> Item:
 
 class TenantSettingsStore:
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
-        self._table = table_name
-        self._client = client
-
-    @property
-    def _db(self) -> DynamoDBClient:
-        return self._client or dynamodb_client()
+        self._table = Table(table_name, client)
 
     def retention_days(self, tenant: str) -> int | None:
         """The tenant's own retention period in days (0: for ever), or None: the deployment's."""
-        response = self._db.get_item(TableName=self._table, Key=_key(tenant), ConsistentRead=True)
-        item = response.get("Item")
+        item = self._table.get(_key(tenant))
         days = int(from_item(item)[RETENTION_ATTR]) if item and RETENTION_ATTR in item else None
         return days if is_retention_days(days) else None
 
     def set_retention_days(self, tenant: str, days: int | None) -> None:
         """Give the tenant its own period (0: keep for ever), or None: back to the deployment's."""
         check_tenant(tenant)
+        update: dict[str, object] = {"TableName": self._table.name, "Key": _key(tenant)}
         if days is None:
-            self._db.update_item(TableName=self._table, Key=_key(tenant), UpdateExpression=f"REMOVE {RETENTION_ATTR}")
-            return
-        check_retention_days(days, "the retention period")
-        self._db.update_item(
-            TableName=self._table,
-            Key=_key(tenant),
-            UpdateExpression=f"SET {RETENTION_ATTR} = :d, tenant = :t, updated_ts = :u",
-            ExpressionAttributeValues=to_item({":d": days, ":t": tenant, ":u": time.time_ns() // 1_000}),
-        )
+            update["UpdateExpression"] = f"REMOVE {RETENTION_ATTR}"
+        else:
+            check_retention_days(days, "the retention period")
+            update["UpdateExpression"] = f"SET {RETENTION_ATTR} = :d, tenant = :t, updated_ts = :u"
+            update["ExpressionAttributeValues"] = to_item({":d": days, ":t": tenant, ":u": self._table.clock()})
+        with store_errors():
+            self._table.db.update_item(**update)  # type: ignore[arg-type]
