@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import Stubber
 
 from chat_memory.adapters.dynamodb.api_keys import ApiKeyStore
-from chat_memory_dev import cli
+from chat_memory_dev import cli, cli_aws
 from tests.integration.conftest import TABLE
 
 KEY = re.compile(r"API key \(shown only now, store it safely\): (cm_[A-Za-z0-9_-]{43})$")
@@ -170,7 +170,7 @@ def test_keys_commands_find_the_table_from_the_stack(
 ) -> None:
     monkeypatch.setenv("TABLE_NAME", "not-this-one")
     regions: list[str | None] = []
-    real_client = cli._boto3_client
+    real_client = cli_aws._boto3_client
 
     def client_for(service: str, region: str | None) -> Any:
         regions.append(region)
@@ -178,7 +178,7 @@ def test_keys_commands_find_the_table_from_the_stack(
             return _stubbed_cloudformation("memory", OUTPUTS)[0]
         return real_client(service, region)
 
-    monkeypatch.setattr(cli, "_boto3_client", client_for)
+    monkeypatch.setattr(cli_aws, "_boto3_client", client_for)
     key, key_id = _create(capsys, "acme", "prod", "--stack", "memory", "--region", "us-east-1")
     assert regions == ["us-east-1", "us-east-1"]  # cloudformation, then dynamodb, in the region asked for
     info = ApiKeyStore(TABLE, client=ddb).lookup(key)

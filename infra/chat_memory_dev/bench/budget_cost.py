@@ -16,10 +16,10 @@ BUDGETS: Final = (500, 2_000, 8_000)
 
 def http_budget_read(read_handler: Any, context: Any, session_id: str) -> Callable[[int], tuple[int, int]]:
     """A memory read with a token budget through the read function's handler: (messages, tokens) it answered."""
-    from chat_memory_dev.bench.runner import _http_event
+    from chat_memory_dev.bench.events import http_event
 
     def read(max_tokens: int) -> tuple[int, int]:
-        event = _http_event("GET", f"/api/v2/sessions/{session_id}/memory", query=f"max_tokens={max_tokens}")
+        event = http_event("GET", f"/api/v2/sessions/{session_id}/memory", query=f"max_tokens={max_tokens}")
         reply = read_handler(event, context("ReadMemoryFunction", "b"))
         if reply["statusCode"] != 200:
             raise RuntimeError(f"memory read answered {reply['statusCode']}: {reply.get('body')}")

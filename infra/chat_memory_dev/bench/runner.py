@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from chat_memory_dev.bench import cold_start, corpus
 from chat_memory_dev.bench.capacity import indexes_from_table_properties
+from chat_memory_dev.bench.events import TENANT, http_event
 from chat_memory_dev.stats import percentile
 from chat_memory_dev.template import table_properties
 
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-TENANT: Final = "default"
 OUR_TABLE: Final = "chat-memory-bench"
 LANGCHAIN_TABLE: Final = "langchain-bench"
 LASTN: Final = (6, 12)
@@ -172,30 +172,6 @@ class System(Protocol):
     def append(self, session_id: str, turn: corpus.Turn) -> None: ...
 
 
-def _http_event(method: str, path: str, body: Any = None, query: str = "") -> dict[str, Any]:
-    """An API Gateway HTTP API (payload 2.0) event, authorized for the bench tenant."""
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": query,
-        "headers": {"content-type": "application/json"},
-        "requestContext": {
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
-            "requestId": str(uuid.uuid4()),
-            "routeKey": "$default",
-            "stage": "$default",
-            "authorizer": {"lambda": {"tenant": TENANT}},
-        },
-        "isBase64Encoded": False,
-    }
-    if query:
-        event["queryStringParameters"] = dict(pair.partition("=")[::2] for pair in query.split("&"))
-    if body is not None:
-        event["body"] = json.dumps(body)
-    return event
-
-
 class ChatMemory:
     """Our handlers, called as API Gateway would; histories written in the repository's item layout."""
 
@@ -296,7 +272,7 @@ class ChatMemory:
 
     def window(self, session_id: str, lastn: int) -> int:
         path = f"/api/v2/sessions/{session_id}/memory"
-        reply = self._read(_http_event("GET", path, query=f"lastn={lastn}"), self._context("ReadMemoryFunction", "r"))
+        reply = self._read(http_event("GET", path, query=f"lastn={lastn}"), self._context("ReadMemoryFunction", "r"))
         if reply["statusCode"] != 200:
             raise RuntimeError(f"memory read answered {reply['statusCode']}: {reply.get('body')}")
         return len(json.loads(reply["body"])["messages"])
@@ -308,7 +284,7 @@ class ChatMemory:
                 {"role": "assistant", "role_type": "assistant", "content": turn.assistant},
             ]
         }
-        event = _http_event("POST", f"/api/v2/sessions/{session_id}/memory", body)
+        event = http_event("POST", f"/api/v2/sessions/{session_id}/memory", body)
         reply = self._write(event, self._context("WriteMemoryFunction", "w"))
         if reply["statusCode"] != 201:
             raise RuntimeError(f"add_memory answered {reply['statusCode']}: {reply.get('body')}")

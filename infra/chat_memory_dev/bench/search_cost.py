@@ -126,10 +126,10 @@ def with_ratios(searches: dict[str, Any], window: dict[str, Any]) -> dict[str, A
 
 def http_search(read_handler: Any, context: Any, session_id: str) -> Callable[[dict[str, Any], str], None]:
     """A search through the read function's handler, as API Gateway would send it; fails on any non-200."""
-    from chat_memory_dev.bench.runner import _http_event
+    from chat_memory_dev.bench.events import http_event
 
     def search(body: dict[str, Any], query: str) -> None:
-        event = _http_event("POST", f"/api/v2/sessions/{session_id}/search", body, query=query)
+        event = http_event("POST", f"/api/v2/sessions/{session_id}/search", body, query=query)
         reply = read_handler(event, context("ReadMemoryFunction", "s"))
         if reply["statusCode"] != 200:
             raise RuntimeError(f"search answered {reply['statusCode']}: {reply.get('body')}")

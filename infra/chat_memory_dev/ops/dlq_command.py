@@ -48,7 +48,7 @@ class Outcome:
 
 def queue_urls(stack: str, cloudformation: Any) -> dict[str, str]:
     """The dead-letter queue of each stream consumer the stack has, by consumer name."""
-    from chat_memory_dev.cli import CliError
+    from chat_memory_dev.cli_aws import CliError
 
     stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in (stacks[0].get("Outputs") or [])} if stacks else {}
@@ -173,7 +173,7 @@ def print_outcome(name: str, outcome: Outcome, out: TextIO) -> None:
 
 
 def chosen_queues(args: argparse.Namespace, cloudformation: Any) -> dict[str, str]:
-    from chat_memory_dev.cli import CliError
+    from chat_memory_dev.cli_aws import CliError
 
     urls = queue_urls(args.stack, cloudformation)
     wanted: Iterable[str] = args.queue or urls
@@ -223,7 +223,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _redrive(args: argparse.Namespace) -> int:
-    from chat_memory_dev.cli import stack_table_name
+    from chat_memory_dev.cli_aws import stack_table_name
     from chat_memory_dev.ops.dlq import lambda_invoker
 
     cloudformation = _client("cloudformation", args.region)

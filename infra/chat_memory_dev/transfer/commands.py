@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from chat_memory_dev.cli import CliError, reported, table_and_client, table_arguments
+from chat_memory_dev.cli_aws import CliError, reported, table_and_client, table_arguments
 
 if TYPE_CHECKING:  # the rest is imported when a command runs: `chat-memory --help` stays quick
     from chat_memory.adapters.dynamodb.table import Table

@@ -23,7 +23,7 @@ from chat_memory.adapters.dynamodb.messages import messages_query
 from chat_memory.adapters.dynamodb.sessions import live_session
 from chat_memory.adapters.dynamodb.table import GSI1, Table
 from chat_memory.domain.models import Position
-from chat_memory_dev.cli import CliError
+from chat_memory_dev.cli_aws import CliError
 from chat_memory_dev.transfer.format import (
     EndLine,
     FormatLine,

@@ -19,7 +19,7 @@ from chat_memory.adapters.dynamodb.items import SessionRecord
 from chat_memory.api.schemas import UUID_PATTERN, Content, Identifier, Metadata
 from chat_memory.domain import limits
 from chat_memory.domain.models import JsonObject, RoleType, Session, StoredMessage, Summary, User, rfc3339_from_micros
-from chat_memory_dev.cli import CliError
+from chat_memory_dev.cli_aws import CliError
 
 VERSION: Final = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chat_memory.domain.models import Position
-from chat_memory_dev.cli import CliError
+from chat_memory_dev.cli_aws import CliError
 from chat_memory_dev.transfer.export import Totals
 from chat_memory_dev.transfer.format import micros
 

@@ -9,7 +9,8 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from chat_memory_dev.cli import CliError, build_parser
+from chat_memory_dev.cli import build_parser
+from chat_memory_dev.cli_aws import CliError
 from chat_memory_dev.ops.dlq import NotAFailedBatchError, failed_batch, lambda_invoker
 from chat_memory_dev.ops.dlq_command import queue_urls
 from chat_memory_dev.template import load_template
