@@ -165,6 +165,23 @@ def test_a_malformed_line_is_named_and_nothing_of_its_session_is_visible(
     assert _partition(filled, "default", first_id, COPY)  # the session before it is in
 
 
+def test_a_summary_over_dynamodbs_400_kb_is_named_and_nothing_of_its_session_is_visible(
+    filled: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # moto would store it; DynamoDB refuses an item over 400 KB, so the importer checks before writing.
+    lines = _export(capsys, "--table", TABLE).splitlines(keepends=True)
+    at = next(n for n, line in enumerate(lines) if json.loads(line)["type"] == "summary")
+    summary = json.loads(lines[at])
+    summary["content"] = "x" * 420_000
+    lines[at] = json.dumps(summary) + "\n"
+    path = tmp_path / "big.jsonl"
+    path.write_text("".join(lines), encoding="utf-8")
+    status, _, err = _run(capsys, "import", "--table", COPY, "--tenant", "default", "-i", str(path))
+    assert status == 1 and err.startswith(f"chat-memory import: line {at + 1}: the summary"), err
+    session_line = max(n for n in _session_starts(lines) if n < at)
+    assert not _partition(filled, "default", json.loads(lines[session_line])["session_id"], COPY)
+
+
 def test_the_api_works_on_imported_sessions(
     filled: Any, api: Invoke, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -121,7 +121,7 @@ class Importer:
         elif isinstance(line, MessageLine):
             self._message(where, line)
         elif isinstance(line, SummaryLine):
-            self._summary(line)
+            self._summary(where, line)
         elif isinstance(line, SessionEndLine):
             self._end_session(where, line)
         elif isinstance(line, EndLine):
@@ -180,13 +180,15 @@ class Importer:
         ensure_item_fits(item, f"{where}: the message with its metadata")
         self._put(item)
 
-    def _summary(self, line: SummaryLine) -> None:
+    def _summary(self, where: str, line: SummaryLine) -> None:
         session = self._session()
         session.summaries += 1
         if session.skip:
             return
         summary, pk = line.to_domain(), self._pk()
-        self._put(current_summary_item(pk, summary, 1) if line.current else history_summary_item(pk, summary))
+        item = current_summary_item(pk, summary, 1) if line.current else history_summary_item(pk, summary)
+        ensure_item_fits(item, f"{where}: the summary")  # DynamoDB refuses an item over 400 KB; moto does not
+        self._put(item)
 
     def _end_session(self, where: str, line: SessionEndLine) -> None:
         session = self._session()
