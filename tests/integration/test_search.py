@@ -200,3 +200,31 @@ def test_a_filter_alone_reads_newest_first_and_stops_once_it_has_the_limit(api: 
     oldest = _contents(api("POST", SEARCH, {"metadata": {"where": {"jsonpath": "$[*] ? (@.first == true)"}}}))
     assert oldest == ["the very first message"], "past the newest 100, on to the older pages"
     assert len([q for q in calls.named("Query") if q["ExpressionAttributeValues"][":lo"]["S"].startswith("MSG#")]) == 2
+
+
+def test_a_dated_search_reads_only_the_older_messages_within_its_dates(api: Invoke, calls: CallLog) -> None:
+    _add(api, ("Jane", "the oldest plan for llamas", None))
+    for batch in range(2):
+        _add(api, *[("Bot", f"filler {batch}-{i}", None) for i in range(60)])
+    first = api("GET", "/api/v2/sessions/s/messages", query="limit=1").body["messages"][0]["created_at"]
+    calls.clear()
+    dated = {"text": "llamas", "metadata": {"end_date": first}}
+    assert _contents(api("POST", SEARCH, dated)) == ["the oldest plan for llamas"]
+    older = [q for q in calls.named("Query") if not q.get("ConsistentRead")]
+    assert len(older) == 1, "past the newest 100 (all of them written in the last minute: strongly consistent)"
+    span = older[0]["ExpressionAttributeValues"]
+    assert span[":lo"] == span[":hi"], "from the session's start to end_date: the first message, not the session"
+
+
+def test_a_replica_that_has_seen_none_of_the_messages_gives_no_error(
+    api: Invoke, ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every message older than a minute, none of them visible yet to an eventually consistent read."""
+    monkeypatch.setattr(search_adapter, "STRONG_HORIZON_MICROS", 0)
+    assert api("POST", "/api/v2/sessions", {"session_id": "s"}).status == 201
+    _stale_replica(ddb)
+    for batch in range(2):
+        _add(api, *[("Jane", f"llama {batch}-{i}", {"n": i}) for i in range(75)])
+    for body in ({"text": "llama"}, {"metadata": {"where": {"jsonpath": "$[*] ? (@.n >= 0)"}}}, {"text": "llama 3"}):
+        reply = api("POST", SEARCH, body)
+        assert reply.status == 200 and reply.body == [], (body, reply.body)

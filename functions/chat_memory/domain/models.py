@@ -220,6 +220,10 @@ class ModelSummary:
     output_tokens: int
 
 
+# A span of created_at (microseconds), inclusive at both ends; None: unbounded on that side.
+Span = tuple[int | None, int | None]
+
+
 @dataclass(frozen=True, slots=True)
 class SearchQuery:
     """What to find in a session: words (`text`), and or a filter on message metadata (a Zep JSONPath) and on

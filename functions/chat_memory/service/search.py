@@ -36,7 +36,8 @@ class SearchMemory:
             summaries = found(self.store.summary_history(tenant, session_id), f"session {session_id!r}")
             return self._summaries(summaries, query)
         if not query.text.strip():  # a filter alone: what matches, newest first
-            matching = self.store.newest_matching(tenant, session_id, _filter(query), query.limit)
+            span = (query.start_ts, query.end_ts)
+            matching = self.store.newest_matching(tenant, session_id, _filter(query), query.limit, span)
             return [SearchHit(score=1.0, message=m.message) for m in found(matching, f"session {session_id!r}")]
         unfiltered = query.where is None and query.start_ts is None and query.end_ts is None
         if self.index is not None and unfiltered and query.text.strip():
@@ -44,7 +45,8 @@ class SearchMemory:
             corpus = gather(self.index, tenant, session_id, query.text, query.limit, pool)
             corpus = found(corpus, f"session {session_id!r}")
         else:
-            messages = found(self.store.searchable_messages(tenant, session_id), f"session {session_id!r}")
+            messages = self.store.searchable_messages(tenant, session_id, (query.start_ts, query.end_ts))
+            messages = found(messages, f"session {session_id!r}")
             corpus = plain(_filtered(messages, query))
         return self._messages(corpus, query)
 

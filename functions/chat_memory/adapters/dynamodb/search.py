@@ -21,7 +21,7 @@ from chat_memory.adapters.dynamodb.items import SessionRecord, message_from_item
 from chat_memory.adapters.dynamodb.messages import DynamoMessages, messages_query
 from chat_memory.adapters.dynamodb.sessions import live_session
 from chat_memory.adapters.dynamodb.table import Table
-from chat_memory.domain.models import SearchableMessage, Summary
+from chat_memory.domain.models import SearchableMessage, Span, Summary
 from chat_memory.domain.search_index import IndexHead, SearchView
 
 # Messages written less than this long ago are read strongly consistent (read your writes); the change markers
@@ -60,6 +60,18 @@ class Newest:
     record: SessionRecord
     messages: list[Mapping[str, Any]]
     strong_from: int
+
+    @property
+    def oldest_ts(self) -> int:
+        """Where the older messages end: the oldest of these (none: an eventually consistent read found none of
+        those before `strong_from`)."""
+        return _ts(self.messages[0]) if self.messages else self.strong_from
+
+    def older_range(self, span: Span) -> tuple[int, int]:
+        """[first_ts, before_ts) of the older messages within `span` (inclusive bounds, None: unbounded)."""
+        low, high = span
+        first = self.record.first_ts if low is None else max(self.record.first_ts, low)
+        return first, self.oldest_ts if high is None else min(self.oldest_ts, high + 1)
 
 
 class OlderPages:
@@ -119,12 +131,23 @@ class OlderPages:
 class DynamoSearch(DynamoMessages, DynamoIndexReads):
     """The reads of search (part of MemoryStore, and SearchIndexStore)."""
 
-    def searchable_messages(self, tenant: str, session_id: str) -> list[SearchableMessage] | None:
-        view = self._view(tenant, session_id, use_index=False)
-        return None if view is None else view.messages
+    def searchable_messages(
+        self, tenant: str, session_id: str, span: Span = (None, None)
+    ) -> list[SearchableMessage] | None:
+        newest = self._newest(tenant, session_id)
+        if newest is None:
+            return None
+        if newest.record.message_count <= len(newest.messages):
+            return _searchable(newest.messages)  # the whole session, strongly consistent
+        return self._unindexed(tenant, session_id, newest, span=span).messages
 
     def newest_matching(
-        self, tenant: str, session_id: str, keep: Callable[[SearchableMessage], bool], limit: int
+        self,
+        tenant: str,
+        session_id: str,
+        keep: Callable[[SearchableMessage], bool],
+        limit: int,
+        span: Span = (None, None),
     ) -> list[SearchableMessage] | None:
         """As searchable_messages reads them (with the changes' re-read), newest first: the newest messages, then
         1 MB pages of older ones, until `limit` are kept (at most MAX_OLDER_PAGES pages)."""
@@ -137,8 +160,7 @@ class DynamoSearch(DynamoMessages, DynamoIndexReads):
         if record.message_count > len(fresh):  # some read eventually consistently
             changed = [ts for ts in recently_changed(self._table, tenant, session_id) if ts < newest.strong_from]
             again = {sort_key(i): i for i in reread(self._table, tenant, session_id, changed)} if changed else {}
-            before = _ts(fresh[0]) if fresh else newest.strong_from
-            older = OlderPages(self._table, tenant, session_id, record.first_ts, before)
+            older = OlderPages(self._table, tenant, session_id, *newest.older_range(span))
             batches = chain(batches, older.newest_first(MAX_OLDER_PAGES))
         kept: list[SearchableMessage] = []
         for batch in batches:
@@ -151,16 +173,13 @@ class DynamoSearch(DynamoMessages, DynamoIndexReads):
 
     def search_view(self, tenant: str, session_id: str) -> SearchView | None:
         """The newest messages and, when the session has a usable index, its head (see SearchView)."""
-        return self._view(tenant, session_id, use_index=True)
-
-    def _view(self, tenant: str, session_id: str, *, use_index: bool) -> SearchView | None:
         newest = self._newest(tenant, session_id)
         if newest is None:
             return None
         record, fresh = newest.record, newest.messages
         if record.message_count <= len(fresh):
             return SearchView(_searchable(fresh))  # the whole session, strongly consistent
-        head = read_head(self._table, tenant, session_id) if use_index else None
+        head = read_head(self._table, tenant, session_id)
         if head is not None and head.incarnation == record.first_ts:
             return self._indexed(tenant, session_id, newest, head)
         return self._unindexed(tenant, session_id, newest)
@@ -182,12 +201,19 @@ class DynamoSearch(DynamoMessages, DynamoIndexReads):
         pages.read(FRESH_MESSAGES if whole else 1, enough=wanted)  # a whole session: as many pages as it takes
         return Newest(record, [*pages.items(), *fresh], record.first_ts if whole else strong_from)
 
-    def _unindexed(self, tenant: str, session_id: str, newest: Newest, pages: OlderPages | None = None) -> SearchView:
-        """The whole session (its newest MAX_OLDER_PAGES pages of older messages), continuing `pages` if given."""
-        record, fresh = newest.record, newest.messages
-        oldest_fresh = _ts(fresh[0])
+    def _unindexed(
+        self,
+        tenant: str,
+        session_id: str,
+        newest: Newest,
+        pages: OlderPages | None = None,
+        span: Span = (None, None),
+    ) -> SearchView:
+        """The whole session (its newest MAX_OLDER_PAGES pages of older messages), continuing `pages` if given;
+        of the older messages only those in `span` (inclusive, None: unbounded) when given."""
+        fresh = newest.messages
         if pages is None:
-            older = self._older_than(tenant, session_id, record.first_ts, oldest_fresh)
+            older = self._older_than(tenant, session_id, *newest.older_range(span))
         else:
             pages.read(MAX_OLDER_PAGES)
             older = pages.items()
@@ -203,7 +229,7 @@ class DynamoSearch(DynamoMessages, DynamoIndexReads):
         """The view over the index; as without one when it is too far behind (more than MAX_TAIL_PAGES to read)."""
         record, fresh = newest.record, newest.messages
         head = head.trusted(self._table.clock() - TRUST_INDEX_AFTER_MICROS)
-        oldest_fresh = _ts(fresh[0])
+        oldest_fresh = newest.oldest_ts
         unread = record.message_count - head.docs - sum(1 for i in fresh if _ts(i) > head.through_ts)
         pages = OlderPages(self._table, tenant, session_id, record.first_ts, oldest_fresh, first_limit=unread + 1)
         if head.through_ts + 1 < oldest_fresh and not pages.read(MAX_TAIL_PAGES, stop_at=head.through_ts):
