@@ -40,8 +40,13 @@ def test_the_checked_in_document_is_the_generated_one(document: dict[str, Any]) 
 
 def test_it_documents_exactly_the_template_routes(document: dict[str, Any]) -> None:
     documented = {(method.upper(), _shape(path)) for method, path, _ in _operations(document)}
-    # The $default route (every request no other route matches: 404 "route not served") is not an operation.
-    routed = {(route.method, _shape(route.path)) for route in http_routes() if route.path != "$default"}
+    # The $default route (every request no other route matches: 404 "route not served") is not an operation, nor
+    # are the console's page and files (a browser's, not the API's: README, Console).
+    routed = {
+        (route.method, _shape(route.path))
+        for route in http_routes()
+        if route.path != "$default" and route.function != "ConsoleFunction"
+    }
     assert documented == routed
 
 
