@@ -29,6 +29,7 @@ FLAGS: Final = (
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
+    "--no-proxy-server",  # loopback only, whatever the environment's proxy variables say
 )
 
 
@@ -68,7 +69,7 @@ def wait_for(driver: WebDriver, condition: Callable[[WebDriver], Any], what: str
 
 def idle(driver: WebDriver) -> bool:
     """No API call of the console is running (its <body data-pending> is 0)."""
-    return driver.execute_script("return document.body.dataset.pending") == "0"
+    return bool(driver.execute_script("return document.body.dataset.pending") == "0")
 
 
 def settled(driver: WebDriver, view: str, timeout_s: float = WAIT_S) -> None:
@@ -91,8 +92,10 @@ def texts(driver: WebDriver, css: str) -> list[str]:
 
 
 def enter_key(driver: WebDriver, console_url: str, api_key: str) -> None:
-    """Open the console and give it the key; returns once the sessions list (or the refusal) is shown."""
+    """Open the console in a clean tab and give it the key; returns once the sessions list (or the refusal) shows."""
     driver.get(console_url)
+    driver.execute_script("sessionStorage.clear()")
+    driver.refresh()
     wait_for(driver, lambda d: by_id(d, "api-key").is_displayed(), "the API key field")
     field = by_id(driver, "api-key")
     field.clear()
