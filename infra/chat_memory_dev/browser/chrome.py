@@ -121,8 +121,11 @@ def overflows(driver: WebDriver) -> bool:
 
 
 def full_page_screenshot(driver: WebDriver, path: Path, width: int, max_height: int = 2400) -> None:
-    """The whole page (up to `max_height` CSS pixels) as a PNG: the window is made as tall as the page first."""
-    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
-    driver.set_window_size(width, min(max(height, 600), max_height))
+    """The whole page (up to `max_height` CSS pixels) as a PNG: the window is made as tall as the page first (the
+    window's height includes what the browser itself takes, so the page's viewport is measured and made up for)."""
+    height = min(max(int(driver.execute_script("return document.body.scrollHeight")), 400), max_height)
+    driver.set_window_size(width, height)
+    viewport = int(driver.execute_script("return window.innerHeight"))
+    driver.set_window_size(width, 2 * height - viewport)
     path.parent.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(path))
