@@ -28,6 +28,10 @@ FLAGS: Final = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--disable-client-side-phishing-detection",
+    "--no-pings",
     "--disable-dev-shm-usage",
     "--no-proxy-server",  # loopback only, whatever the environment's proxy variables say
 )
