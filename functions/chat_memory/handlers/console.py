@@ -25,15 +25,15 @@ CONTENT_SECURITY_POLICY: Final = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+_NOSNIFF: Final = {"X-Content-Type-Options": "nosniff"}  # every answer's type is the one it says
 SECURITY_HEADERS: Final = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
+    **_NOSNIFF,
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     # Revalidate every time: a deployment's new page and scripts are used at once, never mixed with old ones.
     "Cache-Control": "no-cache",
 }
-_NOSNIFF: Final = {"X-Content-Type-Options": "nosniff"}
 _cache: dict[str, str] = {}
 
 
