@@ -12,7 +12,7 @@ ZEP1_VENV := .venv-zep1
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
 .DEFAULT_GOAL := help
-.PHONY: help install zep1 run test lint format template requirements events openapi check-generated fuzz pytest bench bench-local load build lambda-python lambda-python-dir
+.PHONY: help install zep1 browser screenshots run test lint format template requirements events openapi check-generated fuzz pytest bench bench-local load build lambda-python lambda-python-dir
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -34,8 +34,22 @@ $(ZEP1_VENV)/.installed: tests/compat/zep1/requirements.txt
 
 zep1: $(ZEP1_VENV)/.installed ## Create .venv-zep1: zep-python 1.5.0 and LangChain 0.3 (the v1 API's clients, for the tests)
 
+# The console's browser tests (tests/browser) and `make screenshots` drive Debian's Chromium through its chromedriver.
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+browser: ## Install Chromium and chromedriver (Debian's chromium, chromium-driver) when missing: tests/browser needs them
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "tests/browser needs $(CHROMIUM) and $(CHROMEDRIVER): install Chromium and its driver" >&2; exit 1; \
+	fi; \
+	sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium chromium-driver
+
+screenshots: install browser ## Regenerate docs/console-*.png (the console's main views, shown in the README)
+	$(BIN)/chat-memory screenshots --out docs
+
 RUN_ARGS ?=
-run: install ## Serve the API on http://$(HOST):$(PORT), data kept in .chat-memory/ (RUN_ARGS=--in-memory: none); prints the API key
+run: install ## Serve the API (and the console, /console) on http://$(HOST):$(PORT), data in .chat-memory/ (RUN_ARGS=--in-memory: none); prints the API key
 	$(BIN)/chat-memory serve --host $(HOST) --port $(PORT) $(RUN_ARGS)
 
 lint: install ## ruff (lint and format check) and mypy
@@ -89,7 +103,7 @@ build: install $(SAM_VENV)/.installed ## sam build (needs the runtime's Python, 
 	fi
 	PATH="$(LAMBDA_PYTHON_DIR):$$PATH" $(SAM) build
 
-pytest: install zep1 ## Run the test suite (unit, integration, infrastructure, compat)
+pytest: install zep1 browser ## Run the test suite (unit, integration, infrastructure, compat, browser: needs `make browser`)
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; exit 1; fi; \
 	exit $$rc

@@ -1,4 +1,5 @@
-"""`chat-memory`: the developer command line (`chat-memory serve`, `keys ...`, `export`, `import`, `bench`, `load`)."""
+"""`chat-memory`: the developer command line (`chat-memory serve`, `keys ...`, `export`, `import`, `bench`, `load`,
+`fuzz`, `screenshots`)."""
 
 from __future__ import annotations
 
@@ -316,6 +317,31 @@ def _add_fuzz(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.set_defaults(command=_fuzz)
 
 
+# ------------------------------------------------------------------------------------------------- screenshots
+
+
+def _screenshots(args: argparse.Namespace) -> int:
+    from chat_memory_dev.browser.screenshots import run_args
+
+    return run_args(args)
+
+
+def _add_screenshots(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from chat_memory_dev.browser.screenshots import add_arguments
+
+    parser = subparsers.add_parser(
+        "screenshots",
+        help="the console's main views as PNGs (docs/console-*.png), in headless Chromium on chat-memory serve",
+        description=(
+            "Starts `chat-memory serve` with demo data (the README's example in a session of the user Jane, a "
+            "150-message conversation and its summary, a few more sessions) and takes the console's main views "
+            "at 1280 and 390 pixels wide. Needs /usr/bin/chromium and /usr/bin/chromedriver (`make browser`)."
+        ),
+    )
+    add_arguments(parser)
+    parser.set_defaults(command=_screenshots)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chat-memory", description="chat-memory developer tools")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
@@ -329,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(subparsers)
     _add_load(subparsers)
     _add_fuzz(subparsers)
+    _add_screenshots(subparsers)
     return parser
 
 

@@ -137,6 +137,15 @@ def http_routes(path: Path = TEMPLATE_PATH) -> tuple[HttpRoute, ...]:
     return tuple(routes)
 
 
+CONSOLE_FUNCTION: Final = "ConsoleFunction"  # the console's page and files (README, Console)
+
+
+def api_operations(path: Path = TEMPLATE_PATH) -> tuple[HttpRoute, ...]:
+    """The routes that are operations of the API (its OpenAPI document, the fuzzer's): all but the $default route
+    (every request no other route matches) and the console's page and files (a browser's, not a client's)."""
+    return tuple(r for r in http_routes(path) if r.path != DEFAULT_ROUTE and r.function != CONSOLE_FUNCTION)
+
+
 def _function_arn_target(name: str, arn: Any) -> str:
     """The logical id of `!GetAtt <Function>.Arn`."""
     if isinstance(arn, dict) and list(arn) == ["Fn::GetAtt"]:

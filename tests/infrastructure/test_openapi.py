@@ -10,7 +10,7 @@ from chat_memory.api.idempotency import REPLAYED_HEADER
 from chat_memory_dev.gen.openapi import IDEMPOTENCY_HEADER, build_document, render
 from chat_memory_dev.local.api_docs import OPENAPI_PATH, docs_html, openapi_json
 from chat_memory_dev.local.server import HttpRequest, LocalApi
-from chat_memory_dev.template import http_routes
+from chat_memory_dev.template import api_operations, http_routes
 
 METHODS = ("get", "put", "post", "patch", "delete")
 
@@ -40,8 +40,14 @@ def test_the_checked_in_document_is_the_generated_one(document: dict[str, Any]) 
 
 def test_it_documents_exactly_the_template_routes(document: dict[str, Any]) -> None:
     documented = {(method.upper(), _shape(path)) for method, path, _ in _operations(document)}
-    # The $default route (every request no other route matches: 404 "route not served") is not an operation.
-    routed = {(route.method, _shape(route.path)) for route in http_routes() if route.path != "$default"}
+    # Not the $default route (every request no other route matches: 404 "route not served"), nor the console's page
+    # and files (a browser's, not the API's: README, Console).
+    routed = {(route.method, _shape(route.path)) for route in api_operations()}
+    assert {r.path for r in http_routes()} - {r.path for r in api_operations()} == {
+        "$default",
+        "/console",
+        "/console/{asset}",
+    }
     assert documented == routed
 
 

@@ -49,9 +49,11 @@ STREAM_FUNCTIONS = {  # function: its OnFailure queue
 }
 AUTHORIZER = "AuthorizerFunction"  # the HTTP API's Lambda authorizer (API keys); serves no route itself
 AUTHORIZER_NAME = "ApiKeyAuthorizer"  # its name in the HttpApi's Auth.Authorizers
-# `Auth: {Authorizer: NONE}`: the client's health check sends no key; a route we do not serve says so to anyone.
-PUBLIC_ROUTES = {("GET", "/healthz"), ("ANY", "$default")}
-NO_TABLE_FUNCTIONS = ("HealthFunction", "NotServedFunction")
+# `Auth: {Authorizer: NONE}`: the client's health check sends no key; a route we do not serve says so to anyone; the
+# console's static page and files (its API calls carry the key typed into it).
+CONSOLE_ROUTES = {("GET", "/console"), ("GET", "/console/{asset}")}
+PUBLIC_ROUTES = {("GET", "/healthz"), ("ANY", "$default"), *CONSOLE_ROUTES}
+NO_TABLE_FUNCTIONS = ("HealthFunction", "NotServedFunction", "ConsoleFunction")
 # The others (the purger and the authorizer too) must never load tiktoken.
 TOKENIZER_FUNCTIONS = frozenset({WRITE_FUNCTION, SUMMARISER})
 # The summariser's event filter: new messages only (message keys are MSG#..., sessions SESSION).
@@ -89,6 +91,7 @@ RETENTION_VARIABLES = {"RETENTION_DAYS": {"Ref": "RetentionDays"}}
 EXPECTED_ROUTES = {
     "HealthFunction": {("GET", "/healthz")},
     "NotServedFunction": {("ANY", "$default")},  # an HttpApi event without Path and Method: SAM's $default route
+    "ConsoleFunction": CONSOLE_ROUTES,
     "ReadMemoryFunction": {
         ("GET", "/api/v2/sessions"),
         ("GET", "/api/v2/sessions/{sessionId}"),
@@ -139,6 +142,7 @@ READ_ACTIONS = frozenset({"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb
 EXPECTED_ACTIONS: dict[str, frozenset[str]] = {
     "HealthFunction": frozenset(),
     "NotServedFunction": frozenset(),
+    "ConsoleFunction": frozenset(),
     "ReadMemoryFunction": READ_ACTIONS | {"bedrock:InvokeModel"},  # synthesize_question; a search's words
     "EmbedderFunction": frozenset({"dynamodb:UpdateItem", "bedrock:InvokeModel"}),
     # the session and the index head (GetItem), messages (Query), blocks (BatchWriteItem), the head (PutItem)
@@ -523,7 +527,7 @@ def test_summary_model_conditions() -> None:
 
 
 @pytest.mark.parametrize("function", NO_TABLE_FUNCTIONS)
-def test_the_health_and_not_served_functions_have_no_policies(function: str) -> None:
+def test_the_functions_without_table_access_have_no_policies(function: str) -> None:
     assert "Policies" not in FUNCTIONS[function]
     assert "Role" not in FUNCTIONS[function]
 
@@ -1186,6 +1190,7 @@ def test_outputs() -> None:
     assert outputs["TableStreamArn"]["Value"] == {"Fn::GetAtt": [TABLE_ID, "StreamArn"]}
     api_url = outputs["ApiUrl"]["Value"]["Fn::Sub"]
     assert api_url.startswith("https://${HttpApi}.execute-api.")
+    assert outputs["ConsoleUrl"]["Value"]["Fn::Sub"] == f"{api_url}/console"
 
 
 def _requirement_names(path: Path) -> set[str]:

@@ -20,6 +20,7 @@ EVENT_NAMES = (
     "add_memory",
     "reads",
     "not_served",
+    "console",
     "summariser",
     "embedder",
     "indexer",
@@ -73,6 +74,13 @@ def test_events_run_against_moto() -> None:
     assert [(m["role"], m["content"]) for m in memory["messages"]] == [(m["role"], m["content"]) for m in sent]
     assert memory["messages"][2]["metadata"] == {"foo": "bar"}
     assert memory["summary"] is None
+
+
+def test_the_console_event_gets_the_page() -> None:
+    answer = _invoke("console")
+    assert answer["statusCode"] == 200
+    assert answer["headers"]["Content-Type"] == "text/html; charset=utf-8"
+    assert "<title>chat-memory console</title>" in answer["body"]
 
 
 def test_the_not_served_event_says_the_route_is_not_served() -> None:

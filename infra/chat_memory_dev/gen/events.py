@@ -78,6 +78,8 @@ def example_requests() -> dict[str, HttpRequest]:
         "reads": _request("GET", f"/api/v2/sessions/{SESSION_ID}/memory?lastn=6&memoryType=perpetual"),
         # An rc6 call this API does not serve: the $default route's function answers it.
         "not_served": _request("GET", f"/api/v2/sessions/{SESSION_ID}/facts"),
+        # A browser opening the console: the page needs no key (its API calls send it).
+        "console": _request("GET", "/console", auth=False),
     }
 
 

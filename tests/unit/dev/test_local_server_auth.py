@@ -139,9 +139,14 @@ def test_template_authorizer_is_read_with_the_parameter_default_as_ttl() -> None
     assert authorizer.identity_source == ("$request.header.Authorization",)
 
 
-def test_template_routes_carry_their_authorizer_and_only_the_health_check_and_not_served_are_public() -> None:
+def test_template_routes_carry_their_authorizer_and_only_health_not_served_and_the_console_are_public() -> None:
     public = {(r.method, r.path, r.function) for r in http_routes() if r.authorizer is None}
-    assert public == {("GET", "/healthz", "HealthFunction"), ("ANY", "$default", "NotServedFunction")}
+    assert public == {
+        ("GET", "/healthz", "HealthFunction"),
+        ("ANY", "$default", "NotServedFunction"),
+        ("GET", "/console", "ConsoleFunction"),  # the static page: its API calls carry the key
+        ("GET", "/console/{asset}", "ConsoleFunction"),
+    }
     assert {r.authorizer for r in http_routes()} == {None, "ApiKeyAuthorizer"}
     api = LocalApi()  # the template's routes come with the template's authorizers
     assert set(api.authorizers) == {"ApiKeyAuthorizer"}
