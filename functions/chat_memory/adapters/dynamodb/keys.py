@@ -7,7 +7,7 @@ One table, items grouped by session:
 | session  | T#{tenant}#S#{session_id}   | SESSION                  | GSI1: T#{tenant}#SESSIONS / {created}#{id} |
 |          |                             |                          | GSI2: T#{tenant}#US#{user uuid}#{user_id} |
 |          |                             |                          |       / {created}#{id}                    |
-| message  | T#{tenant}#S#{session_id}   | MSG#{ts:016d}            | LSI1: PK / MsgUuid                        |
+| message  | T#{tenant}#S#{session_id}   | MSG#{ts:016d}            | LSI1: PK / MsgUuid (a caller's uuid only) |
 | summary  | T#{tenant}#S#{session_id}   | SESSION#SUMMARY          | the current summary (perpetual memory)    |
 | history  | T#{tenant}#S#{session_id}   | SUMMARY#{point:016d}     | every summary, by the newest message it covers |
 | changed  | T#{tenant}#S#{session_id}   | CHANGED#{at:016d}#{rand} | which stored messages a write changed (expires) |
@@ -32,7 +32,9 @@ TABLE_PARTITION_KEY: Final = "PK"
 TABLE_SORT_KEY: Final = "SK"
 
 MESSAGE_UUID_INDEX: Final = "MessagesByUuid"  # LSI: strongly consistent lookups by message uuid
-MESSAGE_UUID_ATTR: Final = "MsgUuid"
+MESSAGE_UUID_ATTR: Final = "MsgUuid"  # a caller's uuid: the LSI's key
+# A uuid of the form that says where its message is stored (message_ids.py): no LSI entry, found by its key.
+LOCATED_UUID_ATTR: Final = "uuid"
 
 LIST_BY_TENANT_INDEX: Final = "ByTenant"  # GSI, sparse: a tenant's live sessions and live users
 GSI1_PARTITION_KEY: Final = "GSI1PK"
