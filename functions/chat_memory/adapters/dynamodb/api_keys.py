@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chat_memory.adapters.dynamodb import keys
-from chat_memory.adapters.dynamodb.batch_get import batch_get
+from chat_memory.adapters.dynamodb.batch_get import listed_items
 from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.domain.errors import ConflictError, InvalidInputError
 from chat_memory.domain.models import ApiKeyInfo
@@ -128,8 +128,7 @@ class ApiKeyStore:
         return [{"PK": i["PK"], "SK": i["SK"]} for i in self._key_items() if i["key_id"]["S"] == key_id]
 
     def _key_items(self) -> list[Mapping[str, Any]]:
-        """Every key's item: the listing index gives their keys only (it projects no other attribute), a
-        BatchGetItem the items."""
+        """Every key's item, from the listing index (its keys, then the items: batch_get.listed_items)."""
         query: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": keys.LIST_BY_TENANT_INDEX,
@@ -143,6 +142,4 @@ class ApiKeyStore:
             if "LastEvaluatedKey" not in page:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        found = batch_get(self._db, self._table, [{"PK": e["PK"], "SK": e["SK"]} for e in entries])
-        items = (found.get((e["PK"]["S"], e["SK"]["S"])) for e in entries)
-        return [i for i in items if i is not None and i.get(keys.GSI1_PARTITION_KEY) == {"S": keys.API_KEYS_GSI_PK}]
+        return list(listed_items(self._db, self._table, entries, (keys.GSI1_PARTITION_KEY, keys.GSI1_SORT_KEY)))

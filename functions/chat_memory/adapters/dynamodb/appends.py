@@ -120,13 +120,12 @@ def _message_writes(
     A message without a caller's uuid gets ours, which carries its timestamp (message_ids.py)."""
     writes = _Writes(next_ts)
     for counted in messages:
-        message_uuid = counted.message.uuid
-        updated = message_uuid is not None and message_uuid in known
-        if message_uuid is not None and updated:
-            sk = known[message_uuid]
+        caller_uuid = counted.message.uuid
+        updated = caller_uuid is not None and caller_uuid in known
+        if caller_uuid is not None and updated:
+            message_uuid, sk = caller_uuid, known[caller_uuid]
         else:
-            sk = keys.message_sk(writes.next_ts)
-            message_uuid = message_uuid or located_uuid(writes.next_ts)
+            message_uuid, sk = caller_uuid or located_uuid(writes.next_ts), keys.message_sk(writes.next_ts)
             writes.next_ts += 1
         attributes = message_attributes(counted)
         item = message_key_item(pk, keys.ts_from_message_sk(sk), message_uuid) | attributes
@@ -197,7 +196,8 @@ class DynamoAppends(OnTable):
             base = _next_record(existing, session_id, now, metadata_patch, summary_instruction)
             if (earlier := self._probed(tenant, session_id, unanswered, base.first_ts)) is not None:
                 return earlier  # that attempt is in: its answer, not a second copy
-            known = existing_message_sks(self._table, tenant, session_id, caller_uuids, base.first_ts)  # 1 Query each
+            # One GetItem for each resent uuid of ours, one Query for each caller's own.
+            known = existing_message_sks(self._table, tenant, session_id, caller_uuids, base.first_ts)
             changed = {keys.ts_from_message_sk(sk) for sk in known.values()} - marked
             mark_changed(self._table, tenant, session_id, changed)  # before the write: search re-reads them
             marked |= changed

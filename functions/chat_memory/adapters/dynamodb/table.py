@@ -2,9 +2,8 @@
 every part makes (a strongly consistent GetItem, Query pages, a key range, a listing index).
 
 The listing indexes (ByTenant, SessionsByUser) project keys only, so that a write that changes a session's
-counters (every add_memory) rewrites no index entry. A listing reads an index page's keys, then the items
-themselves with BatchGetItem (eventually consistent, like the index), and keeps those still at that place in the
-index: the items are fresher than any index entry, and the code never depends on what an index projects."""
+counters (every add_memory) rewrites no index entry: a listing reads an index page's keys, then the items
+(batch_get.listed_items)."""
 
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chat_memory.adapters.dynamodb import keys
-from chat_memory.adapters.dynamodb.batch_get import batch_get, key_of
+from chat_memory.adapters.dynamodb.batch_get import batch_get, listed_items
 from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.adapters.dynamodb.errors import RETRY_BUDGET_SECONDS, attempts, is_version_conflict, store_errors
 from chat_memory.adapters.dynamodb.items import Item, to_item
@@ -159,11 +158,7 @@ class Table:
         if read_ahead is not None:
             query["Limit"] = read_ahead
         for page in self._pages(query):
-            found = self.batch_get(page)
-            for entry in page:
-                item = found.get(key_of(entry))
-                if item is not None and all(item.get(name) == entry[name] for name in key_attrs):
-                    yield item  # still at this place in the index (not deleted, moved or recreated since)
+            yield from listed_items(self.db, self.name, page, key_attrs, self.retry_budget)
 
 
 class OnTable:
