@@ -19,6 +19,10 @@ One table, items grouped by session:
 | settings | T#{tenant}#SETTINGS         | SETTINGS                 | the tenant's own retention period         |
 | receipt  | T#{tenant}#DELETIONS        | {deleted:016d}#{id}      | a purged session's receipt (expires: TTL) |
 
+GSI1 (ByTenant) and GSI2 (SessionsByUser) project keys only in the template's default layout (an add_memory then
+rewrites no entry of theirs); listings read the items by key (batch_get.py). A message's uuid is `MsgUuid` (the
+LSI's key) when the caller chose it, `uuid` when it carries the message's own timestamp (message_ids.py).
+
 `ts` is the message's created_at in microseconds. 'MSG#' < 'SESSION' < 'SESSION#SUMMARY' < 'SUMMARY#', so one
 descending Query from the current summary down to 'MSG#' returns the summary, the session item and then the
 newest messages, and never reads the summary history.
