@@ -89,13 +89,14 @@ def test_search_stays_in_its_call_budget_and_reads_consistently_only_the_newest(
     _, data = results
     for length in ("10", "100"):
         searches = data["systems"]["chat-memory"][length]["search"]
-        assert set(searches) == {"similarity", "mmr", "filter only", "summary scope"}
+        assert set(searches) == {"similarity", "mmr", "filter only", "text and filter", "summary scope"}
         for kind, figures in searches.items():
             assert "Scan" not in figures["calls"] and 1 <= figures["call_count"] <= 20, (length, kind)
             assert figures["strongly_consistent_calls"] <= 2, (length, kind)  # the window (and the change markers)
             assert figures["read_units"] > 0 and figures["p50_vs_window_read"] > 0
-    # 100 messages: the newest 100 in the window's one Query, nothing older to read eventually consistently.
-    assert data["systems"]["chat-memory"]["100"]["search"]["similarity"]["calls"] == {"Query": 1}
+    # 100 messages: the last minute's and the rest of the session, both strongly consistent: no change markers.
+    similarity = data["systems"]["chat-memory"]["100"]["search"]["similarity"]
+    assert similarity["calls"] == {"Query": 2} and similarity["strongly_consistent_calls"] == 2
 
 
 def test_token_budgets_answer_what_fits_in_one_reverse_query(results: tuple[Path, dict[str, Any]]) -> None:

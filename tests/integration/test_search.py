@@ -1,11 +1,15 @@
 """POST /api/v2/sessions/{id}/search: found by its words as soon as add_memory answered, filtered on metadata and
 time, within the DynamoDB call budget; bad input is a 400, another tenant's session a 404."""
 
+import time
 from typing import Any
 
 import pytest
 
-from tests.integration.conftest import TABLE, CallLog, Invoke
+from chat_memory.adapters.dynamodb import search as search_adapter
+from chat_memory.adapters.dynamodb.client import dynamodb_client
+from chat_memory.adapters.dynamodb.search import STRONG_HORIZON_MICROS
+from tests.integration.conftest import TABLE, CallLog, Invoke, all_items
 
 SEARCH = "/api/v2/sessions/s/search"
 
@@ -92,40 +96,51 @@ def test_a_search_reads_at_most_twenty_times_and_never_scans(api: Invoke, calls:
             *[("Jane", f"turn {batch}-{i} about llamas" if i == 7 else f"turn {batch}-{i}", None) for i in range(60)],
         )
     calls.clear()
+    before = time.time_ns() // 1_000
     reply = api("POST", SEARCH, {"text": "llamas"})
+    after = time.time_ns() // 1_000
     assert sorted(_contents(reply)[:3]) == [f"turn {b}-7 about llamas" for b in range(3)], "then their neighbours"
     made = [name for name, _ in calls.calls]
     assert "Scan" not in made and len(made) <= 20
     consistent = [q["ExpressionAttributeValues"][":lo"]["S"] for q in calls.named("Query") if q.get("ConsistentRead")]
     assert len(consistent) == 2, "only the newest messages (and the change markers) are read consistently"
-    assert consistent[0] == "MSG#" and consistent[1].startswith("CHANGED#"), consistent
+    assert consistent[1].startswith("CHANGED#"), consistent
+    since = int(consistent[0].removeprefix("MSG#"))
+    assert before - STRONG_HORIZON_MICROS <= since <= after - STRONG_HORIZON_MICROS, "those of the last minute"
 
 
-def _stale_older_messages(monkeypatch: pytest.MonkeyPatch) -> None:
-    """From now on, the eventually consistent read of the older messages answers what it answers now: as a
-    replica that has not yet seen the writes to come."""
-    from chat_memory.adapters.dynamodb.search import DynamoSearch
+def _stale_replica(ddb: Any) -> None:
+    """From now on, every eventually consistent Query answers as a replica that has seen no write since this
+    moment: the items as they are now, none of those written later."""
+    snapshot = {(i["PK"]["S"], i["SK"]["S"]): i for i in all_items(ddb)}
+    eventual: list[bool] = []
 
-    real = DynamoSearch._older_than
-    snapshot: dict[tuple[Any, ...], Any] = {}
+    def note(params: dict[str, Any], **_: Any) -> None:
+        eventual.append(not params.get("ConsistentRead", False))
 
-    def stale(self: DynamoSearch, *args: Any) -> Any:
-        if args not in snapshot:
-            snapshot[args] = real(self, *args)
-        return snapshot[args]
+    def answer(parsed: dict[str, Any], **_: Any) -> None:
+        if eventual.pop():
+            seen = (snapshot.get((i["PK"]["S"], i["SK"]["S"])) for i in parsed.get("Items", []))
+            parsed["Items"] = [i for i in seen if i is not None]
 
-    monkeypatch.setattr(DynamoSearch, "_older_than", stale)
+    events = dynamodb_client().meta.events
+    events.register("provide-client-params.dynamodb.Query", note, unique_id="test-stale-note")
+    events.register("after-call.dynamodb.Query", answer, unique_id="test-stale-answer")
 
 
+@pytest.mark.parametrize("in_window", [False, True], ids=["past the newest 100", "among the newest 100"])
 def test_an_old_message_changed_a_moment_ago_is_found_by_its_new_words_and_metadata(
-    api: Invoke, calls: CallLog, monkeypatch: pytest.MonkeyPatch
+    api: Invoke, calls: CallLog, ddb: Any, monkeypatch: pytest.MonkeyPatch, in_window: bool
 ) -> None:
-    """Past the newest 100, messages are read eventually consistently: the change markers make search re-read what
-    changed (a resent uuid, a metadata PATCH) strongly consistently."""
+    """Messages older than a minute are read eventually consistently (past the newest 100, or among them): the
+    change markers make search re-read what changed (a resent uuid, a metadata PATCH) strongly consistently."""
+    if in_window:  # every message counts as older than a minute; these two are among the newest 100
+        monkeypatch.setattr(search_adapter, "STRONG_HORIZON_MICROS", 0)
+        _add(api, *[("Bot", f"filler {i}", None) for i in range(60)])
     first = _add(api, ("Jane", "we keep bees on the roof", None), ("Jane", "the hives are blue", {"n": 1}))
-    for batch in range(2):
+    for batch in range(1 if in_window else 2):
         _add(api, *[("Bot", f"filler {batch}-{i}", None) for i in range(60)])
-    _stale_older_messages(monkeypatch)
+    _stale_replica(ddb)
     assert _contents(api("POST", SEARCH, {"text": "bees"}))[0] == "we keep bees on the roof"  # the snapshot
     resent = {"uuid": first[0], "role": "Jane", "role_type": "user", "content": "we keep goats on the roof"}
     assert api("POST", "/api/v2/sessions/s/memory", {"messages": [resent]}).status == 201
@@ -170,3 +185,46 @@ def test_bad_searches_are_a_400_that_says_what_to_fix(api: Invoke, body: Any, qu
     _add(api, ("Jane", "hello", None))
     reply = api("POST", SEARCH, body, query=query)
     assert reply.status == 400 and where in reply.body["message"], reply.body
+
+
+def test_a_filter_alone_reads_newest_first_and_stops_once_it_has_the_limit(api: Invoke, calls: CallLog) -> None:
+    _add(api, ("Jane", "the very first message", {"first": True}))
+    for batch in range(3):
+        _add(api, *[("Bot", f"filler {batch}-{i}", {"n": i}) for i in range(60)])
+    calls.clear()
+    newest = _contents(api("POST", SEARCH, {"metadata": {"where": {"jsonpath": "$[*] ? (@.n >= 0)"}}}, "limit=3"))
+    assert newest == ["filler 2-59", "filler 2-58", "filler 2-57"]
+    message_reads = [q for q in calls.named("Query") if q["ExpressionAttributeValues"][":lo"]["S"].startswith("MSG#")]
+    assert len(message_reads) == 1, "the newest messages hold the three: no older page is read"
+    calls.clear()
+    oldest = _contents(api("POST", SEARCH, {"metadata": {"where": {"jsonpath": "$[*] ? (@.first == true)"}}}))
+    assert oldest == ["the very first message"], "past the newest 100, on to the older pages"
+    assert len([q for q in calls.named("Query") if q["ExpressionAttributeValues"][":lo"]["S"].startswith("MSG#")]) == 2
+
+
+def test_a_dated_search_reads_only_the_older_messages_within_its_dates(api: Invoke, calls: CallLog) -> None:
+    _add(api, ("Jane", "the oldest plan for llamas", None))
+    for batch in range(2):
+        _add(api, *[("Bot", f"filler {batch}-{i}", None) for i in range(60)])
+    first = api("GET", "/api/v2/sessions/s/messages", query="limit=1").body["messages"][0]["created_at"]
+    calls.clear()
+    dated = {"text": "llamas", "metadata": {"end_date": first}}
+    assert _contents(api("POST", SEARCH, dated)) == ["the oldest plan for llamas"]
+    older = [q for q in calls.named("Query") if not q.get("ConsistentRead")]
+    assert len(older) == 1, "past the newest 100 (all of them written in the last minute: strongly consistent)"
+    span = older[0]["ExpressionAttributeValues"]
+    assert span[":lo"] == span[":hi"], "from the session's start to end_date: the first message, not the session"
+
+
+def test_a_replica_that_has_seen_none_of_the_messages_gives_no_error(
+    api: Invoke, ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every message older than a minute, none of them visible yet to an eventually consistent read."""
+    monkeypatch.setattr(search_adapter, "STRONG_HORIZON_MICROS", 0)
+    assert api("POST", "/api/v2/sessions", {"session_id": "s"}).status == 201
+    _stale_replica(ddb)
+    for batch in range(2):
+        _add(api, *[("Jane", f"llama {batch}-{i}", {"n": i}) for i in range(75)])
+    for body in ({"text": "llama"}, {"metadata": {"where": {"jsonpath": "$[*] ? (@.n >= 0)"}}}, {"text": "llama 3"}):
+        reply = api("POST", SEARCH, body)
+        assert reply.status == 200 and reply.body == [], (body, reply.body)

@@ -171,7 +171,7 @@ def test_only_the_window_head_and_markers_are_read_strongly_consistently(api: In
     strong = [(op, p) for op, p in made if p.get("ConsistentRead") or _batch_consistent(p)]
     assert [op for op, _ in strong] == ["Query", "GetItem", "Query"], strong
     window, head, markers = (p for _, p in strong)
-    assert window["ExpressionAttributeValues"][":lo"]["S"] == "MSG#" and window["Limit"] == 102
+    assert window["ExpressionAttributeValues"][":lo"]["S"] > "MSG#" and window["Limit"] == 102, "the last minute's"
     assert head["Key"]["SK"]["S"] == "INDEX"
     assert markers["ExpressionAttributeValues"][":lo"]["S"].startswith("CHANGED#")
     queries = [p for op, p in made if op == "Query"]

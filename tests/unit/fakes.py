@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
 from chat_memory.domain.models import (
@@ -20,6 +20,7 @@ from chat_memory.domain.models import (
     Position,
     SearchableMessage,
     Session,
+    Span,
     StoredMessage,
     Summary,
     User,
@@ -135,11 +136,24 @@ class InMemoryStore:
         later = [m for m in stored if after is None or m.ts > after.ts]
         return MessagePage(messages=iter(later[skip:]), total_count=len(stored))
 
-    def searchable_messages(self, tenant: str, session_id: str) -> list[SearchableMessage] | None:
+    def searchable_messages(
+        self, tenant: str, session_id: str, span: Span = (None, None)
+    ) -> list[SearchableMessage] | None:
         if (tenant, session_id) not in self.sessions:
             return None
         embedded = self.embeddings.get((tenant, session_id), {})
         return [SearchableMessage(m, embedded.get(m.ts)) for m in self.messages[(tenant, session_id)]]
+
+    def newest_matching(
+        self,
+        tenant: str,
+        session_id: str,
+        keep: Callable[[SearchableMessage], bool],
+        limit: int,
+        span: Span = (None, None),
+    ) -> list[SearchableMessage] | None:
+        messages = self.searchable_messages(tenant, session_id)
+        return None if messages is None else [m for m in reversed(messages) if keep(m)][:limit]
 
     def summary_history(self, tenant: str, session_id: str) -> list[Summary] | None:
         return list(self.summaries.get((tenant, session_id), [])) if (tenant, session_id) in self.sessions else None

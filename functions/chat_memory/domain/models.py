@@ -138,21 +138,6 @@ class Start:
 
 
 @dataclass(frozen=True, slots=True)
-class ApiKeyInfo:
-    """An API key as stored: never the key itself, only its SHA-256."""
-
-    key_id: str  # public: shown in listings, used to revoke
-    tenant: str
-    name: str
-    created_ts: int
-    revoked: bool = False
-
-    @property
-    def created_at(self) -> str:
-        return rfc3339_from_micros(self.created_ts)
-
-
-@dataclass(frozen=True, slots=True)
 class Summary:
     """A running summary of a session's messages up to and including `recent_message_uuid`."""
 
@@ -233,6 +218,10 @@ class ModelSummary:
     text: str
     input_tokens: int
     output_tokens: int
+
+
+# A span of created_at (microseconds), inclusive at both ends; None: unbounded on that side.
+Span = tuple[int | None, int | None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final, Protocol
 
 from chat_memory.domain.models import (
@@ -15,6 +15,7 @@ from chat_memory.domain.models import (
     Position,
     SearchableMessage,
     Session,
+    Span,
     StoredMessage,
     Summary,
     SummaryState,
@@ -86,9 +87,25 @@ class MemoryStore(Protocol):
 
     def get_message(self, tenant: str, session_id: str, message_uuid: str) -> StoredMessage | None: ...
 
-    def searchable_messages(self, tenant: str, session_id: str) -> list[SearchableMessage] | None:
+    def searchable_messages(
+        self, tenant: str, session_id: str, span: Span = (None, None)
+    ) -> list[SearchableMessage] | None:
         """The live session's messages, oldest first, for search: the newest as of this moment (a strongly
-        consistent read), the older ones as an eventually consistent read finds them; None: no such session."""
+        consistent read), the older ones as an eventually consistent read finds them (with a `span`: at least
+        those created within it; others may be left out); None: no such session."""
+        ...
+
+    def newest_matching(
+        self,
+        tenant: str,
+        session_id: str,
+        keep: Callable[[SearchableMessage], bool],
+        limit: int,
+        span: Span = (None, None),
+    ) -> list[SearchableMessage] | None:
+        """The live session's newest `limit` messages that `keep` accepts, newest first, read as
+        searchable_messages reads them (within `span` as it reads within start_ts and end_ts) but newest first, no
+        further than it takes; None: no such session."""
         ...
 
     def summary_history(self, tenant: str, session_id: str) -> list[Summary] | None:

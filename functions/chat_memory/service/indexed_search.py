@@ -68,7 +68,8 @@ def _over_index(
     run = view.messages
     run_terms = [terms_of(m.message.content) for m in run]
     unindexed = [t for m, t in zip(run, run_terms, strict=True) if m.message.ts > head.through_ts]
-    total = head.docs + len(unindexed)
+    indexed = head.docs  # a sum over the blocks: once
+    total = indexed + len(unindexed)
     start = total - len(run)
     terms = list(dict.fromkeys(query_terms(text, sorted({m.message.role for m in run}))))
     if not terms:
@@ -90,9 +91,9 @@ def _over_index(
     raw = candidate_scores(postings, weights, avgdl, head.bases())
     scores = with_neighbours(raw)
     results, candidates = sizes
-    picked = best({s: v for s, v in scores.items() if s not in known and s < head.docs}, candidates)
+    picked = best({s: v for s, v in scores.items() if s not in known and s < indexed}, candidates)
     scored = 2 * results  # the best, with the neighbours their score needs
-    wanted = to_read(picked[:scored], raw, known, head.docs)
+    wanted = to_read(picked[:scored], raw, known, indexed)
     wanted += [s for s in picked[scored:] if s not in wanted]  # the next (MMR's pool, fusion's), without
     places = dict(zip(locate(head, wanted), wanted, strict=True))
     fetched = {places[p]: m for p, m in index.indexed_messages(tenant, session_id, head, places).items()}

@@ -4,7 +4,7 @@ embeddings; filtered on metadata and time; by maximal marginal relevance when as
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from chat_memory.domain.errors import InvalidInputError, ModelUnavailableError, found
@@ -35,20 +35,23 @@ class SearchMemory:
         if query.scope is SearchScope.SUMMARY:
             summaries = found(self.store.summary_history(tenant, session_id), f"session {session_id!r}")
             return self._summaries(summaries, query)
+        if not query.text.strip():  # a filter alone: what matches, newest first
+            span = (query.start_ts, query.end_ts)
+            matching = self.store.newest_matching(tenant, session_id, _filter(query), query.limit, span)
+            return [SearchHit(score=1.0, message=m.message) for m in found(matching, f"session {session_id!r}")]
         unfiltered = query.where is None and query.start_ts is None and query.end_ts is None
         if self.index is not None and unfiltered and query.text.strip():
             pool = max(_FUSION_DEPTH if self.embedder else 0, query.limit * (_MMR_POOL if query.mmr_lambda else 1))
             corpus = gather(self.index, tenant, session_id, query.text, query.limit, pool)
             corpus = found(corpus, f"session {session_id!r}")
         else:
-            messages = found(self.store.searchable_messages(tenant, session_id), f"session {session_id!r}")
+            messages = self.store.searchable_messages(tenant, session_id, (query.start_ts, query.end_ts))
+            messages = found(messages, f"session {session_id!r}")
             corpus = plain(_filtered(messages, query))
         return self._messages(corpus, query)
 
     def _messages(self, corpus: Corpus, query: SearchQuery) -> list[SearchHit]:
         messages = corpus.messages
-        if not query.text.strip():  # a filter alone: what matches, newest first
-            return [SearchHit(score=1.0, message=m.message) for m in reversed(messages[-query.limit :])]
         by_key = {m.message.uuid: m.message for m in messages}
         docs = list({d.key: d for d in corpus.docs}.values())
         semantic = self._semantic_ranking(query, messages)
@@ -82,11 +85,16 @@ class SearchMemory:
         return [SearchHit(score=score, summary=by_key[doc.key]) for doc, score in ranked]
 
 
-def _filtered(messages: list[SearchableMessage], query: SearchQuery) -> list[SearchableMessage]:
+def _filter(query: SearchQuery) -> Callable[[SearchableMessage], bool]:
+    """Whether a message passes the query's metadata filter and dates."""
     where = metadata_filter(query.where) if query.where is not None else None
     low = query.start_ts if query.start_ts is not None else 0
     high = query.end_ts if query.end_ts is not None else float("inf")
-    return [m for m in messages if low <= m.message.ts <= high and (where is None or where(m.message.metadata or {}))]
+    return lambda m: low <= m.message.ts <= high and (where is None or where(m.message.metadata or {}))
+
+
+def _filtered(messages: list[SearchableMessage], query: SearchQuery) -> list[SearchableMessage]:
+    return list(filter(_filter(query), messages))
 
 
 def _ranked(

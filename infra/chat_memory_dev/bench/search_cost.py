@@ -17,6 +17,7 @@ SEARCHES: Final[dict[str, tuple[dict[str, Any], str]]] = {
     "similarity": ({"text": "what did we decide about the trip and the hotel booking"}, "limit=10"),
     "mmr": ({"text": "hotel booking trip", "search_type": "mmr", "mmr_lambda": 0.5}, "limit=10"),
     "filter only": ({"metadata": {"start_date": "2000-01-01T00:00:00Z"}}, "limit=10"),
+    "text and filter": ({"text": "hotel booking trip", "metadata": {"start_date": "2000-01-01T00:00:00Z"}}, "limit=10"),
     "summary scope": ({"text": "trip", "search_scope": "summary"}, "limit=5"),
 }
 CALL_CEILING: Final = 20

@@ -16,8 +16,8 @@ from botocore.exceptions import ClientError
 from chat_memory.adapters.dynamodb import keys
 from chat_memory.adapters.dynamodb.batch_get import listed_items
 from chat_memory.adapters.dynamodb.client import dynamodb_client
+from chat_memory.domain.api_keys import ApiKeyInfo
 from chat_memory.domain.errors import ConflictError, InvalidInputError
-from chat_memory.domain.models import ApiKeyInfo
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -108,9 +108,10 @@ class DynamoMessages(OnTable):
     """The messages of MemoryStore, as read (and their metadata changed)."""
 
     def read_window_items(
-        self, tenant: str, session_id: str, limit: int, token_budget: int | None = None
+        self, tenant: str, session_id: str, limit: int, token_budget: int | None = None, *, since_ts: int = 0
     ) -> WindowItems | None:
-        """The current summary, the session and its newest `limit` messages in one descending Query.
+        """The current summary, the session and its newest `limit` messages (none older than `since_ts`) in one
+        descending Query.
 
         'MSG#...' < 'SESSION' < 'SESSION#SUMMARY': the summary (when there is one) and the session item come
         first, then the messages, newest first. The cost is that of the items returned, whatever the length of
@@ -119,9 +120,8 @@ class DynamoMessages(OnTable):
         """
         pk = keys.session_pk(tenant, session_id)
         if token_budget is None:
-            items = self._table.range(
-                pk, keys.MESSAGE_SK_PREFIX, keys.CURRENT_SUMMARY_SK, limit=limit + 2, newest_first=True
-            )
+            lo = keys.message_sk(since_ts) if since_ts else keys.MESSAGE_SK_PREFIX
+            items = self._table.range(pk, lo, keys.CURRENT_SUMMARY_SK, limit=limit + 2, newest_first=True)
             cut = False
         else:
             items, cut = budgeted_window(self._table, pk, limit, token_budget)

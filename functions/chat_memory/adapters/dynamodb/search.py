@@ -6,7 +6,9 @@ again strongly consistent: changes.py) with their embeddings, and its summary hi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Final
 
 from chat_memory.adapters.dynamodb import keys
@@ -19,10 +21,16 @@ from chat_memory.adapters.dynamodb.items import SessionRecord, message_from_item
 from chat_memory.adapters.dynamodb.messages import DynamoMessages, messages_query
 from chat_memory.adapters.dynamodb.sessions import live_session
 from chat_memory.adapters.dynamodb.table import Table
-from chat_memory.domain.models import SearchableMessage, Summary
+from chat_memory.domain.models import SearchableMessage, Span, Summary
 from chat_memory.domain.search_index import IndexHead, SearchView
 
-# The newest messages, read with the window's one strongly consistent Query (read your writes).
+# Messages written less than this long ago are read strongly consistent (read your writes); the change markers
+# cover a change to an older one.
+STRONG_HORIZON_MICROS: Final = CHANGE_HORIZON_MICROS
+# The newest messages, read in full. Those of the last STRONG_HORIZON come from one strongly consistent Query
+# (read your writes); the rest of them from an eventually consistent one (half the price), with the change
+# markers' re-read, as for the older messages. A session of at most this many messages is read strongly
+# consistent throughout (two Queries, no markers).
 FRESH_MESSAGES: Final = 100
 # Then at most this many 1 MB pages of the older ones. With the window, the index head, the change markers' Query
 # and their re-read (at most 2 BatchGetItem calls), a search makes at most 20 DynamoDB calls (about 15 MB of
@@ -44,25 +52,58 @@ def _ts(item: Mapping[str, Any]) -> int:
     return keys.ts_from_message_sk(sort_key(item))
 
 
+@dataclass(frozen=True, slots=True)
+class Newest:
+    """The session and its newest messages, oldest first; each message at or after `strong_from` was read strongly
+    consistent."""
+
+    record: SessionRecord
+    messages: list[Mapping[str, Any]]
+    strong_from: int
+
+    @property
+    def oldest_ts(self) -> int:
+        """Where the older messages end: the oldest of these (none: an eventually consistent read found none of
+        those before `strong_from`)."""
+        return _ts(self.messages[0]) if self.messages else self.strong_from
+
+    def older_range(self, span: Span) -> tuple[int, int]:
+        """[first_ts, before_ts) of the older messages within `span` (inclusive bounds, None: unbounded)."""
+        low, high = span
+        first = self.record.first_ts if low is None else max(self.record.first_ts, low)
+        return first, self.oldest_ts if high is None else min(self.oldest_ts, high + 1)
+
+
 class OlderPages:
-    """The message items in [first_ts, before_ts), newest pages first, eventually consistent, read on demand (the
-    first page of `first_limit` items when given: about what is wanted, not 1 MB)."""
+    """The message items in [first_ts, before_ts), newest pages first, eventually consistent (unless told
+    otherwise), read on demand (the first page of `first_limit` items when given: about what is wanted, not
+    1 MB)."""
 
     def __init__(
-        self, table: Table, tenant: str, session_id: str, first_ts: int, before_ts: int, first_limit: int | None = None
+        self,
+        table: Table,
+        tenant: str,
+        session_id: str,
+        first_ts: int,
+        before_ts: int,
+        first_limit: int | None = None,
+        *,
+        consistent: bool = False,
     ) -> None:
         self._table = table
         self._query = messages_query(table, tenant, session_id, first_ts, before_ts - 1)
-        self._query |= {"ScanIndexForward": False, "ConsistentRead": False}
+        self._query |= {"ScanIndexForward": False, "ConsistentRead": consistent}
         if first_limit is not None:
             self._query["Limit"] = max(1, first_limit)
         self._pages: list[Sequence[Mapping[str, Any]]] = []
         self.complete = before_ts <= first_ts
 
-    def read(self, max_pages: int, stop_at: int | None = None) -> bool:
-        """Read on, at most `max_pages` pages in all, until the end of the range or (with `stop_at`) a message at
-        or before `stop_at`; whether it got there."""
+    def read(self, max_pages: int, stop_at: int | None = None, enough: int | None = None) -> bool:
+        """Read on, at most `max_pages` pages in all, until the end of the range, (with `stop_at`) a message at
+        or before `stop_at` or (with `enough`) that many messages in all; whether it got there."""
         while not self.complete and len(self._pages) < max_pages:
+            if enough is not None and sum(map(len, self._pages)) >= enough:
+                return True
             with store_errors():
                 page = self._table.db.query(**self._query)
             items = page.get("Items", [])
@@ -76,6 +117,12 @@ class OlderPages:
                 return True
         return self.complete
 
+    def newest_first(self, max_pages: int) -> Iterator[Sequence[Mapping[str, Any]]]:
+        """Each page read on, its items newest first, until the end of the range or `max_pages` pages in all."""
+        while not self.complete and len(self._pages) < max_pages:
+            self.read(len(self._pages) + 1)
+            yield self._pages[-1]
+
     def items(self) -> list[Mapping[str, Any]]:
         """What was read, oldest first."""
         return [i for page in reversed(self._pages) for i in reversed(page)]
@@ -84,62 +131,113 @@ class OlderPages:
 class DynamoSearch(DynamoMessages, DynamoIndexReads):
     """The reads of search (part of MemoryStore, and SearchIndexStore)."""
 
-    def searchable_messages(self, tenant: str, session_id: str) -> list[SearchableMessage] | None:
-        view = self._view(tenant, session_id, use_index=False)
-        return None if view is None else view.messages
+    def searchable_messages(
+        self, tenant: str, session_id: str, span: Span = (None, None)
+    ) -> list[SearchableMessage] | None:
+        newest = self._newest(tenant, session_id)
+        if newest is None:
+            return None
+        if newest.record.message_count <= len(newest.messages):
+            return _searchable(newest.messages)  # the whole session, strongly consistent
+        return self._unindexed(tenant, session_id, newest, span=span).messages
+
+    def newest_matching(
+        self,
+        tenant: str,
+        session_id: str,
+        keep: Callable[[SearchableMessage], bool],
+        limit: int,
+        span: Span = (None, None),
+    ) -> list[SearchableMessage] | None:
+        """As searchable_messages reads them (with the changes' re-read), newest first: the newest messages, then
+        1 MB pages of older ones, until `limit` are kept (at most MAX_OLDER_PAGES pages)."""
+        newest = self._newest(tenant, session_id)
+        if newest is None:
+            return None
+        record, fresh = newest.record, newest.messages
+        batches: Iterator[Sequence[Mapping[str, Any]]] = iter([fresh[::-1]])
+        again: dict[str, Mapping[str, Any]] = {}
+        if record.message_count > len(fresh):  # some read eventually consistently
+            changed = [ts for ts in recently_changed(self._table, tenant, session_id) if ts < newest.strong_from]
+            again = {sort_key(i): i for i in reread(self._table, tenant, session_id, changed)} if changed else {}
+            older = OlderPages(self._table, tenant, session_id, *newest.older_range(span))
+            batches = chain(batches, older.newest_first(MAX_OLDER_PAGES))
+        kept: list[SearchableMessage] = []
+        for batch in batches:
+            for message in _searchable(again.get(sort_key(i), i) for i in batch):
+                if keep(message):
+                    kept.append(message)
+                    if len(kept) == limit:
+                        return kept
+        return kept
 
     def search_view(self, tenant: str, session_id: str) -> SearchView | None:
         """The newest messages and, when the session has a usable index, its head (see SearchView)."""
-        return self._view(tenant, session_id, use_index=True)
+        newest = self._newest(tenant, session_id)
+        if newest is None:
+            return None
+        record, fresh = newest.record, newest.messages
+        if record.message_count <= len(fresh):
+            return SearchView(_searchable(fresh))  # the whole session, strongly consistent
+        head = read_head(self._table, tenant, session_id)
+        if head is not None and head.incarnation == record.first_ts:
+            return self._indexed(tenant, session_id, newest, head)
+        return self._unindexed(tenant, session_id, newest)
 
-    def _view(self, tenant: str, session_id: str, *, use_index: bool) -> SearchView | None:
-        window = self.read_window_items(tenant, session_id, FRESH_MESSAGES)
+    def _newest(self, tenant: str, session_id: str) -> Newest | None:
+        """The session and its newest FRESH_MESSAGES messages: those since STRONG_HORIZON ago (at most that many)
+        strongly consistent, the others strongly consistent only when they are the whole session."""
+        since = self._table.clock() - STRONG_HORIZON_MICROS
+        window = self.read_window_items(tenant, session_id, FRESH_MESSAGES, since_ts=since)
         if window is None:
             return None
         record, fresh = window.record, window.messages
-        if len(fresh) < FRESH_MESSAGES or record.message_count <= len(fresh):
-            return SearchView(_searchable(fresh))  # the whole session, strongly consistent
-        head = read_head(self._table, tenant, session_id) if use_index else None
-        if head is not None and head.incarnation == record.first_ts:
-            return self._indexed(tenant, session_id, record, fresh, head)
-        return self._unindexed(tenant, session_id, record, fresh)
+        strong_from = _ts(fresh[0]) if len(fresh) >= FRESH_MESSAGES else since
+        wanted = min(FRESH_MESSAGES, record.message_count) - len(fresh)
+        if wanted <= 0:
+            return Newest(record, fresh, strong_from)
+        whole = record.message_count <= FRESH_MESSAGES
+        pages = OlderPages(self._table, tenant, session_id, record.first_ts, strong_from, wanted, consistent=whole)
+        pages.read(FRESH_MESSAGES if whole else 1, enough=wanted)  # a whole session: as many pages as it takes
+        return Newest(record, [*pages.items(), *fresh], record.first_ts if whole else strong_from)
 
     def _unindexed(
         self,
         tenant: str,
         session_id: str,
-        record: SessionRecord,
-        fresh: list[Mapping[str, Any]],
+        newest: Newest,
         pages: OlderPages | None = None,
+        span: Span = (None, None),
     ) -> SearchView:
-        """The whole session (its newest MAX_OLDER_PAGES pages of older messages), continuing `pages` if given."""
-        oldest_fresh = _ts(fresh[0])
+        """The whole session (its newest MAX_OLDER_PAGES pages of older messages), continuing `pages` if given;
+        of the older messages only those in `span` (inclusive, None: unbounded) when given."""
+        fresh = newest.messages
         if pages is None:
-            older = self._older_than(tenant, session_id, record.first_ts, oldest_fresh)
+            older = self._older_than(tenant, session_id, *newest.older_range(span))
         else:
             pages.read(MAX_OLDER_PAGES)
             older = pages.items()
-        changed = [ts for ts in recently_changed(self._table, tenant, session_id) if ts < oldest_fresh]
+        items = [*older, *fresh]
+        changed = [ts for ts in recently_changed(self._table, tenant, session_id) if ts < newest.strong_from]
         if changed:
-            by_sk = {sort_key(i): i for i in older}
+            by_sk = {sort_key(i): i for i in items}
             by_sk |= {sort_key(i): i for i in reread(self._table, tenant, session_id, changed)}
-            older = [by_sk[sk] for sk in sorted(by_sk)]
-        return SearchView(_searchable([*older, *fresh]))
+            items = [by_sk[sk] for sk in sorted(by_sk)]
+        return SearchView(_searchable(items))
 
-    def _indexed(
-        self, tenant: str, session_id: str, record: SessionRecord, fresh: list[Mapping[str, Any]], head: IndexHead
-    ) -> SearchView:
+    def _indexed(self, tenant: str, session_id: str, newest: Newest, head: IndexHead) -> SearchView:
         """The view over the index; as without one when it is too far behind (more than MAX_TAIL_PAGES to read)."""
+        record, fresh = newest.record, newest.messages
         head = head.trusted(self._table.clock() - TRUST_INDEX_AFTER_MICROS)
-        oldest_fresh = _ts(fresh[0])
+        oldest_fresh = newest.oldest_ts
         unread = record.message_count - head.docs - sum(1 for i in fresh if _ts(i) > head.through_ts)
         pages = OlderPages(self._table, tenant, session_id, record.first_ts, oldest_fresh, first_limit=unread + 1)
         if head.through_ts + 1 < oldest_fresh and not pages.read(MAX_TAIL_PAGES, stop_at=head.through_ts):
-            return self._unindexed(tenant, session_id, record, fresh, pages)
+            return self._unindexed(tenant, session_id, newest, pages)
         tail = [i for i in pages.items() if _ts(i) > head.through_ts]
         run = {sort_key(i): i for i in [*tail, *fresh]}
         since = head.synced_at - CHANGE_HORIZON_MICROS
-        changed = [ts for ts in recently_changed(self._table, tenant, session_id, since) if ts < oldest_fresh]
+        changed = [ts for ts in recently_changed(self._table, tenant, session_id, since) if ts < newest.strong_from]
         before: list[Mapping[str, Any]] = []
         for item in reread(self._table, tenant, session_id, changed) if changed else []:
             if sort_key(item) in run:
