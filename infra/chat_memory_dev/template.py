@@ -236,12 +236,25 @@ def _reauthorize_every(name: str, identity: Mapping[str, Any], resolver: _Resolv
 
 
 def table_properties(path: Path = TEMPLATE_PATH, logical_id: str = "MemoryTable") -> dict[str, Any]:
-    """The `Properties` of the DynamoDB table resource."""
-    resource = load_template(path)["Resources"][logical_id]
+    """The `Properties` of the DynamoDB table resource, each `!Ref` of a parameter replaced by its Default (what a
+    stack deployed without overrides has: e.g. the listing indexes' projection)."""
+    template = load_template(path)
+    resource = template["Resources"][logical_id]
     if resource.get("Type") != "AWS::DynamoDB::Table":
         raise ValueError(f"{logical_id} is not an AWS::DynamoDB::Table")
-    props: dict[str, Any] = resource["Properties"]
+    defaults = {name: p["Default"] for name, p in template.get("Parameters", {}).items() if "Default" in p}
+    props: dict[str, Any] = _with_defaults(resource["Properties"], defaults)
     return props
+
+
+def _with_defaults(value: Any, defaults: Mapping[str, Any]) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in defaults:
+            return defaults[value["Ref"]]
+        return {k: _with_defaults(v, defaults) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_defaults(v, defaults) for v in value]
+    return value
 
 
 # ------------------------------------------------------------------------------------------ stream consumers

@@ -19,7 +19,7 @@ from chat_memory.adapters.dynamodb import keys
 from chat_memory.adapters.dynamodb.embeddings import MODEL_ATTR
 from chat_memory_dev.gen import requirements
 from chat_memory_dev.local.stream import record_passes_filters, validate_pattern
-from chat_memory_dev.template import REPO_ROOT, TEMPLATE_PATH, load_template
+from chat_memory_dev.template import REPO_ROOT, TEMPLATE_PATH, load_template, table_properties
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
@@ -1152,13 +1152,22 @@ def test_global_indexes_are_exactly_the_codes() -> None:
     assert len(set(GLOBAL_INDEXES.values())) == len(GLOBAL_INDEXES)  # no two indexes share their keys
 
 
+def test_the_listing_indexes_project_keys_only_unless_a_stack_keeps_its_old_layout() -> None:
+    """An add_memory changes the session item's counters: an index that projected them would be rewritten on every
+    request. KEYS_ONLY for new stacks; ALL for stacks deployed before, which CloudFormation cannot change in place."""
+    parameter = TEMPLATE["Parameters"]["ListIndexProjection"]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("KEYS_ONLY", ["KEYS_ONLY", "ALL"])
+    resolved = {i["IndexName"]: i["Projection"] for i in table_properties()["GlobalSecondaryIndexes"]}
+    assert resolved == {name: {"ProjectionType": "KEYS_ONLY"} for name in GLOBAL_INDEXES}
+
+
 @pytest.mark.parametrize("name", sorted(GLOBAL_INDEXES))
 def test_global_index_matches_the_code(name: str) -> None:
     indexes = {i["IndexName"]: i for i in _table_props()["GlobalSecondaryIndexes"]}
     index = indexes[name]
     partition, sort = GLOBAL_INDEXES[name]
     assert _key_schema(index["KeySchema"]) == {"HASH": partition, "RANGE": sort}
-    assert index["Projection"] == {"ProjectionType": "ALL"}
+    assert index["Projection"] == {"ProjectionType": {"Ref": "ListIndexProjection"}}
     assert "ProvisionedThroughput" not in index  # on demand, like the table
 
 

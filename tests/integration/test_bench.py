@@ -44,6 +44,14 @@ def test_both_systems_read_and_write_at_length_100(results: tuple[Path, dict[str
         assert result["append"]["write_units_per_message"] > 0
 
 
+def test_an_appended_message_costs_at_most_4_write_units(results: tuple[Path, dict[str, Any]]) -> None:
+    """Issue 17: the message twice (a transaction), no MessagesByUuid entry for our uuids, a share of the session
+    item, and no listing index entry (they project keys only; an append changes none)."""
+    _, data = results
+    for length, result in data["systems"]["chat-memory"].items():
+        assert result["append"]["write_units_per_message"] <= 4, length
+
+
 def test_our_window_read_does_not_grow_with_the_history_langchains_does(
     results: tuple[Path, dict[str, Any]],
 ) -> None:

@@ -474,7 +474,7 @@ WRITE_ROUTES = {
     "create user": Route("POST", "/api/v2/users", {"user_id": "u2", "email": "u2@example.com"}, 1),
     "update user": Route("PATCH", "/api/v2/users/u1", {"metadata": {"tier": "platinum"}, "first_name": "U"}, 2),
     "delete memory": Route("DELETE", "/api/v2/sessions/s1/memory", None, 2),
-    "delete user with several sessions": Route("DELETE", "/api/v2/users/u1", None, 3),
+    "delete user with several sessions": Route("DELETE", "/api/v2/users/u1", None, 4),
 }
 KILL_POINTS = [(name, k) for name, route in WRITE_ROUTES.items() for k in range(route.calls + 1)]
 

@@ -69,6 +69,7 @@ def test_message_pages_of_unknown_sessions_and_bad_paging_are_refused(api: Invok
 def test_a_message_is_found_by_uuid_without_a_scan(api: Invoke, calls: CallLog) -> None:
     added = _add(api, "lookup", 50)
     target = added[37]
+    assert uuid.UUID(target["uuid"]).version == 8, "ours: the uuid carries where the message is stored"
     calls.clear()
     reply = api("GET", f"/api/v2/sessions/lookup/messages/{target['uuid']}")
     assert reply.status == 200
@@ -78,8 +79,43 @@ def test_a_message_is_found_by_uuid_without_a_scan(api: Invoke, calls: CallLog) 
         target["created_at"],
     )
     assert calls.named("Scan") == []
+    assert calls.named("Query") == [], "our uuid is the message's key: no index lookup"
+    message_gets = [g for g in calls.named("GetItem") if g["Key"]["SK"]["S"].startswith("MSG#")]
+    assert len(message_gets) == 1
+    assert message_gets[0]["ConsistentRead"] is True
+
+
+def test_a_callers_uuid_is_found_through_the_uuid_index(api: Invoke, calls: CallLog) -> None:
+    own = str(uuid.uuid4())
+    (added,) = _add(api, "caller", 1, uuid=own)
+    assert added["uuid"] == own
+    calls.clear()
+    reply = api("GET", f"/api/v2/sessions/caller/messages/{own}")
+    assert (reply.status, reply.body["content"]) == (200, "m0")
     (lsi_query,) = [q for q in calls.named("Query") if q.get("IndexName") == "MessagesByUuid"]
     assert lsi_query["ConsistentRead"] is True
+
+
+def test_a_callers_uuid_that_looks_like_ours_is_a_message_of_its_own(api: Invoke) -> None:
+    """A caller may send a uuid of our form (a copy of one we handed out, from another session, or made up): it is
+    stored as a caller's uuid, found through the index, and never mistaken for the message its timestamp names."""
+    (ours,) = _add(api, "lookalike", 1, prefix="ours")
+    (theirs,) = _add(api, "lookalike", 1, prefix="theirs", uuid=ours["uuid"].replace(ours["uuid"][-4:], "0000"))
+    _add(api, "lookalike-other", 1, prefix="copied", uuid=ours["uuid"])
+    assert theirs["uuid"] != ours["uuid"]
+    for message, content in ((ours, "ours0"), (theirs, "theirs0")):
+        reply = api("GET", f"/api/v2/sessions/lookalike/messages/{message['uuid']}")
+        assert (reply.status, reply.body["content"]) == (200, content)
+    reply = api("GET", f"/api/v2/sessions/lookalike-other/messages/{ours['uuid']}")
+    assert (reply.status, reply.body["content"]) == (200, "copied0")
+    patched = api("PATCH", f"/api/v2/sessions/lookalike/messages/{theirs['uuid']}", {"metadata": {"k": 1}})
+    assert (patched.status, patched.body["metadata"]) == (200, {"k": 1})
+    # Resending our uuid updates our message in place; resending theirs updates theirs.
+    (again,) = _add(api, "lookalike", 1, prefix="ours-again", uuid=ours["uuid"])
+    assert (again["uuid"], again["created_at"]) == (ours["uuid"], ours["created_at"])
+    reply = api("GET", f"/api/v2/sessions/lookalike/messages/{ours['uuid']}")
+    assert reply.body["content"] == "ours-again0"
+    assert _page(api, "lookalike", 10, 1)["total_count"] == 2
 
 
 def test_unknown_or_malformed_message_ids(api: Invoke) -> None:

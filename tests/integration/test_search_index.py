@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from chat_memory import wiring
+from chat_memory.adapters.dynamodb.items import stored_uuid
 from chat_memory.adapters.dynamodb.table import now_micros
 from chat_memory.domain.models import SearchQuery
 from chat_memory.handlers import purger
@@ -104,7 +105,7 @@ def test_a_message_changed_after_it_was_indexed_is_found_by_its_new_words(
     assert _contents(api("POST", SEARCH, {"text": "goats"}))[:1] == ["we keep goats on the roof"]
     assert "we keep bees on the roof" not in _contents(api("POST", SEARCH, {"text": "bees roof"}))
     # Later, with the markers out of search's horizon: the indexer has rebuilt the block from the MODIFY record.
-    [item] = [i for i in all_items(wiring.dynamo_store()._table.db) if i.get("MsgUuid", {}).get("S") == uuids[5]]
+    [item] = [i for i in all_items(wiring.dynamo_store()._table.db) if stored_uuid(i) == uuids[5]]
     ts = int(item["SK"]["S"].removeprefix("MSG#"))
     assert _index(changed=(ts,)).rebuilt == 1
     monkeypatch.setattr("chat_memory.adapters.dynamodb.search.recently_changed", lambda *_: [])

@@ -13,10 +13,20 @@ documents it, from the items each call reads and writes:
   item on its own; Query and Scan round the sum of the sizes of all the items they read in one call.
 * **Writes** (`write_units`): 1 KB (1,024-byte) units rounded up, at least 1; twice that in a transaction.
 
+* **Secondary indexes** (`IndexSpec.entry_writes`, developerguide/GSI.html "Provisioned throughput
+  considerations for global secondary indexes", the same rules for LSIs in LSI.html): a table write costs an
+  index nothing unless it changes the item's entry there (an index key attribute, or a projected attribute: with
+  ALL any attribute, with KEYS_ONLY only the keys, with INCLUDE the keys and the named attributes). Putting an
+  entry (an item newly in the index), updating one (a projected attribute changed) or deleting one (the item
+  left the index) is one write of the entry's size (the table's and the index's keys, the projected attributes,
+  100 bytes); a changed index key is two (delete the old entry, put the new one). Index writes are not doubled
+  in a transaction.
+
 `CapacityRecorder` attaches to a boto3 DynamoDB client (or to a resource or `Table`, through `meta.client`) with
 botocore's event hooks and appends one `CallRecord` per API call. It only sees what travels in the request and
 the response, so where DynamoDB charges for something it cannot see, the figure is a documented lower bound
-(see `CapacityRecorder`).
+(see `CapacityRecorder`). Given an `ImageReader` (a way to read an item that the recorder does not record), it
+reads each written item before and after the write and counts index writes exactly by the rules above.
 """
 
 from __future__ import annotations
@@ -39,6 +49,8 @@ __all__ = [
     "CallRecord",
     "CallTotals",
     "CapacityRecorder",
+    "ImageReader",
+    "IndexSpec",
     "attribute_value_size",
     "item_size",
     "number_size",
@@ -228,16 +240,33 @@ class IndexSpec:
     projection: str = "ALL"  # ALL | KEYS_ONLY | INCLUDE
     include: tuple[str, ...] = ()
 
-    def entry_size(self, item: Mapping[str, Any]) -> int | None:
-        """The size of `item`'s entry in this index, or None when the item is not in it (a sparse index)."""
-        if not all(name in item for name in self.index_key):
+    def entry(self, item: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """`item`'s entry in this index (the attributes it holds), or None when the item is not in it (absent, or
+        without the index's key: a sparse index)."""
+        if item is None or not all(name in item for name in self.index_key):
             return None
         if self.projection == "ALL":
-            projected = dict(item)
-        else:
-            names = {*self.table_key, *self.index_key, *(self.include if self.projection == "INCLUDE" else ())}
-            projected = {k: v for k, v in item.items() if k in names}
-        return item_size(projected) + INDEX_ENTRY_OVERHEAD
+            return dict(item)
+        names = {*self.table_key, *self.index_key, *(self.include if self.projection == "INCLUDE" else ())}
+        return {k: v for k, v in item.items() if k in names}
+
+    def entry_size(self, item: Mapping[str, Any]) -> int | None:
+        """The size of `item`'s entry in this index, or None when the item is not in it (a sparse index)."""
+        entry = self.entry(item)
+        return None if entry is None else item_size(entry) + INDEX_ENTRY_OVERHEAD
+
+    def entry_writes(self, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> int:
+        """Write units this index costs when a write turns item `old` into `new` (None: no item)."""
+        before, after = self.entry(old), self.entry(new)
+        if before is None and after is None:
+            return 0
+        if before is None or after is None:  # put into the index, or deleted from it
+            return write_units(item_size(before or after or {}) + INDEX_ENTRY_OVERHEAD)
+        if any(before.get(name) != after.get(name) for name in self.index_key):  # moved: delete + put
+            return write_units(item_size(before) + INDEX_ENTRY_OVERHEAD) + write_units(
+                item_size(after) + INDEX_ENTRY_OVERHEAD
+            )
+        return write_units(item_size(after) + INDEX_ENTRY_OVERHEAD) if before != after else 0
 
 
 def indexes_from_table_properties(properties: Mapping[str, Any]) -> tuple[IndexSpec, ...]:
@@ -281,8 +310,9 @@ class _Tally:
         self.items += 1
 
     def put_into_indexes(self, item: Mapping[str, Any], indexes: Sequence[IndexSpec]) -> None:
-        """The index writes of putting `item` (a new entry, or the update of an existing one: one write each).
-        Counted at the standard price, also inside a transaction (DynamoDB's documentation names no doubling)."""
+        """The index writes of putting `item` when the item before it is unknown (no `ImageReader`): as if each
+        entry were new or changed, one write each (an upper bound: an unchanged entry costs nothing). Counted at
+        the standard price, also inside a transaction (DynamoDB's documentation names no doubling)."""
         for index in indexes:
             entry = index.entry_size(item)
             if entry is not None:
@@ -482,6 +512,59 @@ def _account_error(operation: str, code: str, response: Mapping[str, Any]) -> _T
     return tally
 
 
+# --- item images (exact index writes) -------------------------------------------------------------------------
+
+ImageReader = Callable[[str, Mapping[str, Any]], Mapping[str, Any] | None]
+"""Reads one item, (table name, key) -> the item or None, through a client the recorder is not attached to."""
+
+_WRITES: Final = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+_Touched = dict[tuple[str, str], tuple[str, dict[str, Any]]]  # (table, key as text) -> (table, key)
+
+
+def _keyed(table: str, key: Mapping[str, Any], touched: _Touched) -> None:
+    touched[(table, repr(sorted(key.items())))] = (table, dict(key))
+
+
+def _touched_items(operation: str, request: Mapping[str, Any], indexes: _Indexes) -> _Touched:
+    """The (table, key) of every item a write request may change, on tables that have secondary indexes."""
+    touched: _Touched = {}
+
+    def add(table: str, item_or_key: Mapping[str, Any]) -> None:
+        if indexes.get(table):
+            names = indexes[table][0].table_key
+            _keyed(table, {n: item_or_key[n] for n in names if n in item_or_key}, touched)
+
+    if operation == "PutItem":
+        add(request.get("TableName", ""), request.get("Item", {}))
+    elif operation in ("UpdateItem", "DeleteItem"):
+        add(request.get("TableName", ""), request.get("Key", {}))
+    elif operation == "BatchWriteItem":
+        for table, writes in request.get("RequestItems", {}).items():
+            for write in writes:
+                put, delete = write.get("PutRequest"), write.get("DeleteRequest")
+                add(table, put["Item"] if put else delete["Key"])
+    elif operation == "TransactWriteItems":
+        for action in request.get("TransactItems", []):
+            for kind, body in action.items():
+                if kind in ("Put", "Update", "Delete"):
+                    add(body.get("TableName", ""), body.get("Item") or body.get("Key", {}))
+    return touched
+
+
+def _index_writes(
+    before: Mapping[tuple[str, str], Mapping[str, Any] | None],
+    touched: _Touched,
+    reader: ImageReader,
+    indexes: _Indexes,
+) -> int:
+    """Index write units of a successful write, from each touched item's images before and after it."""
+    units = 0
+    for slot, (table, key) in touched.items():
+        after = reader(table, key)
+        units += sum(index.entry_writes(before[slot], after) for index in indexes.get(table, ()))
+    return units
+
+
 # --- the recorder ------------------------------------------------------------------------------------------------
 
 
@@ -534,9 +617,16 @@ class CapacityRecorder:
     Thread-safe: calls from several threads append under a lock.
     """
 
-    def __init__(self, indexes: Mapping[str, Sequence[IndexSpec]] | None = None) -> None:
-        """`indexes`: the secondary indexes of each table (by name) whose writes the recorder should add."""
+    def __init__(
+        self, indexes: Mapping[str, Sequence[IndexSpec]] | None = None, reader: ImageReader | None = None
+    ) -> None:
+        """`indexes`: the secondary indexes of each table (by name) whose writes the recorder should add.
+        `reader`: reads an item without being recorded; with it, index writes are exact (each written item is
+        read before and after the write), without it every put counts its entries as new (an upper bound) and
+        updates and deletes count none (a lower bound). Only for one writer at a time: a concurrent write
+        between the reads would be counted as this one's."""
         self._indexes = dict(indexes or {})
+        self._reader = reader
         self._records: list[CallRecord] = []
         self._lock = threading.Lock()
         self._clients: list[Any] = []
@@ -591,17 +681,24 @@ class CapacityRecorder:
 
     # hooks
 
-    def _on_request(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    def _on_request(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         context[self._context_key] = params
+        if self._reader is not None and model.name in _WRITES:
+            touched = _touched_items(model.name, params, self._indexes)
+            before = {slot: self._reader(table, key) for slot, (table, key) in touched.items()}
+            context[f"{self._context_key}-images"] = (touched, before)
 
     def _on_response(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         operation: str = model.name
         request: Mapping[str, Any] = context.pop(self._context_key, None) or {}
+        images = context.pop(f"{self._context_key}-images", None)
         error = parsed.get("Error", {}).get("Code") if "Error" in parsed else None
         if error:
             tally = _account_error(operation, str(error), parsed)
         else:
             tally = _account(operation, request, parsed, self._indexes)
+            if images is not None and self._reader is not None:
+                tally.index_write_units = _index_writes(images[1], images[0], self._reader, self._indexes)
         record = CallRecord(
             operation=operation,
             read_units=tally.read_units,

@@ -420,3 +420,60 @@ def test_the_templates_indexes_are_read_from_its_properties() -> None:
     assert set(specs) == {"MessagesByUuid", "ByTenant", "SessionsByUser"}
     assert specs["MessagesByUuid"].projection == "KEYS_ONLY"
     assert specs["MessagesByUuid"].index_key == ("PK", "MsgUuid")
+
+
+def test_an_index_entry_is_written_only_when_a_key_or_projected_attribute_changes() -> None:
+    """DynamoDB's rules (GSI.html, throughput considerations; LSIs alike): none when the entry stays as it was."""
+    from chat_memory_dev.bench.capacity import INDEX_ENTRY_OVERHEAD, IndexSpec
+
+    table_key = ("PK", "SK")
+    keys_only = IndexSpec("K", table_key, ("G",), "KEYS_ONLY")
+    include = IndexSpec("I", table_key, ("G",), "INCLUDE", ("name",))
+    everything = IndexSpec("A", table_key, ("G",), "ALL")
+    old = {"PK": {"S": "p"}, "SK": {"S": "s"}, "G": {"S": "g"}, "name": {"S": "n"}, "count": {"N": "1"}}
+    counted = {**old, "count": {"N": "2"}}
+    renamed = {**old, "name": {"S": "m"}}
+    moved = {**old, "G": {"S": "h"}}
+    unlisted = {k: v for k, v in old.items() if k != "G"}
+    big = {**old, "count": {"N": "3"}, "body": {"S": "x" * 2000}}
+
+    assert [i.entry_writes(old, counted) for i in (keys_only, include, everything)] == [0, 0, 1]
+    assert [i.entry_writes(old, renamed) for i in (keys_only, include, everything)] == [0, 1, 1]
+    assert [i.entry_writes(old, moved) for i in (keys_only, include, everything)] == [2, 2, 2], "delete + put"
+    assert [i.entry_writes(None, old) for i in (keys_only, include, everything)] == [1, 1, 1], "a new entry"
+    assert [i.entry_writes(old, unlisted) for i in (keys_only, include, everything)] == [1, 1, 1], "out of it"
+    assert [i.entry_writes(old, None) for i in (keys_only, include, everything)] == [1, 1, 1], "item deleted"
+    assert [i.entry_writes(None, unlisted) for i in (keys_only, include, everything)] == [0, 0, 0], "sparse"
+    assert [i.entry_writes(old, old) for i in (keys_only, include, everything)] == [0, 0, 0]
+    assert everything.entry_writes(old, big) == write_units(item_size(big) + INDEX_ENTRY_OVERHEAD) == 3
+
+
+def test_with_an_image_reader_the_recorder_counts_index_writes_exactly(client: Any) -> None:
+    """A put that rewrites an item without changing its keys-only entry costs the index nothing; without a reader
+    the recorder can only count every put's entries (the upper bound it documents)."""
+    from chat_memory_dev.bench.capacity import IndexSpec
+
+    unrecorded = boto3.client("dynamodb", region_name="us-east-1")
+
+    def read(table: str, key: Any) -> Any:
+        return unrecorded.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+
+    spec = IndexSpec("K", ("PK", "SK"), ("G",), "KEYS_ONLY")
+    exact = CapacityRecorder(indexes={TABLE: (spec,)}, reader=read)
+    upper = CapacityRecorder(indexes={TABLE: (spec,)})
+    listed = {**_key("s#9", 1), "G": {"S": "g"}, "n": {"N": "1"}}
+    client.put_item(TableName=TABLE, Item=listed)  # before the recorders: the item exists
+    with exact.attach(client), upper.attach(client):
+        client.put_item(TableName=TABLE, Item={**listed, "n": {"N": "2"}})  # entry unchanged
+        client.transact_write_items(
+            TransactItems=[{"Put": {"TableName": TABLE, "Item": {**listed, "G": {"S": "h"}}}}]  # moved: 2
+        )
+        client.update_item(  # out of the index: 1
+            TableName=TABLE, Key=_key("s#9", 1), UpdateExpression="REMOVE G"
+        )
+        client.put_item(TableName=TABLE, Item={**_key("s#9", 2), "n": {"N": "1"}})  # never in it: 0
+    assert [r.index_write_units for r in exact.records] == [0, 2, 1, 0]
+    assert [r.index_write_units for r in upper.records] == [1, 1, 0, 0]
+    assert [r.write_units - r.index_write_units for r in exact.records] == [
+        r.write_units - r.index_write_units for r in upper.records
+    ], "the table's own writes are the same"

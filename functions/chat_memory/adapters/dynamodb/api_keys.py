@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chat_memory.adapters.dynamodb import keys
+from chat_memory.adapters.dynamodb.batch_get import listed_items
 from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.domain.api_keys import ApiKeyInfo
 from chat_memory.domain.errors import ConflictError, InvalidInputError
@@ -110,19 +111,7 @@ class ApiKeyStore:
         return _info(item)
 
     def list_keys(self) -> list[ApiKeyInfo]:
-        query: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": keys.LIST_BY_TENANT_INDEX,
-            "KeyConditionExpression": "GSI1PK = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": keys.API_KEYS_GSI_PK}},
-        }
-        found: list[ApiKeyInfo] = []
-        while True:
-            page = self._db.query(**query)
-            found += [_info(i) for i in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                return found
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [_info(item) for item in self._key_items()]
 
     def revoke(self, key_id: str) -> bool:
         for item_key in self._keys_with_id(key_id):
@@ -136,17 +125,21 @@ class ApiKeyStore:
         return False
 
     def _keys_with_id(self, key_id: str) -> list[dict[str, Any]]:
+        return [{"PK": i["PK"], "SK": i["SK"]} for i in self._key_items() if i["key_id"]["S"] == key_id]
+
+    def _key_items(self) -> list[Mapping[str, Any]]:
+        """Every key's item, from the listing index (its keys, then the items: batch_get.listed_items)."""
         query: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": keys.LIST_BY_TENANT_INDEX,
             "KeyConditionExpression": "GSI1PK = :pk",
-            "FilterExpression": "key_id = :id",
-            "ExpressionAttributeValues": {":pk": {"S": keys.API_KEYS_GSI_PK}, ":id": {"S": key_id}},
+            "ExpressionAttributeValues": {":pk": {"S": keys.API_KEYS_GSI_PK}},
         }
-        found: list[dict[str, Any]] = []
+        entries: list[Mapping[str, Any]] = []
         while True:
             page = self._db.query(**query)
-            found += [{"PK": i["PK"], "SK": i["SK"]} for i in page.get("Items", [])]
+            entries += page.get("Items", [])
             if "LastEvaluatedKey" not in page:
-                return found
+                break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return list(listed_items(self._db, self._table, entries, (keys.GSI1_PARTITION_KEY, keys.GSI1_SORT_KEY)))

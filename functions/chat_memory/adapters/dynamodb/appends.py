@@ -4,6 +4,8 @@
 - timestamps are reserved past the session's `last_ts`, so `created_at` strictly increases in commit order,
   whatever the writers' clocks say;
 - a caller's uuid is resolved against the committed state, so a retried request updates instead of duplicating;
+- a message without a uuid gets one that carries its timestamp (message_ids.py): stored without `MsgUuid`, it
+  costs no `MessagesByUuid` entry and is found by its key;
 - an attempt that committed unanswered (a read timeout, then botocore's copy refused by the version check) is
   found by the uuids it gave its messages, and answered, not written a second time.
 """
@@ -27,8 +29,15 @@ from chat_memory.adapters.dynamodb.errors import (
     store_errors,
     was_resent,
 )
-from chat_memory.adapters.dynamodb.items import Item, SessionRecord, message_attributes, to_item
-from chat_memory.adapters.dynamodb.messages import METADATA_VERSION, existing_message_sks
+from chat_memory.adapters.dynamodb.items import Item, SessionRecord, message_attributes, message_key_item, to_item
+from chat_memory.adapters.dynamodb.message_ids import located_uuid
+from chat_memory.adapters.dynamodb.messages import (
+    METADATA_VERSION,
+    UUID_CONDITION,
+    UUID_NAMES,
+    existing_message_sks,
+    located_message,
+)
 from chat_memory.adapters.dynamodb.sessions import (
     checked_session_item,
     fresh_record,
@@ -54,14 +63,14 @@ class _Unanswered:
     one of them may have committed. Finding an attempt's token on the session item, or the message it gave the
     probe's uuid at the timestamp it reserved, means it is in: its answer is the answer, not a second copy."""
 
-    probe: int | None  # the first message without a caller's uuid: ours is the same in every attempt
+    probe: int | None  # the first message without a caller's uuid: each attempt gives it its own uuid (ours)
     by_token: dict[str, list[AddedMessage]] = field(default_factory=dict)
-    by_probe_ts: dict[int, list[AddedMessage]] = field(default_factory=dict)
+    probed: list[list[AddedMessage]] = field(default_factory=list)
 
     def remember(self, token: str, added: list[AddedMessage]) -> None:
         self.by_token[token] = added
         if self.probe is not None:
-            self.by_probe_ts[added[self.probe].ts] = added
+            self.probed.append(added)
 
     def answer_on(self, record: SessionRecord | None) -> list[AddedMessage] | None:
         """The answer of the attempt that wrote this version of the session item, if it is one of ours."""
@@ -105,25 +114,21 @@ def _next_record(
 
 
 def _message_writes(
-    table: str,
-    pk: str,
-    messages: Sequence[CountedMessage],
-    message_uuids: Sequence[str],
-    known: dict[str, str],
-    next_ts: int,
+    table: str, pk: str, messages: Sequence[CountedMessage], known: dict[str, str], next_ts: int
 ) -> _Writes:
-    """A Put per new message (timestamps from `next_ts` on), an Update in place per caller's uuid already stored."""
+    """A Put per new message (timestamps from `next_ts` on), an Update in place per caller's uuid already stored.
+    A message without a caller's uuid gets ours, which carries its timestamp (message_ids.py)."""
     writes = _Writes(next_ts)
-    for counted, message_uuid in zip(messages, message_uuids, strict=True):  # a caller's uuid, or ours
-        updated = message_uuid in known
-        if updated:
-            sk = known[message_uuid]
+    for counted in messages:
+        caller_uuid = counted.message.uuid
+        updated = caller_uuid is not None and caller_uuid in known
+        if caller_uuid is not None and updated:
+            message_uuid, sk = caller_uuid, known[caller_uuid]
         else:
-            sk = keys.message_sk(writes.next_ts)
+            message_uuid, sk = caller_uuid or located_uuid(writes.next_ts), keys.message_sk(writes.next_ts)
             writes.next_ts += 1
         attributes = message_attributes(counted)
-        item = to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: sk, keys.MESSAGE_UUID_ATTR: message_uuid})
-        item |= attributes
+        item = message_key_item(pk, keys.ts_from_message_sk(sk), message_uuid) | attributes
         writes.items.append(item)
         if updated:
             writes.actions.append(_update_message_action(table, pk, sk, message_uuid, attributes))
@@ -154,8 +159,8 @@ def _update_message_action(
             "TableName": table,
             "Key": to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: sk}),
             "UpdateExpression": f"SET {set_clause}{remove_clause}",
-            "ConditionExpression": "MsgUuid = :u",
-            "ExpressionAttributeNames": names,
+            "ConditionExpression": UUID_CONDITION,
+            "ExpressionAttributeNames": names | UUID_NAMES,
             "ExpressionAttributeValues": values,
         }
     }
@@ -175,8 +180,7 @@ class DynamoAppends(OnTable):
         retention_days: int = 0,
     ) -> list[AddedMessage]:
         caller_uuids = [m.message.uuid for m in messages if m.message.uuid is not None]
-        # Our uuids for the messages without one, the same in every attempt (the first such message is the probe).
-        message_uuids = [m.message.uuid or str(uuid.uuid4()) for m in messages]
+        # The first message without a caller's uuid is the probe: an unanswered attempt is found by its uuid.
         unanswered = _Unanswered(probe=next((i for i, m in enumerate(messages) if m.message.uuid is None), None))
         marked: set[int] = set()  # messages this request's change markers named (changes.py)
         for attempt in attempts(self._table.retry_budget):
@@ -190,14 +194,15 @@ class DynamoAppends(OnTable):
                     continue
             now = self._table.clock()
             base = _next_record(existing, session_id, now, metadata_patch, summary_instruction)
-            if (earlier := self._probed(tenant, session_id, unanswered, message_uuids, base.first_ts)) is not None:
+            if (earlier := self._probed(tenant, session_id, unanswered, base.first_ts)) is not None:
                 return earlier  # that attempt is in: its answer, not a second copy
-            known = existing_message_sks(self._table, tenant, session_id, caller_uuids, base.first_ts)  # 1 Query each
+            # One GetItem for each resent uuid of ours, one Query for each caller's own.
+            known = existing_message_sks(self._table, tenant, session_id, caller_uuids, base.first_ts)
             changed = {keys.ts_from_message_sk(sk) for sk in known.values()} - marked
             mark_changed(self._table, tenant, session_id, changed)  # before the write: search re-reads them
             marked |= changed
             pk = keys.session_pk(tenant, session_id)
-            writes = _message_writes(self._table.name, pk, messages, message_uuids, known, max(now, base.last_ts + 1))
+            writes = _message_writes(self._table.name, pk, messages, known, max(now, base.last_ts + 1))
             token = str(uuid.uuid4())
             grown = existing if metadata_patch or summary_instruction else None
             session_put = self._session_put(tenant, existing, base, writes, token, grown, retention_days)
@@ -230,14 +235,17 @@ class DynamoAppends(OnTable):
         raise StoreUnavailableError("too many concurrent writes to this session, or the store is busy; retry shortly")
 
     def _probed(
-        self, tenant: str, session_id: str, unanswered: _Unanswered, message_uuids: list[str], first_ts: int
+        self, tenant: str, session_id: str, unanswered: _Unanswered, first_ts: int
     ) -> list[AddedMessage] | None:
-        """The answer of an unanswered attempt whose probe message is stored at the timestamp it reserved."""
-        if not unanswered.by_probe_ts or unanswered.probe is None:
+        """The answer of an unanswered attempt whose probe message is stored with the uuid it gave it: one GetItem
+        per such attempt, at the timestamp its probe's uuid carries."""
+        if unanswered.probe is None:
             return None
-        probe_uuid = message_uuids[unanswered.probe]
-        stored_sk = existing_message_sks(self._table, tenant, session_id, [probe_uuid], first_ts).get(probe_uuid)
-        return unanswered.by_probe_ts.get(keys.ts_from_message_sk(stored_sk)) if stored_sk else None
+        pk = keys.session_pk(tenant, session_id)
+        for added in unanswered.probed:
+            if located_message(self._table, pk, added[unanswered.probe].uuid, first_ts) is not None:
+                return added
+        return None
 
     def _session_put(
         self,

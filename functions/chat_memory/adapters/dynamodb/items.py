@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from chat_memory.adapters.dynamodb import keys
+from chat_memory.adapters.dynamodb.message_ids import located_ts
 from chat_memory.domain.models import CountedMessage, JsonObject, RoleType, Session, StoredMessage, Summary, User
 
 if TYPE_CHECKING:
@@ -185,8 +186,11 @@ def user_from_item(item: Mapping[str, Any]) -> User:
 
 def message_from_item(item: Mapping[str, Any]) -> StoredMessage:
     v = from_item(item)
+    message_uuid = stored_uuid(item)
+    if message_uuid is None:
+        raise KeyError(keys.MESSAGE_UUID_ATTR)
     return StoredMessage(
-        uuid=v[keys.MESSAGE_UUID_ATTR],
+        uuid=message_uuid,
         ts=keys.ts_from_message_sk(v[keys.TABLE_SORT_KEY]),
         role=v["role"],
         role_type=RoleType(v["role_type"]),
@@ -210,10 +214,22 @@ def message_attributes(counted: CountedMessage) -> Item:
     )
 
 
+def message_key_item(pk: str, ts: int, message_uuid: str) -> Item:
+    """A message's key and uuid. A uuid that says it is stored at `ts` (message_ids.py: ours) is found by its key
+    and needs no `MessagesByUuid` entry; any other is stored as the LSI's key."""
+    attr = keys.LOCATED_UUID_ATTR if located_ts(message_uuid) == ts else keys.MESSAGE_UUID_ATTR
+    return to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.message_sk(ts), attr: message_uuid})
+
+
+def stored_uuid(item: Mapping[str, Any]) -> str | None:
+    """The uuid of a message item, wherever it is stored (the LSI's key or the located attribute)."""
+    value = item.get(keys.MESSAGE_UUID_ATTR) or item.get(keys.LOCATED_UUID_ATTR)
+    return str(value["S"]) if value else None
+
+
 def message_item(pk: str, ts: int, message_uuid: str, counted: CountedMessage) -> Item:
-    """A whole message item: its key (the timestamp), its uuid (the LSI's key) and its attributes."""
-    key = {keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.message_sk(ts), keys.MESSAGE_UUID_ATTR: message_uuid}
-    return to_item(key) | message_attributes(counted)
+    """A whole message item: its key (the timestamp), its uuid and its attributes."""
+    return message_key_item(pk, ts, message_uuid) | message_attributes(counted)
 
 
 def current_summary_item(pk: str, summary: Summary, version: int) -> Item:

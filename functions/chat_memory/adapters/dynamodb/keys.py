@@ -7,7 +7,7 @@ One table, items grouped by session:
 | session  | T#{tenant}#S#{session_id}   | SESSION                  | GSI1: T#{tenant}#SESSIONS / {created}#{id} |
 |          |                             |                          | GSI2: T#{tenant}#US#{user uuid}#{user_id} |
 |          |                             |                          |       / {created}#{id}                    |
-| message  | T#{tenant}#S#{session_id}   | MSG#{ts:016d}            | LSI1: PK / MsgUuid                        |
+| message  | T#{tenant}#S#{session_id}   | MSG#{ts:016d}            | LSI1: PK / MsgUuid (a caller's uuid only) |
 | summary  | T#{tenant}#S#{session_id}   | SESSION#SUMMARY          | the current summary (perpetual memory)    |
 | history  | T#{tenant}#S#{session_id}   | SUMMARY#{point:016d}     | every summary, by the newest message it covers |
 | changed  | T#{tenant}#S#{session_id}   | CHANGED#{at:016d}#{rand} | which stored messages a write changed (expires) |
@@ -18,6 +18,10 @@ One table, items grouped by session:
 | idempotency | T#{tenant}#IDEMPOTENCY#{hash} | IDEMPOTENCY         | none (expires: TTL on expires_at)         |
 | settings | T#{tenant}#SETTINGS         | SETTINGS                 | the tenant's own retention period         |
 | receipt  | T#{tenant}#DELETIONS        | {deleted:016d}#{id}      | a purged session's receipt (expires: TTL) |
+
+GSI1 (ByTenant) and GSI2 (SessionsByUser) project keys only in the template's default layout (an add_memory then
+rewrites no entry of theirs); listings read the items by key (batch_get.py). A message's uuid is `MsgUuid` (the
+LSI's key) when the caller chose it, `uuid` when it carries the message's own timestamp (message_ids.py).
 
 `ts` is the message's created_at in microseconds. 'MSG#' < 'SESSION' < 'SESSION#SUMMARY' < 'SUMMARY#', so one
 descending Query from the current summary down to 'MSG#' returns the summary, the session item and then the
@@ -32,7 +36,9 @@ TABLE_PARTITION_KEY: Final = "PK"
 TABLE_SORT_KEY: Final = "SK"
 
 MESSAGE_UUID_INDEX: Final = "MessagesByUuid"  # LSI: strongly consistent lookups by message uuid
-MESSAGE_UUID_ATTR: Final = "MsgUuid"
+MESSAGE_UUID_ATTR: Final = "MsgUuid"  # a caller's uuid: the LSI's key
+# A uuid of the form that says where its message is stored (message_ids.py): no LSI entry, found by its key.
+LOCATED_UUID_ATTR: Final = "uuid"
 
 LIST_BY_TENANT_INDEX: Final = "ByTenant"  # GSI, sparse: a tenant's live sessions and live users
 GSI1_PARTITION_KEY: Final = "GSI1PK"

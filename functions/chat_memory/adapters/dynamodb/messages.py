@@ -18,9 +18,11 @@ from chat_memory.adapters.dynamodb.items import (
     message_from_item,
     session_from_item,
     sort_key,
+    stored_uuid,
     summary_from_item,
     to_item,
 )
+from chat_memory.adapters.dynamodb.message_ids import located_ts
 from chat_memory.adapters.dynamodb.sessions import is_gone, live_session
 from chat_memory.adapters.dynamodb.sizes import ensure_item_fits, item_size
 from chat_memory.adapters.dynamodb.table import OnTable, Table
@@ -40,25 +42,48 @@ class WindowItems:
     cut_by_budget: bool = False
 
 
+# The condition that a message item still carries this uuid, wherever it is stored (items.message_key_item).
+UUID_CONDITION = f"({keys.MESSAGE_UUID_ATTR} = :u OR #uuid = :u)"
+UUID_NAMES = {"#uuid": keys.LOCATED_UUID_ATTR}
+
+
+def located_message(table: Table, pk: str, message_uuid: str, first_ts: int) -> Mapping[str, Any] | None:
+    """The message of this incarnation that a uuid of our form (message_ids.py) says it is: one strongly
+    consistent GetItem at the timestamp it carries, the stored uuid compared in full. None for any other uuid,
+    or when the message there has another uuid (a caller's uuid that only looks like ours)."""
+    ts = located_ts(message_uuid)
+    if ts is None or ts < first_ts or ts > keys.LAST_TS:
+        return None
+    item = table.get(to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.message_sk(ts)}))
+    return item if item is not None and stored_uuid(item) == message_uuid else None
+
+
+def indexed_message_sk(table: Table, pk: str, message_uuid: str, first_ts: int) -> str | None:
+    """The sort key of this incarnation's message stored with `message_uuid` as the LSI's key (a caller's)."""
+    with store_errors():
+        page = table.db.query(
+            TableName=table.name,
+            IndexName=keys.MESSAGE_UUID_INDEX,
+            KeyConditionExpression=f"PK = :pk AND {keys.MESSAGE_UUID_ATTR} = :u",
+            ExpressionAttributeValues=to_item({":pk": pk, ":u": message_uuid}),
+            ConsistentRead=True,  # an LSI reads its own writes
+        )
+    sks = [sort_key(item) for item in page.get("Items", [])]
+    return next((sk for sk in sks if keys.ts_from_message_sk(sk) >= first_ts), None)
+
+
 def existing_message_sks(
     table: Table, tenant: str, session_id: str, message_uuids: Sequence[str], first_ts: int
 ) -> dict[str, str]:
-    """uuid -> sort key, for the callers' uuids already stored in this incarnation of the session."""
+    """uuid -> sort key, for the uuids already stored in this incarnation of the session: a uuid of our form by
+    one GetItem, any other (or one of our form not found there) by one LSI Query."""
     found: dict[str, str] = {}
     pk = keys.session_pk(tenant, session_id)
     for message_uuid in message_uuids:
-        with store_errors():
-            page = table.db.query(
-                TableName=table.name,
-                IndexName=keys.MESSAGE_UUID_INDEX,
-                KeyConditionExpression="PK = :pk AND MsgUuid = :u",
-                ExpressionAttributeValues=to_item({":pk": pk, ":u": message_uuid}),
-                ConsistentRead=True,  # an LSI reads its own writes
-            )
-        for item in page.get("Items", []):
-            sk = sort_key(item)
-            if keys.ts_from_message_sk(sk) >= first_ts:
-                found[message_uuid] = sk
+        located = located_message(table, pk, message_uuid, first_ts)
+        sk = sort_key(located) if located is not None else indexed_message_sk(table, pk, message_uuid, first_ts)
+        if sk is not None:
+            found[message_uuid] = sk
     return found
 
 
@@ -156,13 +181,16 @@ class DynamoMessages(OnTable):
         return MessagePage(messages=(message_from_item(i) for i in items), total_count=record.message_count)
 
     def _message_item(self, record: SessionRecord, tenant: str, message_uuid: str) -> Mapping[str, Any] | None:
-        """A message of the session's current incarnation by uuid: the LSI gives its key, consistently."""
-        session_id = record.session.session_id
-        sks = existing_message_sks(self._table, tenant, session_id, [message_uuid], record.first_ts)
-        if message_uuid not in sks:
+        """A message of the session's current incarnation by uuid: a uuid of our form is its key (one GetItem);
+        any other is looked up in the LSI, consistently, then read (a Query and a GetItem)."""
+        pk = keys.session_pk(tenant, record.session.session_id)
+        located = located_message(self._table, pk, message_uuid, record.first_ts)
+        if located is not None:
+            return located
+        sk = indexed_message_sk(self._table, pk, message_uuid, record.first_ts)
+        if sk is None:
             return None
-        pk = keys.session_pk(tenant, session_id)
-        return self._table.get(to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: sks[message_uuid]}))
+        return self._table.get(to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: sk}))
 
     def get_message(self, tenant: str, session_id: str, message_uuid: str) -> StoredMessage | None:
         record = live_session(self._table, tenant, session_id)
@@ -197,7 +225,8 @@ class DynamoMessages(OnTable):
                 self._table.db.update_item,
                 Key={keys.TABLE_PARTITION_KEY: item["PK"], keys.TABLE_SORT_KEY: item["SK"]},
                 UpdateExpression=f"SET metadata = :m, {METADATA_VERSION} = :next",
-                ConditionExpression=f"MsgUuid = :u AND {condition}",
+                ConditionExpression=f"{UUID_CONDITION} AND {condition}",
+                ExpressionAttributeNames=UUID_NAMES,
                 ExpressionAttributeValues=values,
             )
             if not written:

@@ -1,5 +1,9 @@
 """The table the store's parts share: its name, the client, the clock and the write retry budget, with the reads
-every part makes (a strongly consistent GetItem, Query pages, a key range, a listing index)."""
+every part makes (a strongly consistent GetItem, Query pages, a key range, a listing index).
+
+The listing indexes (ByTenant, SessionsByUser) project keys only, so that a write that changes a session's
+counters (every add_memory) rewrites no index entry: a listing reads an index page's keys, then the items
+(batch_get.listed_items)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chat_memory.adapters.dynamodb import keys
+from chat_memory.adapters.dynamodb.batch_get import batch_get, listed_items
 from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.adapters.dynamodb.errors import RETRY_BUDGET_SECONDS, attempts, is_version_conflict, store_errors
 from chat_memory.adapters.dynamodb.items import Item, to_item
@@ -84,13 +89,22 @@ class Table:
 
     def items(self, query: dict[str, Any]) -> Iterator[Mapping[str, Any]]:
         """The items of a Query, one request per page as the caller reads on (a page stops at its Limit or 1 MB)."""
+        for page in self._pages(query):
+            yield from page
+
+    def _pages(self, query: dict[str, Any]) -> Iterator[list[Mapping[str, Any]]]:
         while True:
             with store_errors():
                 page = self.db.query(**query)
-            yield from page.get("Items", [])
+            yield list(page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return
             query = {**query, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+    def batch_get(self, item_keys: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], Mapping[str, Any]]:
+        """The items of these keys (or of items that hold them), eventually consistent, by (PK, SK); absent ones
+        are left out. BatchGetItems of 100, retrying `UnprocessedKeys` within the retry budget."""
+        return batch_get(self.db, self.name, item_keys, self.retry_budget)
 
     def range(
         self,
@@ -143,7 +157,8 @@ class Table:
         }
         if read_ahead is not None:
             query["Limit"] = read_ahead
-        return self.items(query)
+        for page in self._pages(query):
+            yield from listed_items(self.db, self.name, page, key_attrs, self.retry_budget)
 
 
 class OnTable:
