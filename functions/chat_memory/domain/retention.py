@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from chat_memory.domain.errors import InvalidInputError
-from chat_memory.domain.models import JsonObject, rfc3339_from_micros
+
+if TYPE_CHECKING:
+    from chat_memory.domain.models import JsonObject
 
 MAX_RETENTION_DAYS: Final = 36_500  # 100 years
 SECONDS_PER_DAY: Final = 86_400
@@ -40,6 +42,8 @@ class DeletionReceipt:
 
     @property
     def deleted_at(self) -> str:
+        from chat_memory.domain.models import rfc3339_from_micros  # not on the authorizer's path
+
         return rfc3339_from_micros(self.deleted_ts)
 
 

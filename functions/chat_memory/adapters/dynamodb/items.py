@@ -7,36 +7,18 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from typing import Any
 
 from chat_memory.adapters.dynamodb import keys
+
+# Re-exported: most of the store imports them from here.
+from chat_memory.adapters.dynamodb.attributes import Item as Item
+from chat_memory.adapters.dynamodb.attributes import Value as Value
+from chat_memory.adapters.dynamodb.attributes import from_item as from_item
+from chat_memory.adapters.dynamodb.attributes import sort_key as sort_key
+from chat_memory.adapters.dynamodb.attributes import to_item as to_item
 from chat_memory.adapters.dynamodb.message_ids import located_ts
 from chat_memory.domain.models import CountedMessage, JsonObject, RoleType, Session, StoredMessage, Summary, User
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
-
-Item = dict[str, "AttributeValueTypeDef"]
-Value = str | int | bool | None
-
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
-
-
-def to_item(values: Mapping[str, Value]) -> Item:
-    """Attribute values (an item, a key or an expression's values) of plain values; None: no such attribute."""
-    return {name: _SERIALIZER.serialize(v) for name, v in values.items() if v is not None}
-
-
-def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    """The plain values of an item (numbers as Decimal)."""
-    return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
-
-
-def sort_key(item: Mapping[str, Any]) -> str:
-    return str(item[keys.TABLE_SORT_KEY]["S"])
 
 
 def dump_json(value: JsonObject) -> str:

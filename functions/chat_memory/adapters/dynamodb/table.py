@@ -14,16 +14,17 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chat_memory.adapters.dynamodb import keys
+from chat_memory.adapters.dynamodb.attributes import Item, to_item
 from chat_memory.adapters.dynamodb.batch_get import batch_get, listed_items
 from chat_memory.adapters.dynamodb.client import dynamodb_client
 from chat_memory.adapters.dynamodb.errors import RETRY_BUDGET_SECONDS, attempts, is_version_conflict, store_errors
-from chat_memory.adapters.dynamodb.items import Item, to_item
 from chat_memory.domain.errors import StoreUnavailableError
-from chat_memory.domain.models import Position
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import WriteRequestTypeDef
+
+    from chat_memory.domain.models import Position
 
 BATCH_WRITE_SIZE = 25  # requests in one BatchWriteItem
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from chat_memory.adapters.dynamodb import keys
 from chat_memory.adapters.dynamodb.api_keys import check_tenant
+from chat_memory.adapters.dynamodb.attributes import Item, from_item, to_item
 from chat_memory.adapters.dynamodb.errors import store_errors
-from chat_memory.adapters.dynamodb.items import Item, from_item, to_item
 from chat_memory.adapters.dynamodb.table import Table
 from chat_memory.domain.retention import check_retention_days, is_retention_days
 
