@@ -444,3 +444,41 @@ def test_a_replaced_shard_is_closed_and_its_successor_listed(db: Any) -> None:
     assert "NextShardIterator" not in page, "the old shard is closed and read to its end"
     newer = client.get_records(ShardIterator=_iterator(db))["Records"]
     assert [r["dynamodb"]["Keys"]["SK"]["S"] for r in newer] == ["MSG#new"]
+
+
+# --- the reads' answers, written as DynamoDB's JSON without moto's serialiser ----------------------------------
+
+
+def test_every_attribute_type_reads_back_the_same_from_each_item_read(db: Any) -> None:
+    attrs: dict[str, Any] = {
+        "s": {"S": 'héllo "quoted" \n line'},
+        "n": {"N": "-12345678901234567890.5"},
+        "b": {"B": bytes(range(256))},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2.5"]},
+        "bs": {"BS": [b"\x00\x01", b"\xff"]},
+        "m": {"M": {"inner": {"L": [{"S": "x"}, {"N": "3"}, {"B": b"\x10"}, {"NULL": True}, {"BOOL": False}]}}},
+        "l": {"L": [{"M": {"k": {"BOOL": True}}}]},
+        "null": {"NULL": True},
+        "bool": {"BOOL": True},
+    }
+    expected = {"PK": {"S": "p"}, "SK": {"S": "s1"}, **attrs}
+    _put(db, "p", "s1", **attrs)
+
+    def normalised(item: dict[str, Any]) -> dict[str, Any]:
+        return {k: {t: sorted(v) if t in ("SS", "NS", "BS") else v for t, v in val.items()} for k, val in item.items()}
+
+    key = {"PK": {"S": "p"}, "SK": {"S": "s1"}}
+    condition = {"KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": {"S": "p"}}}
+    answers = {
+        "Query": db.query(TableName=TABLE, **condition)["Items"][0],
+        "GetItem": db.get_item(TableName=TABLE, Key=key, ConsistentRead=True)["Item"],
+        "BatchGetItem": db.batch_get_item(RequestItems={TABLE: {"Keys": [key]}})["Responses"][TABLE][0],
+        "Scan": db.scan(TableName=TABLE)["Items"][0],
+    }
+    for action, item in answers.items():
+        assert normalised(item) == normalised(expected), action
+    page = db.query(TableName=TABLE, Limit=1, **condition)
+    assert page["Count"] == 1 and page["LastEvaluatedKey"] == key
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):  # errors: still moto's serialiser
+        db.query(TableName="no-such-table", **condition)
