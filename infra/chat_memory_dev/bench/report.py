@@ -376,8 +376,8 @@ def _other_sections(results: Mapping[str, Any]) -> list[str]:
         "",
         "A fresh `python -c` per run, round robin: the floor every Python Lambda pays anyway (import boto3, make "
         "one DynamoDB client), and each handler's import plus its first invocation (its event from `events/`; "
-        "for the authorizer, a key no tenant has) against a warm local DynamoDB. Compared by the whole "
-        "process's CPU time (user + system): wall time on a shared machine measures the neighbours.",
+        "for the authorizer, a valid key, then its tenant's settings) against a warm local DynamoDB. Compared by "
+        "the whole process's CPU time (user + system): wall time on a shared machine measures the neighbours.",
         "",
         _cold_table(results),
         "",
