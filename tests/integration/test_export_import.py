@@ -1,6 +1,7 @@
 """`chat-memory export` / `import` against moto tables built from template.yaml: a lossless round trip, one session,
 resuming both ways, a malformed line, LangChain's DynamoDBChatMessageHistory table, the API on imported data."""
 
+import io
 import json
 import uuid
 from pathlib import Path
@@ -86,6 +87,17 @@ def test_a_round_trip_through_an_empty_table_gives_the_same_bytes(
     assert status == 0, err
     assert "3 sessions, 18 messages imported" in err
     assert _export(capsys, "--table", COPY) == first
+
+
+def test_an_import_reads_stdin_without_a_file(
+    filled: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _export(capsys, "--table", TABLE)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(first.encode()), encoding="latin-1"))
+    status, _, err = _run(capsys, "import", "--table", COPY, "--tenant", "default")
+    assert status == 0, err
+    assert "3 sessions, 18 messages imported" in err
+    assert _export(capsys, "--table", COPY) == first, "read as UTF-8 whatever the terminal's encoding"
 
 
 def test_an_export_of_one_session_holds_it_and_its_user(filled: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -30,7 +30,6 @@ tests/integration/test_localdb_engine.py fails loudly when what is patched here 
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import threading
@@ -152,14 +151,10 @@ def _serialized(self: Any, action_result: Any) -> Any:
     result = action_result.result
     if not isinstance(result, dict) or self._get_action() not in _ITEM_READS:
         return _ORIGINAL["DynamoHandler.serialized"](self, action_result)
+    from moto.dynamodb.models.utilities import dynamo_json_dump  # moto's own JSON of DynamoDB values
+
     headers = {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}
-    return 200, headers, json.dumps(result, default=_base64, separators=(",", ":"))
-
-
-def _base64(value: Any) -> str:
-    if isinstance(value, bytes | bytearray):
-        return base64.b64encode(value).decode("ascii")
-    raise TypeError(f"no JSON for a {type(value).__name__} in a DynamoDB answer")
+    return 200, headers, dynamo_json_dump(result)
 
 
 def _streams_call_action(self: Any) -> Any:

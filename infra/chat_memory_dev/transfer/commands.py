@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import sys
@@ -132,16 +133,11 @@ def _import(args: argparse.Namespace) -> int:
     from chat_memory_dev.transfer.importer import Importer
 
     table = _table(args)
-    if args.input:
-        path = Path(args.input)
-        progress = _progress(args, "import", path.stat().st_size)
-        with path.open(encoding="utf-8") as stream:
-            importer = Importer(table, args.tenant, progress)
-            totals = importer.run(_numbered(stream, progress))
-    else:
-        progress = _progress(args, "import")
+    path = Path(args.input) if args.input else None
+    progress = _progress(args, "import", path.stat().st_size if path else None)
+    with path.open(encoding="utf-8") if path else contextlib.nullcontext(_utf8(sys.stdin)) as stream:
         importer = Importer(table, args.tenant, progress)
-        totals = importer.run(_numbered(_utf8(sys.stdin), progress))
+        totals = importer.run(_numbered(stream, progress))
     _summary("import", totals, f" imported; {importer.skipped} sessions already there, skipped")
     return 0
 
