@@ -3,16 +3,20 @@ session, at a fraction of the reads; messages newer than the index, changed afte
 are found as they are now; a deleted session is a 404 and its index is purged."""
 
 import random
+import threading
 from typing import Any
 
 import pytest
 
 from chat_memory import wiring
+from chat_memory.adapters.dynamodb.changes import Changes
+from chat_memory.adapters.dynamodb.index_reads import plan_buckets
 from chat_memory.adapters.dynamodb.items import stored_uuid
 from chat_memory.adapters.dynamodb.table import now_micros
 from chat_memory.domain.models import SearchQuery
 from chat_memory.handlers import purger
 from chat_memory.service.indexer import IndexSession
+from chat_memory.service.ranking import query_terms
 from chat_memory.service.search import SearchMemory
 from tests.http_events import FakeContext
 from tests.integration.conftest import TABLE, CallLog, Invoke, all_items, run_purger, tombstone_event
@@ -108,7 +112,7 @@ def test_a_message_changed_after_it_was_indexed_is_found_by_its_new_words(
     [item] = [i for i in all_items(wiring.dynamo_store()._table.db) if stored_uuid(i) == uuids[5]]
     ts = int(item["SK"]["S"].removeprefix("MSG#"))
     assert _index(changed=(ts,)).rebuilt == 1
-    monkeypatch.setattr("chat_memory.adapters.dynamodb.search.recently_changed", lambda *_: [])
+    monkeypatch.setattr("chat_memory.adapters.dynamodb.search.recent_changes", lambda *_: Changes(()))
     assert _contents(api("POST", SEARCH, {"text": "goats"}))[:1] == ["we keep goats on the roof"]
     assert "we keep goats on the roof" in _unindexed("goats")[:1]
     assert "we keep bees on the roof" not in _contents(api("POST", SEARCH, {"text": "bees roof"}))
@@ -169,11 +173,12 @@ def test_only_the_window_head_and_markers_are_read_strongly_consistently(api: In
     made = list(calls.calls)
     assert found == _unindexed("quilt rocket")
     strong = [(op, p) for op, p in made if p.get("ConsistentRead") or _batch_consistent(p)]
-    assert [op for op, _ in strong] == ["Query", "GetItem", "Query"], strong
-    window, head, markers = (p for _, p in strong)
+    assert sorted(op for op, _ in strong) == ["GetItem", "Query", "Query"], strong  # made at once: any order
+    [head] = [p for op, p in strong if op == "GetItem"]
+    by_start = {p["ExpressionAttributeValues"][":lo"]["S"].partition("#")[0]: p for op, p in strong if op == "Query"}
+    window, markers = by_start["MSG"], by_start["CHANGED"]
     assert window["ExpressionAttributeValues"][":lo"]["S"] > "MSG#" and window["Limit"] == 102, "the last minute's"
-    assert head["Key"]["SK"]["S"] == "INDEX"
-    assert markers["ExpressionAttributeValues"][":lo"]["S"].startswith("CHANGED#")
+    assert head["Key"]["SK"]["S"] == "INDEX" and markers["Limit"] == 200
     queries = [p for op, p in made if op == "Query"]
     index_reads = [q["ExpressionAttributeValues"][":lo"]["S"] for q in queries]
     buckets = [sk for sk in index_reads if sk.startswith("IDX#") and not sk.startswith("IDX#DOC#")]
@@ -223,3 +228,36 @@ def test_an_index_item_over_dynamodbs_400_kb_is_never_written_and_search_reads_t
     assert report.too_large and report.sealed == 0 and not _index_items(ddb), "nothing half-written"
     for text in QUERIES[:2]:
         assert _contents(api("POST", SEARCH, {"text": text})) == _unindexed(text)
+
+
+def test_a_search_over_the_index_waits_for_three_round_trips(api: Invoke, ddb: Any) -> None:
+    """The window, the rest of the newest 100, the change markers and the index head are read at once; then the
+    term buckets with the blocks' timestamps; then the candidates. Each step's calls meet at a barrier before any
+    of them is answered: made one after another, the first would wait there until the test failed."""
+    from chat_memory.adapters.dynamodb.client import dynamodb_client
+
+    _fill(api, _turns(1_200, seed=11))
+    assert _index().sealed == 6
+    buckets = len(plan_buckets(query_terms("quilt rocket", ["Bot", "Jane"])))
+    first, second = threading.Barrier(4, timeout=60), threading.Barrier(buckets + 1, timeout=60)
+    made: list[str] = []
+    counting = threading.Lock()
+
+    def meet(params: dict[str, Any], model: Any, **_: Any) -> None:
+        with counting:
+            made.append(model.name)
+            step = len(made)
+        if step <= 4:
+            first.wait()
+        elif step <= 4 + second.parties:
+            second.wait()
+
+    events = dynamodb_client().meta.events
+    events.register("provide-client-params.dynamodb", meet, unique_id="test-at-once")
+    try:
+        found = _contents(api("POST", SEARCH, {"text": "quilt rocket"}))
+    finally:
+        events.unregister("provide-client-params.dynamodb", unique_id="test-at-once")
+    assert found == _unindexed("quilt rocket")
+    assert sorted(made[:4]) == ["GetItem", "Query", "Query", "Query"]
+    assert made[4:] == ["Query"] * second.parties + ["BatchGetItem"], made

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Final, Protocol
 
 from chat_memory.domain.models import (
@@ -24,7 +24,7 @@ from chat_memory.domain.models import (
     Window,
 )
 from chat_memory.domain.retention import DeletionReason, DeletionReceipt
-from chat_memory.domain.search_index import BuiltBlock, IndexHead, IndexState, Posting, SearchView
+from chat_memory.domain.search_index import BuiltBlock, IndexHead, IndexHits, IndexState, SearchView
 
 
 class TokenCounter(Protocol):
@@ -251,15 +251,21 @@ class SearchIndexStore(Protocol):
         session."""
         ...
 
-    def postings(self, tenant: str, session_id: str, head: IndexHead, terms: Sequence[str]) -> dict[str, list[Posting]]:
-        """The postings in the head's blocks of the first `terms` (by priority) the store's budget allows; a term
-        left out is absent."""
+    def postings(self, tenant: str, session_id: str, head: IndexHead, terms: Sequence[str]) -> IndexHits:
+        """The postings in the head's blocks of the first `terms` (by priority) the store's budget allows (a term
+        left out is absent), with the blocks' timestamps when the store reads them along."""
         ...
 
     def indexed_messages(
-        self, tenant: str, session_id: str, head: IndexHead, wanted: Iterable[tuple[int, int]]
+        self,
+        tenant: str,
+        session_id: str,
+        head: IndexHead,
+        wanted: Iterable[tuple[int, int]],
+        timestamps: Mapping[int, Sequence[int]] | None = None,
     ) -> dict[tuple[int, int], SearchableMessage]:
-        """The messages at (block first_ts, position in the block), at most 100."""
+        """The messages at (block first_ts, position in the block), at most 100 (located by `timestamps` when
+        given: the IndexHits')."""
         ...
 
 

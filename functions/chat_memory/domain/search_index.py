@@ -87,6 +87,16 @@ class Posting:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexHits:
+    """What the index holds for a search's terms: each term's postings (a term the store could not read is
+    absent) and, when the store read them along, the message timestamps of every block (by first_ts), which
+    locate the postings' messages."""
+
+    postings: dict[str, list[Posting]]
+    timestamps: Mapping[int, Sequence[int]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BlockDoc:
     """A message of a block being built: its timestamp and its terms."""
 

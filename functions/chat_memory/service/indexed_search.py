@@ -78,7 +78,8 @@ def _over_index(
         )
     local = Counter(t for toks in run_terms for t in set(toks) if t in terms)
     lookup = sorted(terms, key=lambda t: local[t])[:MAX_TERMS]
-    postings = index.postings(tenant, session_id, head, lookup)
+    hits = index.postings(tenant, session_id, head, lookup)
+    postings = hits.postings
     df = {
         t: len(postings[t]) + sum(t in toks for toks in unindexed)
         if t in postings
@@ -96,7 +97,8 @@ def _over_index(
     wanted = to_read(picked[:scored], raw, known, indexed)
     wanted += [s for s in picked[scored:] if s not in wanted]  # the next (MMR's pool, fusion's), without
     places = dict(zip(locate(head, wanted), wanted, strict=True))
-    fetched = {places[p]: m for p, m in index.indexed_messages(tenant, session_id, head, places).items()}
+    read = index.indexed_messages(tenant, session_id, head, places, hits.timestamps)
+    fetched = {places[p]: m for p, m in read.items()}
     return _merged(run, start, fetched, view.changed, CorpusStats(total, avgdl, df))
 
 

@@ -190,6 +190,7 @@ class CallRecord:
     items: int
     error: str | None = None
     index_write_units: float = 0.0
+    consistent: bool = False  # a strongly consistent read (ConsistentRead, or a transactional read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -579,6 +580,14 @@ def _low_level_client(target: Any) -> Any:
     raise TypeError(f"not a boto3 DynamoDB client, resource or table: {target!r}")
 
 
+def _strongly_consistent(operation: str, request: Mapping[str, Any]) -> bool:
+    if operation == "TransactGetItems":
+        return True
+    if operation == "BatchGetItem":
+        return any(spec.get("ConsistentRead") for spec in request.get("RequestItems", {}).values())
+    return bool(request.get("ConsistentRead"))
+
+
 class CapacityRecorder:
     """Records the DynamoDB capacity of every call made through the clients it is attached to.
 
@@ -708,6 +717,7 @@ class CapacityRecorder:
             bytes_written=tally.bytes_written,
             items=tally.items,
             error=str(error) if error else None,
+            consistent=_strongly_consistent(operation, request),
         )
         with self._lock:
             self._records.append(record)

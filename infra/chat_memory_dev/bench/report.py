@@ -281,19 +281,40 @@ def _capacity_sections(results: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _round_trip_ms(results: Mapping[str, Any]) -> str:
+    for scenario in results["systems"].get(OURS, {}).values():
+        for figures in scenario.get("search", {}).values():
+            if "with_network" in figures:
+                return f"{figures['with_network']['round_trip_ms']:g}"
+    return "?"
+
+
+def _network_cells(figures: Mapping[str, Any]) -> str:
+    """Round trips, p50 with the modeled network and its ratio to the window read's (which made that many)."""
+    network = figures.get("with_network")
+    if network is None:
+        return "n/a | n/a | n/a"
+    window = network["window_read"]
+    return (
+        f"{network['round_trips']} (window read: {window['round_trips']}) | {network['latency_ms']['p50']:.1f} | "
+        f"{network['p50_vs_window_read']:g}"
+    )
+
+
 def _search_sections(results: Mapping[str, Any]) -> list[str]:
     """Search per history length and kind (chat-memory only), and the retrieval benchmark."""
     rows = [
         "| messages | search | calls | strongly consistent calls | read units (strongly consistent) | p50 ms | p95 ms "
-        "| p50 ÷ window read | read units ÷ window read |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| p50 ÷ window read | read units ÷ window read | round trips | p50 ms with network | ÷ window read |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for length, scenario in results["systems"].get(OURS, {}).items():
         for kind, f in scenario.get("search", {}).items():
             rows.append(
                 f"| {int(length):,} | {kind} | {f['call_count']} | {f['strongly_consistent_calls']} | "
                 f"{f['read_units']:g} ({f['strongly_consistent_read_units']:g}) | {f['latency_ms']['p50']:.1f} | "
-                f"{f['latency_ms']['p95']:.1f} | {f['p50_vs_window_read']:g} | {f['read_units_vs_window_read']:g} |"
+                f"{f['latency_ms']['p95']:.1f} | {f['p50_vs_window_read']:g} | {f['read_units_vs_window_read']:g} | "
+                f"{_network_cells(f)} |"
             )
     index_rows = [
         "| messages | blocks | write units | write units per message | bytes written |",
@@ -315,7 +336,9 @@ def _search_sections(results: Mapping[str, Any]) -> list[str]:
         "",
         "`POST /sessions/{id}/search` through the read handler on each session above, once the indexer has indexed "
         "it (sealed blocks of 200 messages; a session of 100 or fewer has none). Window read = GET memory, lastn 12, "
-        "of the same session.",
+        "of the same session. With network: every DynamoDB call waits a modeled round trip first "
+        f"({_round_trip_ms(results)} ms; calls made at once wait together); round trips: the longest chain of calls "
+        "each made after the one before it answered.",
         "",
         "\n".join(rows),
         "",

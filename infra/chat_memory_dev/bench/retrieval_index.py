@@ -5,13 +5,13 @@ whole conversation's statistics. In memory: no DynamoDB, the same code paths abo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 
 from chat_memory.adapters.dynamodb.index_codec import decode_bucket, split_block
 from chat_memory.adapters.dynamodb.index_reads import plan_buckets
 from chat_memory.domain.models import RoleType, SearchableMessage, StoredMessage
-from chat_memory.domain.search_index import IndexBlock, IndexHead, Posting, SearchView
+from chat_memory.domain.search_index import IndexBlock, IndexHead, IndexHits, Posting, SearchView
 from chat_memory.service.indexed_search import gather
 from chat_memory.service.indexer import BLOCK_SIZE, build_block
 from chat_memory.service.ranking import Doc, rank
@@ -47,7 +47,7 @@ class MemoryIndex:
         run = self._messages[-max(self._window, unindexed) :]
         return SearchView([SearchableMessage(m) for m in run], self._head)
 
-    def postings(self, tenant: str, session_id: str, head: IndexHead, terms: Sequence[str]) -> dict[str, list[Posting]]:
+    def postings(self, tenant: str, session_id: str, head: IndexHead, terms: Sequence[str]) -> IndexHits:
         found: dict[str, list[Posting]] = {}
         for bucket, wanted in plan_buckets(terms).items():
             found |= {t: [] for t in wanted}
@@ -55,10 +55,15 @@ class MemoryIndex:
                 data = self._buckets.get((bucket, block.first_ts), b"")
                 for term, entries in decode_bucket(data, wanted).items():
                     found[term] += [Posting(block.first_ts, o, tf, length) for o, tf, length in entries]
-        return found
+        return IndexHits(found)
 
     def indexed_messages(
-        self, tenant: str, session_id: str, head: IndexHead, wanted: Iterable[tuple[int, int]]
+        self,
+        tenant: str,
+        session_id: str,
+        head: IndexHead,
+        wanted: Iterable[tuple[int, int]],
+        timestamps: Mapping[int, Sequence[int]] | None = None,
     ) -> dict[tuple[int, int], SearchableMessage]:
         return {(b, o): SearchableMessage(self._by_ts[self._ts[b][o]]) for b, o in list(wanted)[:100]}
 

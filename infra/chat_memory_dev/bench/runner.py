@@ -262,7 +262,10 @@ class ChatMemory:
         from chat_memory_dev.bench import search_cost
 
         search = search_cost.http_search(self._read, self._context, session_id)
-        figures = search_cost.measure(search, dynamodb_client(), recorder, _timed, max(3, plan.reads // 3))
+        runs = max(3, plan.reads // 3)
+        figures = search_cost.measure(search, dynamodb_client(), recorder, _timed, runs)
+        window_read = partial(self.window, session_id, LASTN[-1])
+        window = window | {"with_network": search_cost.with_network(window_read, dynamodb_client(), _timed, runs)}
         return search_cost.with_ratios(figures, window)
 
     def index_figures(self, session_id: str, recorder: CapacityRecorder) -> dict[str, Any]:

@@ -1,11 +1,13 @@
 """Search's cost and speed in `chat-memory bench`: per history length, DynamoDB calls and read units per search
 (strongly and eventually consistent apart; DynamoDB's sizing rules, capacity.py), in-process p50/p95 through the
-read handler, and the ratio to a window read of the same session, once the indexer has indexed the session (and
-what its index cost to write); plus evidence recall (retrieval.py)."""
+read handler, the round trips it waits for and its p50/p95 with a modeled network (ROUND_TRIP_MS per call), and
+their ratios to a window read of the same session, once the indexer has indexed the session (and what its index
+cost to write); plus evidence recall (retrieval.py)."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, Final
@@ -23,22 +25,52 @@ SEARCHES: Final[dict[str, tuple[dict[str, Any], str]]] = {
 CALL_CEILING: Final = 20
 
 
-class _Consistency:
-    """The ConsistentRead flag of every DynamoDB call made while attached, in call order."""
+# What the network adds to each DynamoDB call from a Lambda function in the table's region (DynamoDB's own figure
+# is "single-digit milliseconds"): a model, not a measurement of AWS.
+ROUND_TRIP_MS: Final = 5.0
 
-    def __init__(self, client: Any) -> None:
-        self.flags: list[bool] = []
-        self._client = client
-        client.meta.events.register("provide-client-params.dynamodb", self._seen, unique_id="bench-consistency")
 
-    def _seen(self, params: dict[str, Any], **_: Any) -> None:
-        flag = params.get("ConsistentRead")
-        if flag is None and "RequestItems" in params:  # BatchGetItem: per table
-            flag = any(spec.get("ConsistentRead") for spec in params["RequestItems"].values())
-        self.flags.append(bool(flag))
+class SimulatedNetwork:
+    """While attached, every DynamoDB call of `client` waits ROUND_TRIP_MS before it is answered, in its own thread
+    (calls made at once wait together), and its (start, end) is kept: the round trips a request waits for are the
+    longest chain of calls each started after the one before it ended."""
+
+    def __init__(self, client: Any, ms: float = ROUND_TRIP_MS) -> None:
+        self.spans: list[tuple[float, float]] = []
+        self._client, self._seconds = client, ms / 1000
+        client.meta.events.register("before-call.dynamodb", self._leave, unique_id="bench-network-out")
+        client.meta.events.register("after-call.dynamodb", self._back, unique_id="bench-network-back")
+
+    def _leave(self, context: dict[str, Any], **_: Any) -> None:
+        context["bench-network-started"] = time.perf_counter()
+        time.sleep(self._seconds)
+
+    def _back(self, context: dict[str, Any], **_: Any) -> None:
+        self.spans.append((context.pop("bench-network-started"), time.perf_counter()))
+
+    def round_trips(self) -> int:
+        chain: list[tuple[float, int]] = []  # (end, longest chain ending with that call)
+        for start, end in sorted(self.spans, key=lambda span: span[1]):
+            chain.append((end, 1 + max((n for e, n in chain if e <= start), default=0)))
+        return max((n for _, n in chain), default=0)
 
     def detach(self) -> None:
-        self._client.meta.events.unregister("provide-client-params.dynamodb", unique_id="bench-consistency")
+        self._client.meta.events.unregister("before-call.dynamodb", unique_id="bench-network-out")
+        self._client.meta.events.unregister("after-call.dynamodb", unique_id="bench-network-back")
+
+
+def with_network(
+    operation: Callable[[], object], client: Any, timed: Callable[[Callable[[], object]], float], runs: int
+) -> dict[str, Any]:
+    """The round trips `operation` waits for and its latency, with ROUND_TRIP_MS added to every DynamoDB call."""
+    network = SimulatedNetwork(client)
+    try:
+        operation()
+        trips = network.round_trips()
+        samples = [timed(operation) for _ in range(runs)]
+    finally:
+        network.detach()
+    return {"round_trips": trips, "round_trip_ms": ROUND_TRIP_MS, "latency_ms": _p50_p95(samples)}
 
 
 def measure(
@@ -51,16 +83,13 @@ def measure(
     """Per kind of search: one measured (calls, units by consistency), then `runs` timed."""
     figures: dict[str, Any] = {}
     for kind, (body, query) in SEARCHES.items():
-        consistency = _Consistency(client)
         recorder.attach(client)
         mark = len(recorder.records)
         try:
             search(body, query)
         finally:
             recorder.detach()
-            consistency.detach()
         records = recorder.records[mark:]
-        flags = consistency.flags[-len(records) :] if records else []
         calls: dict[str, int] = {}
         for record in records:
             calls[record.operation] = calls.get(record.operation, 0) + 1
@@ -68,11 +97,12 @@ def measure(
         figures[kind] = {
             "calls": calls,
             "call_count": len(records),
-            "strongly_consistent_calls": sum(flags),
+            "strongly_consistent_calls": sum(r.consistent for r in records),
             "read_units": sum(r.read_units for r in records),
-            "strongly_consistent_read_units": sum(r.read_units for r, f in zip(records, flags, strict=False) if f),
+            "strongly_consistent_read_units": sum(r.read_units for r in records if r.consistent),
             "bytes_read": sum(r.bytes_read for r in records),
             "latency_ms": _p50_p95(samples),
+            "with_network": with_network(partial(search, body, query), client, timed, runs),
         }
     return figures
 
@@ -116,12 +146,17 @@ def _p50_p95(samples: Sequence[float]) -> dict[str, float]:
 
 
 def with_ratios(searches: dict[str, Any], window: dict[str, Any]) -> dict[str, Any]:
-    """Each search's latency and read units over those of the window read (default window) of the same session."""
+    """Each search's latency (in-process, and with the network's round trips) and read units over those of the
+    window read (default window) of the same session (`window["with_network"]`: with_network's figures)."""
     base_ms = window["latency_ms"]["p50"] or 1e-9
     base_units = window["read_units"] or 1e-9
+    base_network_ms = window["with_network"]["latency_ms"]["p50"] or 1e-9
     for figures in searches.values():
         figures["p50_vs_window_read"] = round(figures["latency_ms"]["p50"] / base_ms, 2)
         figures["read_units_vs_window_read"] = round(figures["read_units"] / base_units, 2)
+        network = figures["with_network"]
+        network["p50_vs_window_read"] = round(network["latency_ms"]["p50"] / base_network_ms, 2)
+        network["window_read"] = window["with_network"]
     return searches
 
 

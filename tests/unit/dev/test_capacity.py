@@ -258,11 +258,11 @@ def test_recorder_measures_put_get_query_and_transaction(client: Any) -> None:
     assert recorder.records == [
         CallRecord("PutItem", 0.0, 2.0, 0, 2025, 1),  # 2025 bytes: 2 KB
         CallRecord("PutItem", 0.0, 1.0, 0, 1013, 1),
-        CallRecord("GetItem", 1.0, 0.0, 2025, 0, 1),  # strongly consistent, under 4 KB
+        CallRecord("GetItem", 1.0, 0.0, 2025, 0, 1, consistent=True),  # strongly consistent, under 4 KB
         CallRecord("GetItem", 0.5, 0.0, 0, 0, 0),  # nothing found: still half a unit
         # Query: 2025 + 1013 = 3038 bytes rounded once to 4 KB (GetItem of each would cost 2 x 0.5).
         CallRecord("Query", 0.5, 0.0, 3038, 0, 2),
-        CallRecord("Query", 1.0, 0.0, 3038, 0, 2),
+        CallRecord("Query", 1.0, 0.0, 3038, 0, 2, consistent=True),
         # Put C 1513 B -> 2 x 2; Update: key 9 + "Count" 5 + value 2 = 16 B -> 1 x 2; ConditionCheck (key 9 B)
         # -> 1 x 2; Delete -> 1 x 2. Bytes written: 1513 + 16.
         CallRecord("TransactWriteItems", 0.0, 10.0, 0, 1529, 3),
@@ -278,7 +278,7 @@ def test_recorder_measures_put_get_query_and_transaction(client: Any) -> None:
 
     # The update stored "Count": 3 (5 + 2 bytes) in item A: read back, it measures 2025 + 7.
     client.get_item(TableName=TABLE, Key=_key("s#1", 1), ConsistentRead=True)
-    assert recorder.records[-1] == CallRecord("GetItem", 1.0, 0.0, 2032, 0, 1)
+    assert recorder.records[-1] == CallRecord("GetItem", 1.0, 0.0, 2032, 0, 1, consistent=True)
 
     recorder.clear()
     assert recorder.records == []
@@ -321,8 +321,8 @@ def test_recorder_measures_batches_deletes_updates_scans_and_transactional_reads
     assert recorder.records == [
         CallRecord("BatchWriteItem", 0.0, 2.0 + 1.0 + 1.0, 0, 2025 + 1013, 3),
         CallRecord("BatchGetItem", 0.5 * 3, 0.0, 2025 + 1013, 0, 2),  # each item rounded alone
-        CallRecord("Scan", 1.0, 0.0, 3038, 0, 2),
-        CallRecord("TransactGetItems", 2.0 + 2.0, 0.0, 1013, 0, 1),
+        CallRecord("Scan", 1.0, 0.0, 3038, 0, 2, consistent=True),
+        CallRecord("TransactGetItems", 2.0 + 2.0, 0.0, 1013, 0, 1, consistent=True),
         CallRecord("UpdateItem", 0.0, 1.0, 0, 1013 + 4 + 1, 1),  # ALL_NEW: the new item exactly, 1018 B
         CallRecord("DeleteItem", 0.0, 1.0, 0, 1018, 1),  # ALL_OLD: the deleted item
         CallRecord("DeleteItem", 0.0, 1.0, 0, 0, 1),

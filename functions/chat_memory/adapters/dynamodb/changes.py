@@ -2,20 +2,22 @@
 
 Search reads a long session's older messages with eventually consistent Queries, which may miss a write of the
 last moment. So a write that changes stored messages (add_memory resending a uuid, a metadata PATCH) first puts a
-small marker naming them (their timestamps: no content); search reads the markers of the last CHANGE_HORIZON
-with one strongly consistent Query and re-reads what they name with one strongly consistent BatchGetItem. A
-marker written by a write that then failed only costs that re-read. Markers expire by TTL.
+small marker naming them (their timestamps: no content); search reads the markers with one strongly consistent
+Query (at once with its first reads, so before it knows how far back it must look: the last CHANGE_HORIZON, or
+since its index last synced) and re-reads what they name with one strongly consistent BatchGetItem. A marker
+written by a write that then failed only costs that re-read. Markers expire by TTL.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from chat_memory.adapters.dynamodb import keys
 from chat_memory.adapters.dynamodb.errors import store_errors
-from chat_memory.adapters.dynamodb.items import to_item
+from chat_memory.adapters.dynamodb.items import sort_key, to_item
 from chat_memory.adapters.dynamodb.table import Table
 
 # How far back search looks: far past DynamoDB's replication delay (well under a second, not bounded by a document).
@@ -42,19 +44,40 @@ def mark_changed(table: Table, tenant: str, session_id: str, message_ts: Collect
         table.db.put_item(TableName=table.name, Item=item)
 
 
-def recently_changed(table: Table, tenant: str, session_id: str, since_micros: int | None = None) -> list[int]:
-    """The timestamps of the messages changed in the last CHANGE_HORIZON (or since `since_micros` if that is
-    earlier), those of the newest changes first (at most MAX_REREAD): one strongly consistent Query of the
-    markers."""
+# Markers search reads (the newest first): past this many, the changes of the oldest are not re-read.
+MAX_MARKERS: Final = 2 * MAX_REREAD
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """The change markers of a session still alive (their lifetime), newest first: (when, the messages' ts)."""
+
+    markers: tuple[tuple[int, tuple[int, ...]], ...]
+
+    def since(self, micros: int) -> list[int]:
+        """The timestamps of the messages changed at or after `micros`, those of the newest changes first (at most
+        MAX_REREAD)."""
+        changed: dict[int, None] = {}
+        for at, message_ts in self.markers:
+            if at < micros:
+                break
+            for ts in message_ts:
+                changed.setdefault(ts)
+        return list(changed)[:MAX_REREAD]
+
+
+def recent_changes(table: Table, tenant: str, session_id: str) -> Changes:
+    """The session's change markers of their lifetime, the newest MAX_MARKERS: one strongly consistent Query (read
+    before knowing how far back a search must look: see Changes.since)."""
     pk = keys.session_pk(tenant, session_id)
-    horizon = table.clock() - CHANGE_HORIZON_MICROS
-    since = keys.changed_sk(max(0, horizon if since_micros is None else min(horizon, since_micros)))
-    markers = table.range(pk, since, keys.changed_sk(keys.LAST_TS, "~"), newest_first=True)
-    changed: dict[int, None] = {}
-    for marker in markers:
-        for ts in marker.get(_TS_ATTR, {}).get("NS", []):
-            changed.setdefault(int(ts))
-    return list(changed)[:MAX_REREAD]
+    since = keys.changed_sk(max(0, table.clock() - MARKER_LIFETIME_SECONDS * 1_000_000))
+    found = table.range(pk, since, keys.changed_sk(keys.LAST_TS, "~"), limit=MAX_MARKERS, newest_first=True)
+    return Changes(
+        tuple(
+            (keys.ts_from_changed_sk(sort_key(m)), tuple(int(ts) for ts in m.get(_TS_ATTR, {}).get("NS", [])))
+            for m in found
+        )
+    )
 
 
 def reread(table: Table, tenant: str, session_id: str, message_ts: Collection[int]) -> list[Mapping[str, Any]]:

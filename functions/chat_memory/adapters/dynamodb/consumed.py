@@ -6,6 +6,7 @@ collected, so the API can answer with them (X-Consumed-Capacity) and publish the
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -26,6 +27,8 @@ class Consumption:
 
 
 _current: ContextVar[Consumption | None] = ContextVar("consumption", default=None)
+# Calls made at once (parallel.py) add to the same tally from several threads.
+_adding = threading.Lock()
 
 
 @contextmanager
@@ -58,7 +61,8 @@ def record_capacity(http_response: Any, parsed: Mapping[str, Any], model: Any, *
     entries = reported if isinstance(reported, list) else [reported]
     read = model.name in _READS
     total = sum(_units(entry, read) for entry in entries)
-    if read:
-        consumption.read_units += total
-    else:
-        consumption.write_units += total
+    with _adding:
+        if read:
+            consumption.read_units += total
+        else:
+            consumption.write_units += total

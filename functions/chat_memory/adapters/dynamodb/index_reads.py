@@ -1,10 +1,12 @@
-"""What search reads of the index: the postings of a few terms (one eventually consistent Query per term bucket:
-blocks are immutable once named by the head, and search trusts only blocks sealed a while ago), then the chosen
-messages (their blocks' timestamps, then the messages, each one eventually consistent BatchGetItem)."""
+"""What search reads of the index: the postings of a few terms (one eventually consistent Query per term bucket,
+all at once: blocks are immutable once named by the head, and search trusts only blocks sealed a while ago), then
+the chosen messages (their blocks' timestamps, read along with the postings when small, then the messages, each
+one eventually consistent BatchGetItem)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any, Final
 
 from chat_memory.adapters.dynamodb import keys
@@ -13,15 +15,17 @@ from chat_memory.adapters.dynamodb.errors import store_errors
 from chat_memory.adapters.dynamodb.index import DOCS_ATTR, POSTINGS_ATTR
 from chat_memory.adapters.dynamodb.index_codec import bucket_of, decode_bucket, decode_docs
 from chat_memory.adapters.dynamodb.items import message_from_item, sort_key, to_item
+from chat_memory.adapters.dynamodb.parallel import AtOnce
 from chat_memory.adapters.dynamodb.table import OnTable, Table
 from chat_memory.domain.models import SearchableMessage
-from chat_memory.domain.search_index import IndexHead, Posting
+from chat_memory.domain.search_index import IndexHead, IndexHits, Posting
 
 MAX_BUCKET_CALLS: Final = 6  # Query pages of term buckets per search (terms sharing a bucket come free)
 MAX_KEYS: Final = 100  # one BatchGetItem
 _UNIT_BYTES: Final = 4096  # a read unit (BatchGetItem rounds each item up to it; Query rounds the sum)
 _DOCS_ITEM_BYTES: Final = 80  # a block's timestamps item: keys and name, then about
 _BYTES_PER_DOC: Final = 4  # bytes per message (a varint gap of microseconds: seconds to hours apart)
+PREFETCH_TIMESTAMPS_BYTES: Final = 16 * _UNIT_BYTES  # read them along with the postings up to this estimate
 
 
 def batch_get(table: Table, item_keys: Sequence[Mapping[str, Any]], *, consistent: bool) -> list[Mapping[str, Any]]:
@@ -57,16 +61,25 @@ def plan_buckets(terms: Sequence[str]) -> dict[int, list[str]]:
 class DynamoIndexReads(OnTable):
     """The index half of search's reads (SearchIndexStore, with search.py's search_view)."""
 
-    def postings(self, tenant: str, session_id: str, head: IndexHead, terms: Sequence[str]) -> dict[str, list[Posting]]:
+    def postings(self, tenant: str, session_id: str, head: IndexHead, terms: Sequence[str]) -> IndexHits:
         """The postings in the head's blocks of the first terms (by priority) whose buckets fit the budget; a term
-        left out (or whose bucket did not fit in the pages left) is absent."""
+        left out (or whose bucket did not fit in the pages left) is absent. Every bucket's first page, and the
+        blocks' timestamps when they are small, are read at once; a bucket's further pages after."""
+        pk = keys.session_pk(tenant, session_id)
+        plan = plan_buckets(terms)
+        with AtOnce() as calls:
+            firsts = {b: calls.start(partial(self._page, _bucket_query(self._table, pk, b))) for b in plan}
+            stamps = calls.start(partial(self._all_timestamps, pk, head)) if _small(head) else None
         blocks = {b.first_ts for b in head.blocks}
         found: dict[str, list[Posting]] = {}
-        calls = 0
-        for bucket, wanted in plan_buckets(terms).items():
-            items, complete, used = self._bucket(tenant, session_id, bucket, MAX_BUCKET_CALLS - calls)
-            calls += used
-            if not complete:
+        pages_left = MAX_BUCKET_CALLS - len(plan)
+        for bucket, wanted in plan.items():
+            query, (items, more) = _bucket_query(self._table, pk, bucket), firsts[bucket].result()
+            while more is not None and pages_left > 0:
+                query["ExclusiveStartKey"], pages_left = more, pages_left - 1
+                page, more = self._page(query)
+                items = [*items, *page]
+            if more is not None:
                 break
             for term in wanted:
                 found[term] = []
@@ -76,42 +89,29 @@ class DynamoIndexReads(OnTable):
                     continue
                 for term, entries in decode_bucket(bytes(item[POSTINGS_ATTR]["B"]), wanted).items():
                     found[term].extend(Posting(block, o, tf, length) for o, tf, length in entries)
-        return found
+        return IndexHits(found, stamps.result() if stamps is not None else None)
 
-    def _bucket(
-        self, tenant: str, session_id: str, bucket: int, pages: int
-    ) -> tuple[list[Mapping[str, Any]], bool, int]:
-        """A bucket's items in at most `pages` Query pages: (items, whether that was all, pages used)."""
-        prefix = keys.index_bucket_prefix(bucket)
-        return self._range(keys.session_pk(tenant, session_id), prefix, prefix + "~", pages)
-
-    def _range(self, pk: str, lo: str, hi: str, pages: int) -> tuple[list[Mapping[str, Any]], bool, int]:
-        """Items with lo <= SK <= hi, eventually consistent, in at most `pages` Query pages: (items, whether that
-        was all, pages used)."""
-        query: dict[str, Any] = {
-            "TableName": self._table.name,
-            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
-            "ExpressionAttributeValues": to_item({":pk": pk, ":lo": lo, ":hi": hi}),
-            "ConsistentRead": False,
-        }
-        items: list[Mapping[str, Any]] = []
-        for used in range(1, pages + 1):
-            with store_errors():
-                page = self._table.db.query(**query)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return items, True, used
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return items, False, pages
+    def _page(self, query: dict[str, Any]) -> tuple[list[Mapping[str, Any]], Any]:
+        """One Query page: its items and where the next starts (None: that was the last)."""
+        with store_errors():
+            page = self._table.db.query(**query)
+        return list(page.get("Items", [])), page.get("LastEvaluatedKey")
 
     def indexed_messages(
-        self, tenant: str, session_id: str, head: IndexHead, wanted: Iterable[tuple[int, int]]
+        self,
+        tenant: str,
+        session_id: str,
+        head: IndexHead,
+        wanted: Iterable[tuple[int, int]],
+        timestamps: Mapping[int, Sequence[int]] | None = None,
     ) -> dict[tuple[int, int], SearchableMessage]:
-        """The messages at (block first_ts, position in the block), at most 100: the blocks' timestamps, then the
-        messages (eventually consistent; a change of the last moment comes from the change markers)."""
+        """The messages at (block first_ts, position in the block), at most 100: the blocks' timestamps (unless
+        given), then the messages (eventually consistent; a change of the last moment comes from the change
+        markers)."""
         pk = keys.session_pk(tenant, session_id)
         wanted = list(dict.fromkeys(wanted))[:MAX_KEYS]
-        timestamps = self._timestamps(pk, head, sorted({b for b, _ in wanted}))
+        if timestamps is None:
+            timestamps = self._timestamps(pk, head, sorted({b for b, _ in wanted}))
         at: dict[int, tuple[int, int]] = {}
         for block, ordinal in wanted:
             stamps = timestamps.get(block, [])
@@ -129,18 +129,48 @@ class DynamoIndexReads(OnTable):
     def _timestamps(self, pk: str, head: IndexHead, blocks: Sequence[int]) -> dict[int, list[int]]:
         """The message timestamps of `blocks`: a BatchGetItem of their items (each item rounded up to 4 KB), or one
         Query of every block's (their sizes summed) when that reads fewer units."""
-        estimate = sum(_DOCS_ITEM_BYTES + _BYTES_PER_DOC * b.docs for b in head.blocks)
-        if estimate < _UNIT_BYTES * len(blocks):  # under 400 KB: one page
-            items, _, _ = self._range(pk, keys.index_docs_sk(0), keys.index_docs_sk(keys.LAST_TS), 1)
-        else:
-            doc_keys = [
-                to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.index_docs_sk(b)}) for b in blocks
-            ]
-            items = batch_get(self._table, doc_keys, consistent=False)
-        wanted = set(blocks)
-        out: dict[int, list[int]] = {}
-        for item in items:
-            block = keys.index_block_of(sort_key(item))
-            if block in wanted:
-                out[block] = decode_docs(block, bytes(item[DOCS_ATTR]["B"]))
-        return out
+        if _estimate(head) < _UNIT_BYTES * len(blocks):  # under 400 KB: one page
+            return self._all_timestamps(pk, head, blocks)
+        doc_keys = [to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.index_docs_sk(b)}) for b in blocks]
+        return _decoded(batch_get(self._table, doc_keys, consistent=False), set(blocks))
+
+    def _all_timestamps(self, pk: str, head: IndexHead, blocks: Sequence[int] | None = None) -> dict[int, list[int]]:
+        """The message timestamps of `blocks` (None: the head's) from one Query page of every block's."""
+        query = _range_query(self._table, pk, keys.index_docs_sk(0), keys.index_docs_sk(keys.LAST_TS))
+        items, _ = self._page(query)
+        return _decoded(items, {b.first_ts for b in head.blocks} if blocks is None else set(blocks))
+
+
+def _range_query(table: Table, pk: str, lo: str, hi: str) -> dict[str, Any]:
+    """A Query of the items with lo <= SK <= hi, eventually consistent."""
+    return {
+        "TableName": table.name,
+        "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
+        "ExpressionAttributeValues": to_item({":pk": pk, ":lo": lo, ":hi": hi}),
+        "ConsistentRead": False,
+    }
+
+
+def _bucket_query(table: Table, pk: str, bucket: int) -> dict[str, Any]:
+    prefix = keys.index_bucket_prefix(bucket)
+    return _range_query(table, pk, prefix, prefix + "~")
+
+
+def _estimate(head: IndexHead) -> int:
+    """About how many bytes the timestamps items of all the head's blocks hold."""
+    return sum(_DOCS_ITEM_BYTES + _BYTES_PER_DOC * b.docs for b in head.blocks)
+
+
+def _small(head: IndexHead) -> bool:
+    """Whether all the blocks' timestamps cost no more to read along with the postings than those of the blocks a
+    search typically needs would cost after (the candidates of up to 16 blocks: a 4 KB unit each)."""
+    return _estimate(head) <= PREFETCH_TIMESTAMPS_BYTES
+
+
+def _decoded(items: Iterable[Mapping[str, Any]], wanted: Collection[int]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for item in items:
+        block = keys.index_block_of(sort_key(item))
+        if block in wanted:
+            out[block] = decode_docs(block, bytes(item[DOCS_ATTR]["B"]))
+    return out

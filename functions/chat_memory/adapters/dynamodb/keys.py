@@ -132,6 +132,11 @@ def changed_sk(changed_ts: int, suffix: str = "") -> str:
     return f"{CHANGED_SK_PREFIX}{changed_ts:0{_TS_DIGITS}d}#{suffix}"
 
 
+def ts_from_changed_sk(sk: str) -> int:
+    """When the change a marker records was made (changed_sk)."""
+    return int(sk.removeprefix(CHANGED_SK_PREFIX).partition("#")[0])
+
+
 def api_key_pk(key_hash: str) -> str:
     """API keys are found by the SHA-256 of the key: the key itself is never stored."""
     return f"APIKEY#{key_hash}"

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain
 from typing import Any, Final
 
 from chat_memory.adapters.dynamodb import keys
-from chat_memory.adapters.dynamodb.changes import CHANGE_HORIZON_MICROS, recently_changed, reread
+from chat_memory.adapters.dynamodb.changes import CHANGE_HORIZON_MICROS, Changes, recent_changes, reread
 from chat_memory.adapters.dynamodb.embeddings import embedding_from_item
 from chat_memory.adapters.dynamodb.errors import store_errors
 from chat_memory.adapters.dynamodb.index import read_head
 from chat_memory.adapters.dynamodb.index_reads import DynamoIndexReads
 from chat_memory.adapters.dynamodb.items import SessionRecord, message_from_item, sort_key, summary_from_item
 from chat_memory.adapters.dynamodb.messages import DynamoMessages, messages_query
+from chat_memory.adapters.dynamodb.parallel import AtOnce
 from chat_memory.adapters.dynamodb.sessions import live_session
 from chat_memory.adapters.dynamodb.table import Table
 from chat_memory.domain.models import SearchableMessage, Span, Summary
@@ -29,13 +31,12 @@ from chat_memory.domain.search_index import IndexHead, SearchView
 STRONG_HORIZON_MICROS: Final = CHANGE_HORIZON_MICROS
 # The newest messages, read in full. Those of the last STRONG_HORIZON come from one strongly consistent Query
 # (read your writes); the rest of them from an eventually consistent one (half the price), with the change
-# markers' re-read, as for the older messages. A session of at most this many messages is read strongly
-# consistent throughout (two Queries, no markers).
+# markers' re-read, as for the older messages. Both Queries, the markers' and the index head's are made at once.
 FRESH_MESSAGES: Final = 100
-# Then at most this many 1 MB pages of the older ones. With the window, the index head, the change markers' Query
-# and their re-read (at most 2 BatchGetItem calls), a search makes at most 20 DynamoDB calls (about 15 MB of
-# messages; a longer session is searched in its newest 15 MB when it has no index).
-MAX_OLDER_PAGES: Final = 15
+# Then at most this many 1 MB pages of the older ones. With those four calls and the markers' re-read (at most 2
+# BatchGetItem calls), a search makes at most 20 DynamoDB calls (about 14 MB of messages; a longer session is
+# searched in its newest 14 MB when it has no index).
+MAX_OLDER_PAGES: Final = 14
 # With an index: at most this many pages of the messages it does not cover yet (past them: searched as without an
 # index); with the term buckets' pages (index_reads.py) and two BatchGetItem pairs, 19 calls at most.
 MAX_TAIL_PAGES: Final = 4
@@ -52,14 +53,29 @@ def _ts(item: Mapping[str, Any]) -> int:
     return keys.ts_from_message_sk(sort_key(item))
 
 
+def _with(items: Sequence[Mapping[str, Any]], again: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """`items` (oldest first) with the messages read `again` in their place (or added in order)."""
+    if not again:
+        return list(items)
+    by_sk = {sort_key(i): i for i in items} | {sort_key(i): i for i in again}
+    return [by_sk[sk] for sk in sorted(by_sk)]
+
+
 @dataclass(frozen=True, slots=True)
 class Newest:
-    """The session and its newest messages, oldest first; each message at or after `strong_from` was read strongly
-    consistent."""
+    """The session and its newest messages, oldest first (each message at or after `strong_from` read strongly
+    consistent), its change markers and (when asked for) its index head: what a search reads first, at once."""
 
     record: SessionRecord
     messages: list[Mapping[str, Any]]
     strong_from: int
+    changes: Changes
+    head: IndexHead | None = None
+
+    @property
+    def whole(self) -> bool:
+        """Whether these are all the session's messages."""
+        return self.record.message_count <= len(self.messages)
 
     @property
     def oldest_ts(self) -> int:
@@ -72,6 +88,10 @@ class Newest:
         low, high = span
         first = self.record.first_ts if low is None else max(self.record.first_ts, low)
         return first, self.oldest_ts if high is None else min(self.oldest_ts, high + 1)
+
+    def changed(self, since: int) -> list[int]:
+        """The messages changed since `since` that were read eventually consistently (they must be read again)."""
+        return [ts for ts in self.changes.since(since) if ts < self.strong_from]
 
 
 class OlderPages:
@@ -137,8 +157,8 @@ class DynamoSearch(DynamoMessages, DynamoIndexReads):
         newest = self._newest(tenant, session_id)
         if newest is None:
             return None
-        if newest.record.message_count <= len(newest.messages):
-            return _searchable(newest.messages)  # the whole session, strongly consistent
+        if newest.whole:
+            return _searchable(self._reread(tenant, session_id, newest.messages, self._changed(newest)))
         return self._unindexed(tenant, session_id, newest, span=span).messages
 
     def newest_matching(
@@ -154,12 +174,10 @@ class DynamoSearch(DynamoMessages, DynamoIndexReads):
         newest = self._newest(tenant, session_id)
         if newest is None:
             return None
-        record, fresh = newest.record, newest.messages
-        batches: Iterator[Sequence[Mapping[str, Any]]] = iter([fresh[::-1]])
-        again: dict[str, Mapping[str, Any]] = {}
-        if record.message_count > len(fresh):  # some read eventually consistently
-            changed = [ts for ts in recently_changed(self._table, tenant, session_id) if ts < newest.strong_from]
-            again = {sort_key(i): i for i in reread(self._table, tenant, session_id, changed)} if changed else {}
+        changed = self._changed(newest)
+        again = {sort_key(i): i for i in reread(self._table, tenant, session_id, changed)} if changed else {}
+        batches: Iterator[Sequence[Mapping[str, Any]]] = iter([newest.messages[::-1]])
+        if not newest.whole:
             older = OlderPages(self._table, tenant, session_id, *newest.older_range(span))
             batches = chain(batches, older.newest_first(MAX_OLDER_PAGES))
         kept: list[SearchableMessage] = []
@@ -173,33 +191,46 @@ class DynamoSearch(DynamoMessages, DynamoIndexReads):
 
     def search_view(self, tenant: str, session_id: str) -> SearchView | None:
         """The newest messages and, when the session has a usable index, its head (see SearchView)."""
-        newest = self._newest(tenant, session_id)
+        newest = self._newest(tenant, session_id, with_head=True)
         if newest is None:
             return None
-        record, fresh = newest.record, newest.messages
-        if record.message_count <= len(fresh):
-            return SearchView(_searchable(fresh))  # the whole session, strongly consistent
-        head = read_head(self._table, tenant, session_id)
-        if head is not None and head.incarnation == record.first_ts:
+        if newest.whole:
+            return SearchView(_searchable(self._reread(tenant, session_id, newest.messages, self._changed(newest))))
+        head = newest.head
+        if head is not None and head.incarnation == newest.record.first_ts:
             return self._indexed(tenant, session_id, newest, head)
         return self._unindexed(tenant, session_id, newest)
 
-    def _newest(self, tenant: str, session_id: str) -> Newest | None:
-        """The session and its newest FRESH_MESSAGES messages: those since STRONG_HORIZON ago (at most that many)
-        strongly consistent, the others strongly consistent only when they are the whole session."""
+    def _newest(self, tenant: str, session_id: str, *, with_head: bool = False) -> Newest | None:
+        """At once: the session with its newest FRESH_MESSAGES messages (those since STRONG_HORIZON ago strongly
+        consistent, the others eventually), its change markers and (`with_head`) its index head."""
         since = self._table.clock() - STRONG_HORIZON_MICROS
-        window = self.read_window_items(tenant, session_id, FRESH_MESSAGES, since_ts=since)
-        if window is None:
+        rest = OlderPages(self._table, tenant, session_id, 0, since, FRESH_MESSAGES)
+        with AtOnce() as calls:
+            window = calls.start(partial(self.read_window_items, tenant, session_id, FRESH_MESSAGES, since_ts=since))
+            rest_read = calls.start(partial(rest.read, 1, enough=FRESH_MESSAGES))
+            changes = calls.start(partial(recent_changes, self._table, tenant, session_id))
+            head = calls.start(partial(read_head, self._table, tenant, session_id)) if with_head else None
+        found, _ = window.result(), rest_read.result()
+        if found is None:
             return None
-        record, fresh = window.record, window.messages
-        strong_from = _ts(fresh[0]) if len(fresh) >= FRESH_MESSAGES else since
-        wanted = min(FRESH_MESSAGES, record.message_count) - len(fresh)
-        if wanted <= 0:
-            return Newest(record, fresh, strong_from)
-        whole = record.message_count <= FRESH_MESSAGES
-        pages = OlderPages(self._table, tenant, session_id, record.first_ts, strong_from, wanted, consistent=whole)
-        pages.read(FRESH_MESSAGES if whole else 1, enough=wanted)  # a whole session: as many pages as it takes
-        return Newest(record, [*pages.items(), *fresh], record.first_ts if whole else strong_from)
+        record, fresh = found.record, found.messages
+        indexed = head.result() if head is not None else None
+        if len(fresh) >= FRESH_MESSAGES:  # the last minute's alone: the rest was read for nothing
+            return Newest(record, fresh, _ts(fresh[0]), changes.result(), indexed)
+        # Leftovers of a deleted incarnation are all older than first_ts.
+        older = [i for i in rest.items() if _ts(i) >= record.first_ts][len(fresh) - FRESH_MESSAGES :]
+        return Newest(record, [*older, *fresh], since, changes.result(), indexed)
+
+    def _changed(self, newest: Newest) -> list[int]:
+        """The messages changed in the last CHANGE_HORIZON that were read eventually consistently."""
+        return newest.changed(self._table.clock() - CHANGE_HORIZON_MICROS)
+
+    def _reread(
+        self, tenant: str, session_id: str, items: Sequence[Mapping[str, Any]], changed: Sequence[int]
+    ) -> list[Mapping[str, Any]]:
+        """`items` with the `changed` messages read again (strongly consistent)."""
+        return _with(items, reread(self._table, tenant, session_id, changed) if changed else [])
 
     def _unindexed(
         self,
@@ -208,38 +239,44 @@ class DynamoSearch(DynamoMessages, DynamoIndexReads):
         newest: Newest,
         pages: OlderPages | None = None,
         span: Span = (None, None),
+        again: Sequence[Mapping[str, Any]] | None = None,
     ) -> SearchView:
         """The whole session (its newest MAX_OLDER_PAGES pages of older messages), continuing `pages` if given;
-        of the older messages only those in `span` (inclusive, None: unbounded) when given."""
-        fresh = newest.messages
-        if pages is None:
-            older = self._older_than(tenant, session_id, *newest.older_range(span))
-        else:
-            pages.read(MAX_OLDER_PAGES)
-            older = pages.items()
-        items = [*older, *fresh]
-        changed = [ts for ts in recently_changed(self._table, tenant, session_id) if ts < newest.strong_from]
-        if changed:
-            by_sk = {sort_key(i): i for i in items}
-            by_sk |= {sort_key(i): i for i in reread(self._table, tenant, session_id, changed)}
-            items = [by_sk[sk] for sk in sorted(by_sk)]
-        return SearchView(_searchable(items))
+        of the older messages only those in `span` (inclusive, None: unbounded) when given. The changed messages
+        are read again at the same time (unless read `again` already)."""
+        older = pages if pages is not None else OlderPages(self._table, tenant, session_id, *newest.older_range(span))
+        changed = self._changed(newest) if again is None else []
+        with AtOnce() as calls:
+            older_read = calls.start(partial(older.read, MAX_OLDER_PAGES))
+            reread_now = calls.start(partial(reread, self._table, tenant, session_id, changed)) if changed else None
+        older_read.result()
+        if reread_now is not None:
+            again = reread_now.result()
+        return SearchView(_searchable(_with([*older.items(), *newest.messages], again or [])))
 
     def _indexed(self, tenant: str, session_id: str, newest: Newest, head: IndexHead) -> SearchView:
-        """The view over the index; as without one when it is too far behind (more than MAX_TAIL_PAGES to read)."""
+        """The view over the index; as without one when it is too far behind (more than MAX_TAIL_PAGES to read).
+        The messages it has not covered yet and the changed ones are read at the same time."""
         record, fresh = newest.record, newest.messages
-        head = head.trusted(self._table.clock() - TRUST_INDEX_AFTER_MICROS)
+        now = self._table.clock()
+        head = head.trusted(now - TRUST_INDEX_AFTER_MICROS)
         oldest_fresh = newest.oldest_ts
         unread = record.message_count - head.docs - sum(1 for i in fresh if _ts(i) > head.through_ts)
         pages = OlderPages(self._table, tenant, session_id, record.first_ts, oldest_fresh, first_limit=unread + 1)
-        if head.through_ts + 1 < oldest_fresh and not pages.read(MAX_TAIL_PAGES, stop_at=head.through_ts):
-            return self._unindexed(tenant, session_id, newest, pages)
+        # What changed since the index last synced may be missing from it, or stale in it.
+        changed = newest.changed(min(now, head.synced_at) - CHANGE_HORIZON_MICROS)
+        with AtOnce() as calls:
+            tail_read = None
+            if head.through_ts + 1 < oldest_fresh:
+                tail_read = calls.start(partial(pages.read, MAX_TAIL_PAGES, stop_at=head.through_ts))
+            reread_now = calls.start(partial(reread, self._table, tenant, session_id, changed)) if changed else None
+        again = reread_now.result() if reread_now is not None else []
+        if tail_read is not None and not tail_read.result():  # too far behind: its re-read covers the horizon's
+            return self._unindexed(tenant, session_id, newest, pages, again=again)
         tail = [i for i in pages.items() if _ts(i) > head.through_ts]
         run = {sort_key(i): i for i in [*tail, *fresh]}
-        since = head.synced_at - CHANGE_HORIZON_MICROS
-        changed = [ts for ts in recently_changed(self._table, tenant, session_id, since) if ts < newest.strong_from]
         before: list[Mapping[str, Any]] = []
-        for item in reread(self._table, tenant, session_id, changed) if changed else []:
+        for item in again:
             if sort_key(item) in run:
                 run[sort_key(item)] = item
             else:
