@@ -103,9 +103,14 @@ Identifier = Annotated[
 Content = Annotated[str, AfterValidator(_valid_content), Field(json_schema_extra={"pattern": "^[^\\x00]*$"})]
 
 
+# Every model here is `defer_build=True`: pydantic builds its validator and serializer on first use (Powertools
+# builds a route's TypeAdapters when the route first serves), not at import. A cold start then builds only what
+# its first request's route uses (the memory read: MemoryBody, MessageBody, SummaryBody), not every model of the
+# API (paired, that is 0.1-0.2x of the cold-start floor). Validation is the same; only its build moves. The
+# OpenAPI tests build every model, so a model that could not be built still fails there, not in production.
 class _Request(BaseModel):
     # Zep clients send read-only fields back (created_at, token_count, ...): they are ignored, not errors.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class MessageRequest(_Request):
@@ -204,7 +209,7 @@ class ClassifySessionRequest(_Request):
 
 class WhereClause(BaseModel):
     # Closed: a filter this API does not read must be refused, never ignored (it would widen the search).
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     jsonpath: str = Field(
         min_length=1, max_length=4_000, description='Zep\'s filter on message metadata, e.g. `$[*] ? (@.foo == "bar")`.'
     )
@@ -221,7 +226,7 @@ _DateTime = Annotated[datetime | None, BeforeValidator(_text_only)]
 
 
 class SearchMetadata(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     where: WhereClause | None = None
     start_date: _DateTime = Field(default=None, description="Messages created at or after (RFC 3339).")
     end_date: _DateTime = Field(default=None, description="Messages created at or before (RFC 3339).")
@@ -275,7 +280,7 @@ _Uuid = Annotated[str, WithJsonSchema({"type": "string", "format": "uuid"})]
 
 class _Response(BaseModel):
     # Closed shapes, read from the domain's objects by attribute (`model_validate(session)`).
-    model_config = ConfigDict(extra="forbid", from_attributes=True)
+    model_config = ConfigDict(extra="forbid", from_attributes=True, defer_build=True)
 
 
 class MessageBody(_Response):
