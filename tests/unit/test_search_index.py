@@ -5,6 +5,8 @@ import math
 from collections import Counter
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chat_memory.adapters.dynamodb import keys
 from chat_memory.adapters.dynamodb.index_codec import (
@@ -45,6 +47,28 @@ def test_a_bucket_round_trips_its_postings_and_skips_other_terms() -> None:
     assert decode_bucket(data, {"puppy", "shoe", "absent"}) == {"puppy": postings["puppy"], "shoe": postings["shoe"]}
     assert decode_bucket(data, set()) == {}
     assert decode_bucket(b"", {"puppy"}) == {}
+
+
+_POSTINGS = st.lists(
+    st.tuples(st.integers(0, 5_000), st.integers(1, 400), st.integers(1, 100_000)),
+    max_size=30,
+    unique_by=lambda e: e[0],
+)
+_TERM = st.text(st.characters(codec="utf-8", blacklist_characters="\x00"), min_size=1, max_size=8)
+
+
+@given(
+    st.dictionaries(_TERM, _POSTINGS, max_size=8),
+    st.data(),
+)
+def test_a_bucket_decodes_the_wanted_terms_whatever_the_others_hold(
+    postings: dict[str, list[tuple[int, int, int]]], data: st.DataObject
+) -> None:
+    """Values of one byte and several, non-ASCII terms, empty postings: the terms skipped unread do not shift those
+    read."""
+    wanted = data.draw(st.sets(st.sampled_from(sorted(postings)))) if postings else set()
+    decoded = decode_bucket(encode_bucket(postings), wanted | {"absent"})
+    assert decoded == {t: sorted(postings[t]) for t in wanted}
 
 
 def test_doc_timestamps_and_the_head_s_blocks_round_trip() -> None:

@@ -7,6 +7,7 @@ cost to write); plus evidence recall (retrieval.py)."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -30,47 +31,75 @@ CALL_CEILING: Final = 20
 ROUND_TRIP_MS: Final = 5.0
 
 
-class SimulatedNetwork:
-    """While attached, every DynamoDB call of `client` waits ROUND_TRIP_MS before it is answered, in its own thread
-    (calls made at once wait together), and its (start, end) is kept: the round trips a request waits for are the
-    longest chain of calls each started after the one before it ended."""
+class CallSpans:
+    """While attached, the span of every DynamoDB call of `client` (from botocore's `before-call`, the request
+    built, to `before-parse`, the answer in: what DynamoDB itself, here the local engine, takes), each first waiting
+    `ms` (a modeled network; calls made at once wait together, in their threads)."""
 
-    def __init__(self, client: Any, ms: float = ROUND_TRIP_MS) -> None:
+    def __init__(self, client: Any, ms: float = 0.0) -> None:
         self.spans: list[tuple[float, float]] = []
         self._client, self._seconds = client, ms / 1000
-        client.meta.events.register("before-call.dynamodb", self._leave, unique_id="bench-network-out")
-        client.meta.events.register("after-call.dynamodb", self._back, unique_id="bench-network-back")
+        self._started = threading.local()
+        client.meta.events.register("before-call.dynamodb", self._leave, unique_id="bench-span-out")
+        client.meta.events.register("before-parse.dynamodb", self._back, unique_id="bench-span-back")
 
-    def _leave(self, context: dict[str, Any], **_: Any) -> None:
-        context["bench-network-started"] = time.perf_counter()
-        time.sleep(self._seconds)
+    def _leave(self, **_: Any) -> None:
+        self._started.at = time.perf_counter()
+        if self._seconds:
+            time.sleep(self._seconds)
 
-    def _back(self, context: dict[str, Any], **_: Any) -> None:
-        self.spans.append((context.pop("bench-network-started"), time.perf_counter()))
+    def _back(self, **_: Any) -> None:
+        self.spans.append((self._started.at, time.perf_counter()))
 
     def round_trips(self) -> int:
+        """The longest chain of calls each made after the one before it answered: the round trips waited for."""
         chain: list[tuple[float, int]] = []  # (end, longest chain ending with that call)
         for start, end in sorted(self.spans, key=lambda span: span[1]):
             chain.append((end, 1 + max((n for e, n in chain if e <= start), default=0)))
         return max((n for _, n in chain), default=0)
 
+    def covered(self) -> float:
+        """Milliseconds during which at least one call was in DynamoDB (overlapping spans counted once)."""
+        total, reach = 0.0, float("-inf")
+        for start, end in sorted(self.spans):
+            total += max(0.0, end - max(start, reach))
+            reach = max(reach, end)
+        return total * 1000
+
     def detach(self) -> None:
-        self._client.meta.events.unregister("before-call.dynamodb", unique_id="bench-network-out")
-        self._client.meta.events.unregister("after-call.dynamodb", unique_id="bench-network-back")
+        self._client.meta.events.unregister("before-call.dynamodb", unique_id="bench-span-out")
+        self._client.meta.events.unregister("before-parse.dynamodb", unique_id="bench-span-back")
 
 
 def with_network(
     operation: Callable[[], object], client: Any, timed: Callable[[Callable[[], object]], float], runs: int
 ) -> dict[str, Any]:
-    """The round trips `operation` waits for and its latency, with ROUND_TRIP_MS added to every DynamoDB call."""
-    network = SimulatedNetwork(client)
+    """The round trips `operation` waits for and its latency with ROUND_TRIP_MS added to every DynamoDB call; its
+    time outside DynamoDB's (ours and botocore's, in-process); and a model of it on AWS: that time plus ROUND_TRIP_MS
+    per round trip (the local engine's own time left out)."""
+    outside: list[float] = []
+    spans = CallSpans(client)
+    try:
+        for _ in range(runs):
+            spans.spans.clear()
+            outside.append(timed(operation) - spans.covered())
+    finally:
+        spans.detach()
+    network = CallSpans(client, ROUND_TRIP_MS)
     try:
         operation()
         trips = network.round_trips()
         samples = [timed(operation) for _ in range(runs)]
     finally:
         network.detach()
-    return {"round_trips": trips, "round_trip_ms": ROUND_TRIP_MS, "latency_ms": _p50_p95(samples)}
+    outside_ms = _p50_p95(outside)
+    return {
+        "round_trips": trips,
+        "round_trip_ms": ROUND_TRIP_MS,
+        "latency_ms": _p50_p95(samples),
+        "outside_dynamodb_ms": outside_ms,
+        "modeled_ms": round(outside_ms["p50"] + trips * ROUND_TRIP_MS, 3),
+    }
 
 
 def measure(
@@ -151,11 +180,13 @@ def with_ratios(searches: dict[str, Any], window: dict[str, Any]) -> dict[str, A
     base_ms = window["latency_ms"]["p50"] or 1e-9
     base_units = window["read_units"] or 1e-9
     base_network_ms = window["with_network"]["latency_ms"]["p50"] or 1e-9
+    base_modeled_ms = window["with_network"]["modeled_ms"] or 1e-9
     for figures in searches.values():
         figures["p50_vs_window_read"] = round(figures["latency_ms"]["p50"] / base_ms, 2)
         figures["read_units_vs_window_read"] = round(figures["read_units"] / base_units, 2)
         network = figures["with_network"]
         network["p50_vs_window_read"] = round(network["latency_ms"]["p50"] / base_network_ms, 2)
+        network["modeled_vs_window_read"] = round(network["modeled_ms"] / base_modeled_ms, 2)
         network["window_read"] = window["with_network"]
     return searches
 

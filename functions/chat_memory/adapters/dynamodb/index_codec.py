@@ -6,6 +6,7 @@ item listing the blocks. Pure functions: no I/O."""
 from __future__ import annotations
 
 import zlib
+from bisect import bisect_left
 from collections.abc import Collection, Iterator, Mapping
 from typing import Final
 
@@ -58,26 +59,44 @@ def encode_bucket(postings: Mapping[str, Collection[tuple[int, int, int]]]) -> b
 
 
 def decode_bucket(data: bytes, wanted: Collection[str]) -> dict[str, list[tuple[int, int, int]]]:
-    """The postings (ordinal, tf, length) of the `wanted` terms found in a bucket's data."""
+    """The postings (ordinal, tf, length) of the `wanted` terms found in a bucket's data. The other terms' postings
+    are skipped unread: a varint ends at its first byte under 0x80, so the end of n of them is the n-th such byte."""
     found: dict[str, list[tuple[int, int, int]]] = {}
+    last_bytes = [i for i, byte in enumerate(data) if byte < 0x80]
     pos = 0
     while pos < len(data):
         end = data.index(_TERM_END, pos)
         term = data[pos:end].decode()
         count, pos = _read_varint(data, end + 1)
-        keep = term in wanted
+        if term not in wanted:
+            if count:
+                pos = last_bytes[bisect_left(last_bytes, pos) + 3 * count - 1] + 1
+            continue
+        values = _read_varints(data, pos, 3 * count)
+        pos = values.pop()
         entries: list[tuple[int, int, int]] = []
         ordinal = 0
-        for _ in range(count):
-            delta, pos = _read_varint(data, pos)
-            tf, pos = _read_varint(data, pos)
-            length, pos = _read_varint(data, pos)
-            ordinal += delta
-            if keep:
-                entries.append((ordinal, tf, length))
-        if keep:
-            found[term] = entries
+        for i in range(0, 3 * count, 3):
+            ordinal += values[i]
+            entries.append((ordinal, values[i + 1], values[i + 2]))
+        found[term] = entries
     return found
+
+
+def _read_varints(data: bytes, pos: int, n: int) -> list[int]:
+    """n varints from `pos`, then the position after them."""
+    out: list[int] = []
+    while n:
+        byte = data[pos]
+        if byte < 0x80:  # most values fit in one byte
+            out.append(byte)
+            pos += 1
+        else:
+            value, pos = _read_varint(data, pos)
+            out.append(value)
+        n -= 1
+    out.append(pos)
+    return out
 
 
 def split_block(block: BuiltBlock) -> dict[int, bytes]:
