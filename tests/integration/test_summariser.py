@@ -358,3 +358,15 @@ def test_summaries_are_searchable_and_summary_retriever_picks_the_one_its_newest
     retrieved = _memory(api, "recall", "summary_retriever")
     assert len(retrieved["messages"]) == W, "the whole window, no trimming"
     assert retrieved["summary"] == found.body[0]["summary"]
+
+
+def test_a_session_recreated_before_the_purge_never_finds_the_old_summaries(api: Invoke, ddb: Any) -> None:
+    _add(api, "again", 3 * W, prefix="llama")
+    assert _summarise(ddb, "again") == {"batchItemFailures": []}
+    assert _history(ddb, "again"), "the old incarnation has summaries"
+    assert api("DELETE", "/api/v2/sessions/again/memory").status == 200
+    _add(api, "again", 2, prefix="llama")  # a new incarnation, before the purger ran: the old items are still there
+    assert _history(ddb, "again"), "not purged yet"
+    found = api("POST", "/api/v2/sessions/again/search", {"text": "llama", "search_scope": "summary"})
+    assert found.status == 200 and found.body == []
+    assert _memory(api, "again", "summary_retriever")["summary"] is None

@@ -38,7 +38,8 @@ FRESH_MESSAGES: Final = 100
 # searched in its newest 14 MB when it has no index).
 MAX_OLDER_PAGES: Final = 14
 # With an index: at most this many pages of the messages it does not cover yet (past them: searched as without an
-# index); with the term buckets' pages (index_reads.py) and two BatchGetItem pairs, 19 calls at most.
+# index); with the first four calls, the term buckets' pages (index_reads.py), the blocks' timestamps and two
+# BatchGetItem pairs, 20 calls at most.
 MAX_TAIL_PAGES: Final = 4
 # Blocks sealed less than this long ago are read as messages, not from the index: an eventually consistent read
 # of their items might not see them yet.
@@ -290,9 +291,15 @@ class DynamoSearch(DynamoMessages, DynamoIndexReads):
         return pages.items()
 
     def summary_history(self, tenant: str, session_id: str) -> list[Summary] | None:
-        record = live_session(self._table, tenant, session_id)
-        if record is None:
-            return None
+        """The live session's summaries: the session and every summary at once (those of a deleted incarnation,
+        until purged, are read and left out)."""
         pk = keys.session_pk(tenant, session_id)
-        lo, hi = keys.summary_history_sk(record.first_ts), keys.summary_history_sk(keys.LAST_TS)
-        return [summary_from_item(i) for i in self._table.range(pk, lo, hi)]
+        lo, hi = keys.summary_history_sk(0), keys.summary_history_sk(keys.LAST_TS)
+        with AtOnce() as calls:
+            record = calls.start(partial(live_session, self._table, tenant, session_id))
+            items = calls.start(partial(self._table.range, pk, lo, hi))
+        live = record.result()
+        if live is None:
+            return None
+        summaries = (summary_from_item(i) for i in items.result())
+        return [summary for summary in summaries if summary.recent_message_ts >= live.first_ts]
