@@ -80,3 +80,21 @@ def batch_get(
         else:
             raise StoreUnavailableError("the memory store is busy; retry shortly")
     return found
+
+
+def batch_get_twice(
+    db: DynamoDBClient, table: str, item_keys: Sequence[Mapping[str, Any]], *, consistent: bool
+) -> list[Mapping[str, Any]]:
+    """The items at `item_keys` (at most 100) in one BatchGetItem and one more for what DynamoDB left unprocessed
+    (a search's call budget allows no more); those not found, or still unprocessed, are left out."""
+    pending: list[Any] = list(item_keys[:BATCH_GET_SIZE])
+    found: list[Mapping[str, Any]] = []
+    for _ in range(2):
+        if not pending:
+            break
+        with store_errors():
+            response = db.batch_get_item(RequestItems={table: {"Keys": pending, "ConsistentRead": consistent}})
+        found.extend(response.get("Responses", {}).get(table, []))
+        unprocessed = response.get("UnprocessedKeys", {}).get(table)
+        pending = list(unprocessed["Keys"]) if unprocessed else []
+    return found

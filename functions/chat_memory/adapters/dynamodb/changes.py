@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from chat_memory.adapters.dynamodb import keys
+from chat_memory.adapters.dynamodb.batch_get import batch_get_twice
 from chat_memory.adapters.dynamodb.errors import store_errors
 from chat_memory.adapters.dynamodb.items import sort_key, to_item
 from chat_memory.adapters.dynamodb.table import Table
@@ -81,19 +82,8 @@ def recent_changes(table: Table, tenant: str, session_id: str) -> Changes:
 
 
 def reread(table: Table, tenant: str, session_id: str, message_ts: Collection[int]) -> list[Mapping[str, Any]]:
-    """The message items at `message_ts` (at most MAX_REREAD), strongly consistent; those not found are left out.
-    Keys DynamoDB leaves unprocessed are asked again within the same call budget as the store's retries."""
+    """The message items at `message_ts` (at most MAX_REREAD), strongly consistent; those not found are left out
+    (one BatchGetItem, and one more for the keys DynamoDB left unprocessed)."""
     pk = keys.session_pk(tenant, session_id)
-    pending: list[Any] = [
-        to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.message_sk(ts)}) for ts in message_ts
-    ]
-    found: list[Mapping[str, Any]] = []
-    for _ in range(2):  # the first call, and one more for what 16 MB of answer left out
-        if not pending:
-            break
-        with store_errors():
-            response = table.db.batch_get_item(RequestItems={table.name: {"Keys": pending, "ConsistentRead": True}})
-        found.extend(response.get("Responses", {}).get(table.name, []))
-        unprocessed = response.get("UnprocessedKeys", {}).get(table.name)
-        pending = list(unprocessed["Keys"]) if unprocessed else []
-    return found
+    wanted = [to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.message_sk(ts)}) for ts in message_ts]
+    return batch_get_twice(table.db, table.name, wanted, consistent=True)

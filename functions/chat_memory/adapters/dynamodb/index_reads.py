@@ -10,6 +10,7 @@ from functools import partial
 from typing import Any, Final
 
 from chat_memory.adapters.dynamodb import keys
+from chat_memory.adapters.dynamodb.batch_get import BATCH_GET_SIZE, batch_get_twice
 from chat_memory.adapters.dynamodb.embeddings import embedding_from_item
 from chat_memory.adapters.dynamodb.errors import store_errors
 from chat_memory.adapters.dynamodb.index import DOCS_ATTR, POSTINGS_ATTR
@@ -21,29 +22,10 @@ from chat_memory.domain.models import SearchableMessage
 from chat_memory.domain.search_index import IndexHead, IndexHits, Posting
 
 MAX_BUCKET_CALLS: Final = 6  # Query pages of term buckets per search (terms sharing a bucket come free)
-MAX_KEYS: Final = 100  # one BatchGetItem
 _UNIT_BYTES: Final = 4096  # a read unit (BatchGetItem rounds each item up to it; Query rounds the sum)
 _DOCS_ITEM_BYTES: Final = 80  # a block's timestamps item: keys and name, then about
 _BYTES_PER_DOC: Final = 4  # bytes per message (a varint gap of microseconds: seconds to hours apart)
 PREFETCH_TIMESTAMPS_BYTES: Final = 16 * _UNIT_BYTES  # read them along with the postings up to this estimate
-
-
-def batch_get(table: Table, item_keys: Sequence[Mapping[str, Any]], *, consistent: bool) -> list[Mapping[str, Any]]:
-    """The items at `item_keys` (at most 100) in one BatchGetItem and one more for what DynamoDB left unprocessed;
-    those not found are left out."""
-    pending: list[Any] = list(item_keys[:MAX_KEYS])
-    found: list[Mapping[str, Any]] = []
-    for _ in range(2):
-        if not pending:
-            break
-        with store_errors():
-            response = table.db.batch_get_item(
-                RequestItems={table.name: {"Keys": pending, "ConsistentRead": consistent}}
-            )
-        found.extend(response.get("Responses", {}).get(table.name, []))
-        unprocessed = response.get("UnprocessedKeys", {}).get(table.name)
-        pending = list(unprocessed["Keys"]) if unprocessed else []
-    return found
 
 
 def plan_buckets(terms: Sequence[str]) -> dict[int, list[str]]:
@@ -109,7 +91,7 @@ class DynamoIndexReads(OnTable):
         given), then the messages (eventually consistent; a change of the last moment comes from the change
         markers)."""
         pk = keys.session_pk(tenant, session_id)
-        wanted = list(dict.fromkeys(wanted))[:MAX_KEYS]
+        wanted = list(dict.fromkeys(wanted))[:BATCH_GET_SIZE]
         if timestamps is None:
             timestamps = self._timestamps(pk, head, sorted({b for b, _ in wanted}))
         at: dict[int, tuple[int, int]] = {}
@@ -121,7 +103,7 @@ class DynamoIndexReads(OnTable):
             to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.message_sk(ts)}) for ts in sorted(at)
         ]
         out: dict[tuple[int, int], SearchableMessage] = {}
-        for item in batch_get(self._table, message_keys, consistent=False):
+        for item in batch_get_twice(self._table.db, self._table.name, message_keys, consistent=False):
             message = message_from_item(item)
             out[at[message.ts]] = SearchableMessage(message, embedding_from_item(item))
         return out
@@ -132,7 +114,7 @@ class DynamoIndexReads(OnTable):
         if _estimate(head) < _UNIT_BYTES * len(blocks):  # under 400 KB: one page
             return self._all_timestamps(pk, head, blocks)
         doc_keys = [to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.index_docs_sk(b)}) for b in blocks]
-        return _decoded(batch_get(self._table, doc_keys, consistent=False), set(blocks))
+        return _decoded(batch_get_twice(self._table.db, self._table.name, doc_keys, consistent=False), set(blocks))
 
     def _all_timestamps(self, pk: str, head: IndexHead, blocks: Sequence[int] | None = None) -> dict[int, list[int]]:
         """The message timestamps of `blocks` (None: the head's) from one Query page of every block's."""

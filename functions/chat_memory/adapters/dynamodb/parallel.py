@@ -12,7 +12,7 @@ import contextvars
 from collections.abc import Callable
 from functools import cache
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,11 +36,11 @@ class AtOnce:
     answer is its Future's result (which raises what the call raised)."""
 
     def __init__(self) -> None:
-        self._started: list[Future[object]] = []
+        self._started: list[Future[Any]] = []
 
     def start(self, call: Callable[[], T]) -> Future[T]:
         future = _pool().submit(contextvars.copy_context().run, call)
-        self._started.append(future)  # type: ignore[arg-type]  # Future is covariant in use, not in typeshed
+        self._started.append(future)
         return future
 
     def __enter__(self) -> AtOnce:
