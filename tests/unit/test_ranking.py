@@ -103,6 +103,19 @@ def test_a_reply_gains_from_the_question_before_it() -> None:
     assert keys.index("answer") < keys.index("far")
 
 
+def test_docs_a_filter_rejects_are_context_only_and_scores_stay_those_of_the_unfiltered_ranking() -> None:
+    docs = [
+        _doc("ask", "What did you get your mom for her birthday?", speaker="Bob", day="2023-01-01T10:00:00"),
+        _doc("answer", "A telescope! She loved it.", day="2023-01-01T10:02:00"),
+        _doc("far", "A telescope is on sale", day="2023-03-01"),
+    ]
+    query = "What birthday present did Ann give her mom, a telescope?"
+    unfiltered = dict((d.key, s) for d, s in rank(query, docs, 3))
+    filtered = rank(query, docs, 3, eligible={"answer", "far"})
+    assert [d.key for d, _ in filtered] == ["answer", "far"], "the question is not answered, only its context"
+    assert all(score == unfiltered[d.key] for d, score in filtered), "the question still shares in its reply"
+
+
 def test_empty_query_docs_or_limit() -> None:
     docs = [_doc("a", "hello world")]
     assert rank("", docs, 5) == []

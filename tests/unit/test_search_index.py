@@ -23,7 +23,7 @@ from chat_memory.adapters.dynamodb.index_codec import (
 from chat_memory.adapters.dynamodb.index_reads import MAX_BUCKET_CALLS, plan_buckets
 from chat_memory.domain.models import RoleType, StoredMessage
 from chat_memory.domain.search_index import IndexBlock, IndexHead, Posting
-from chat_memory.service.candidates import best, candidate_scores, locate, to_read, with_neighbours
+from chat_memory.service.candidates import best, candidate_scores, locate, next_batch, to_read, with_neighbours
 from chat_memory.service.indexer import build_block
 from chat_memory.service.ranking import CorpusStats, Doc, bm25, idf, query_terms, rank, terms_of
 
@@ -151,6 +151,14 @@ def test_neighbours_share_and_only_term_holding_neighbours_are_read() -> None:
     assert to_read([5, 6], {5: 2.0, 7: 1.0}, known={4}, indexed=100) == [5, 6, 7]
     assert to_read([99], {98: 1.0, 100: 1.0}, known=set(), indexed=100) == [99, 98], "past the index: in the run"
     assert math.isclose(sum(shared.values()), sum(raw.values()) + 0.35 * (2 * 2.0 + 2 * 1.0))
+
+
+def test_a_filter_s_next_batch_takes_candidates_in_order_with_their_neighbours_within_room() -> None:
+    raw = {10: 3.0, 11: 1.0, 20: 2.0, 30: 1.0, 31: 1.0}
+    assert next_batch([10, 20, 30], 3, raw, known=set(), indexed=100) == ([10, 11, 20, 30, 31], 3)
+    assert next_batch([10, 20, 30], 2, raw, known={11}, indexed=100) == ([10, 20], 2), "known: not read again"
+    assert next_batch([10, 20, 30], 3, raw, known=set(), indexed=100, room=3) == ([10, 11, 20], 2)
+    assert next_batch([11, 10], 2, raw, known=set(), indexed=100) == ([11, 10], 2), "a neighbour taken already"
 
 
 def _record(name: str, sk: str, new: str | None, old: str | None = None, at: int = 1_700_000_000) -> dict[str, object]:

@@ -246,9 +246,9 @@ class EmbeddingStore(Protocol):
 class SearchIndexStore(Protocol):
     """What search reads of a session with a term index (see domain/search_index.py)."""
 
-    def search_view(self, tenant: str, session_id: str) -> SearchView | None:
-        """The newest messages and the index head (or, without a usable index, the whole session); None: no such
-        session."""
+    def search_view(self, tenant: str, session_id: str, span: Span = (None, None)) -> SearchView | None:
+        """The newest messages and the index head (or, without a usable index, the whole session: of its older
+        messages, at least those in `span`); None: no such session."""
         ...
 
     def postings(self, tenant: str, session_id: str, head: IndexHead, terms: Sequence[str]) -> IndexHits:
@@ -266,6 +266,11 @@ class SearchIndexStore(Protocol):
     ) -> dict[tuple[int, int], SearchableMessage]:
         """The messages at (block first_ts, position in the block), at most 100 (located by `timestamps` when
         given: the IndexHits')."""
+        ...
+
+    def room_for_more(self, *, timestamps: bool) -> bool:
+        """Whether the search's call budget leaves room for one more `indexed_messages` (a filter's further
+        candidates), with the blocks' `timestamps` given or not."""
         ...
 
 

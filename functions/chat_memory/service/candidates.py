@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from chat_memory.domain.search_index import IndexHead, Posting
 from chat_memory.service.ranking import NEIGHBOUR_WEIGHT, bm25
 
+READ_AT_ONCE = 100  # messages in one read of them (indexed_messages, a BatchGetItem)
+
 
 def candidate_scores(
     postings: Mapping[str, Sequence[Posting]], weights: Mapping[str, float], avgdl: float, bases: Mapping[int, int]
@@ -49,6 +51,24 @@ def to_read(picked: Sequence[int], raw: Mapping[int, float], known: set[int], in
     near = (s + d for s in picked for d in (-1, 1))
     wanted = [*picked, *(s for s in near if raw.get(s, 0.0) > 0)]
     return [s for s in dict.fromkeys(wanted) if 0 <= s < indexed and s not in known]
+
+
+def next_batch(
+    order: Sequence[int], want: int, raw: Mapping[int, float], known: set[int], indexed: int, room: int = READ_AT_ONCE
+) -> tuple[list[int], int]:
+    """The next positions to read: the first `want` of `order` (the candidates left, best first), each with the
+    neighbours to_read adds, as many as fit in `room` positions; and how many of `order` they cover."""
+    batch: list[int] = []
+    seen = set(known)
+    took = 0
+    for seq in order[:want]:
+        new = to_read([seq], raw, seen, indexed)
+        if len(batch) + len(new) > room:
+            break
+        batch += new
+        seen.update(new)
+        took += 1
+    return batch, took
 
 
 def locate(head: IndexHead, seqs: Sequence[int]) -> list[tuple[int, int]]:

@@ -5,15 +5,16 @@ from the index plus the messages it has not covered yet)."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from chat_memory.domain.models import SearchableMessage
+from chat_memory.domain.models import SearchableMessage, Span
 from chat_memory.domain.ports import SearchIndexStore
-from chat_memory.domain.search_index import IndexHead, SearchView
-from chat_memory.service.candidates import best, candidate_scores, locate, to_read, with_neighbours
+from chat_memory.domain.search_index import IndexHead, IndexHits, SearchView
+from chat_memory.service.candidates import best, candidate_scores, locate, next_batch, to_read, with_neighbours
 from chat_memory.service.ranking import CorpusStats, Doc, idf, query_terms, terms_of
 
 # Turns read from the index's best: twice the results asked for (or the pool MMR or fusion chooses from), at least
@@ -22,6 +23,11 @@ from chat_memory.service.ranking import CorpusStats, Doc, idf, query_terms, term
 CANDIDATES: Final = 20
 MAX_CANDIDATES: Final = 60
 MAX_TERMS: Final = 8  # query terms looked up, the rarest first (as the newest messages estimate it)
+# A search with a filter reads further candidates, in score order, until twice the results asked for (or the pool)
+# pass it: at most this many reads of them in all (and never past the search's call budget).
+MAX_FILTER_ROUNDS: Final = 6
+
+Timestamps = Mapping[int, Sequence[int]] | None  # the blocks' message timestamps, when read along with the postings
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,29 +48,48 @@ def plain(messages: list[SearchableMessage]) -> Corpus:
     return Corpus(messages, [_doc(m) for m in messages])
 
 
-def gather(
-    index: SearchIndexStore, tenant: str, session_id: str, text: str, results: int = 10, pool: int = 10
-) -> Corpus | None:
-    """The corpus for a text search of the session that answers `results` out of the best `pool` (MMR and fusion
-    choose among more than they answer); None: no such session."""
-    view = index.search_view(tenant, session_id)
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """What a search asks for: `results` answered out of the best `pool` (MMR and fusion choose among more than
+    they answer); `keep`: the filter a result must pass (None: any), `span` its dates (the reads' bounds)."""
+
+    results: int = 10
+    pool: int = 10
+    keep: Callable[[SearchableMessage], bool] | None = None
+    span: Span = (None, None)
+
+
+def gather(index: SearchIndexStore, tenant: str, session_id: str, text: str, wanted: Wanted) -> Corpus | None:
+    """The corpus for a text search of the session; None: no such session."""
+    view = index.search_view(tenant, session_id, wanted.span)
     if view is None:
         return None
     if view.head is None or not view.head.blocks:  # no index, or none of it trusted yet: the run is the session
         return plain([*view.messages, *view.changed])
-    candidates = min(max(CANDIDATES, 2 * results, pool), MAX_CANDIDATES)
-    return _over_index(index, tenant, session_id, text, view, view.head, (results, candidates))
+    return _over_index(_Reads(index, tenant, session_id, view.head), text, view, wanted)
 
 
-def _over_index(
-    index: SearchIndexStore,
-    tenant: str,
-    session_id: str,
-    text: str,
-    view: SearchView,
-    head: IndexHead,
-    sizes: tuple[int, int],
-) -> Corpus:
+@dataclass(frozen=True, slots=True)
+class _Reads:
+    """The index reads of one search of one session."""
+
+    index: SearchIndexStore
+    tenant: str
+    session_id: str
+    head: IndexHead
+
+    def postings(self, terms: Sequence[str]) -> IndexHits:
+        return self.index.postings(self.tenant, self.session_id, self.head, terms)
+
+    def messages(self, seqs: Sequence[int], timestamps: Timestamps) -> dict[int, SearchableMessage]:
+        """The indexed messages at these positions in the conversation (those found)."""
+        places = dict(zip(locate(self.head, seqs), seqs, strict=True))
+        read = self.index.indexed_messages(self.tenant, self.session_id, self.head, places, timestamps)
+        return {places[p]: m for p, m in read.items()}
+
+
+def _over_index(reads: _Reads, text: str, view: SearchView, wanted: Wanted) -> Corpus:
+    head = reads.head
     run = view.messages
     run_terms = [terms_of(m.message.content) for m in run]
     unindexed = [t for m, t in zip(run, run_terms, strict=True) if m.message.ts > head.through_ts]
@@ -77,8 +102,7 @@ def _over_index(
             [*run, *view.changed], [*(_doc(m, start + i) for i, m in enumerate(run)), *map(_doc, view.changed)]
         )
     local = Counter(t for toks in run_terms for t in set(toks) if t in terms)
-    lookup = sorted(terms, key=lambda t: local[t])[:MAX_TERMS]
-    hits = index.postings(tenant, session_id, head, lookup)
+    hits = reads.postings(sorted(terms, key=lambda t: local[t])[:MAX_TERMS])
     postings = hits.postings
     df = {
         t: len(postings[t]) + sum(t in toks for toks in unindexed)
@@ -91,15 +115,65 @@ def _over_index(
     known = set(range(start, start + len(run)))
     raw = candidate_scores(postings, weights, avgdl, head.bases())
     scores = with_neighbours(raw)
-    results, candidates = sizes
-    picked = best({s: v for s, v in scores.items() if s not in known and s < indexed}, candidates)
-    scored = 2 * results  # the best, with the neighbours their score needs
-    wanted = to_read(picked[:scored], raw, known, indexed)
-    wanted += [s for s in picked[scored:] if s not in wanted]  # the next (MMR's pool, fusion's), without
-    places = dict(zip(locate(head, wanted), wanted, strict=True))
-    read = index.indexed_messages(tenant, session_id, head, places, hits.timestamps)
-    fetched = {places[p]: m for p, m in read.items()}
+    order = best({s: v for s, v in scores.items() if 0 <= s < indexed and s not in known}, len(scores))
+    if wanted.keep is not None and hits.timestamps is not None:  # dates known: only candidates in the span
+        order = _in_span(head, order, hits.timestamps, wanted.span)
+    candidates = min(max(CANDIDATES, 2 * wanted.results, wanted.pool), MAX_CANDIDATES)
+    picked, scored = order[:candidates], 2 * wanted.results  # the best, with the neighbours their score needs
+    first = to_read(picked[:scored], raw, known, indexed)
+    first += [s for s in picked[scored:] if s not in first]  # the next (MMR's pool, fusion's), without
+    fetched = reads.messages(first, hits.timestamps)
+    if wanted.keep is not None:
+        enough = min(max(scored, wanted.pool), MAX_CANDIDATES)
+        more = _Rounds(reads, hits.timestamps, raw, known, indexed)
+        fetched = more.until_enough(order, len(picked), fetched, (wanted.keep, enough))
     return _merged(run, start, fetched, view.changed, CorpusStats(total, avgdl, df))
+
+
+def _in_span(head: IndexHead, order: list[int], timestamps: Mapping[int, Sequence[int]], span: Span) -> list[int]:
+    """The positions of `order` whose messages were created within `span` (inclusive; None: unbounded)."""
+    low, high = span[0] if span[0] is not None else 0, span[1] if span[1] is not None else math.inf
+    out = []
+    for seq, (block, ordinal) in zip(order, locate(head, order), strict=True):
+        stamps = timestamps.get(block, ())
+        if ordinal < len(stamps) and low <= stamps[ordinal] <= high:
+            out.append(seq)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Rounds:
+    """A filtered search's further reads: the next candidates in score order (with the neighbours that hold a
+    term), until enough of those read pass the filter, the candidates run out, or the call budget would."""
+
+    reads: _Reads
+    timestamps: Timestamps
+    raw: Mapping[int, float]
+    known: set[int]
+    indexed: int
+
+    def until_enough(
+        self,
+        order: Sequence[int],
+        taken: int,
+        fetched: dict[int, SearchableMessage],
+        wants: tuple[Callable[[SearchableMessage], bool], int],
+    ) -> dict[int, SearchableMessage]:
+        """`fetched` (the first `taken` of `order` read) with the further rounds' messages, until `enough` of
+        those of `order` read pass `keep`."""
+        keep, enough = wants
+        for _ in range(MAX_FILTER_ROUNDS - 1):
+            passed = sum(1 for s in order[:taken] if s in fetched and keep(fetched[s]))
+            if passed >= enough or taken >= len(order):
+                break
+            if not self.reads.index.room_for_more(timestamps=self.timestamps is not None):
+                break
+            share = max(passed, 1) / taken  # of the candidates read, those that pass
+            want = math.ceil((enough - passed) / share * 1.5)
+            batch, took = next_batch(order[taken:], want, self.raw, self.known | fetched.keys(), self.indexed)
+            fetched = fetched | self.reads.messages(batch, self.timestamps)
+            taken += took
+        return fetched
 
 
 def _merged(

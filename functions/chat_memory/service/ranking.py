@@ -15,7 +15,7 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
@@ -273,17 +273,26 @@ def _boost(q: _Query, doc: Doc) -> float:
 
 
 def rank(
-    query: str, docs: Sequence[Doc], limit: int, *, turns: bool = True, stats: CorpusStats | None = None
+    query: str,
+    docs: Sequence[Doc],
+    limit: int,
+    *,
+    turns: bool = True,
+    stats: CorpusStats | None = None,
+    eligible: Container[str] | None = None,
 ) -> list[tuple[Doc, float]]:
     """The docs most relevant to the query, best first (ties by key), at most limit, each with its score (> 0).
     `turns`: the docs are a conversation's turns in order (a turn shares in its neighbour's score); False for
-    documents that stand alone (summaries). `stats`: the whole corpus's when the docs are only part of it."""
+    documents that stand alone (summaries). `stats`: the whole corpus's when the docs are only part of it.
+    `eligible`: the keys of the docs that may be answered (None: all); the others are context only (a search's
+    filter): they count in the statistics and share in their neighbours' scores, as in a search without it."""
     q = _parse_query(query, docs)
     if not q.terms or not docs or limit <= 0:
         return []
     scores = _lexical(q, docs, stats)
     if turns:
         scores = _with_neighbours(scores, docs)
-    ranked = [(d, s * _boost(q, d)) for d, s in zip(docs, scores, strict=True) if s > 0]
+    answerable = zip(docs, scores, strict=True)
+    ranked = [(d, s * _boost(q, d)) for d, s in answerable if s > 0 and (eligible is None or d.key in eligible)]
     ranked.sort(key=lambda pair: (-pair[1], pair[0].key))
     return ranked[:limit]

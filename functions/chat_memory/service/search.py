@@ -4,14 +4,14 @@ embeddings; filtered on metadata and time; by maximal marginal relevance when as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 
 from chat_memory.domain.errors import InvalidInputError, ModelUnavailableError, found
 from chat_memory.domain.models import SearchableMessage, SearchHit, SearchQuery, SearchScope, Summary
 from chat_memory.domain.ports import MemoryStore, SearchIndexStore, TextEmbedder
 from chat_memory.observability import logger
-from chat_memory.service.indexed_search import Corpus, gather, plain
+from chat_memory.service.indexed_search import Corpus, Wanted, gather, plain
 from chat_memory.service.metadata_filter import metadata_filter
 from chat_memory.service.ranking import CorpusStats, Doc, rank, tokens
 from chat_memory.service.semantic import cosines, fuse, quantize
@@ -39,23 +39,27 @@ class SearchMemory:
             span = (query.start_ts, query.end_ts)
             matching = self.store.newest_matching(tenant, session_id, _filter(query), query.limit, span)
             return [SearchHit(score=1.0, message=m.message) for m in found(matching, f"session {session_id!r}")]
-        unfiltered = query.where is None and query.start_ts is None and query.end_ts is None
-        if self.index is not None and unfiltered and query.text.strip():
+        keep = None if query.where is None and query.start_ts is None and query.end_ts is None else _filter(query)
+        span = (query.start_ts, query.end_ts)
+        if self.index is not None:
             pool = max(_FUSION_DEPTH if self.embedder else 0, query.limit * (_MMR_POOL if query.mmr_lambda else 1))
-            corpus = gather(self.index, tenant, session_id, query.text, query.limit, pool)
+            corpus = gather(self.index, tenant, session_id, query.text, Wanted(query.limit, pool, keep, span))
             corpus = found(corpus, f"session {session_id!r}")
         else:
-            messages = self.store.searchable_messages(tenant, session_id, (query.start_ts, query.end_ts))
-            messages = found(messages, f"session {session_id!r}")
-            corpus = plain(_filtered(messages, query))
-        return self._messages(corpus, query)
+            corpus = plain(found(self.store.searchable_messages(tenant, session_id, span), f"session {session_id!r}"))
+        return self._messages(corpus, query, keep)
 
-    def _messages(self, corpus: Corpus, query: SearchQuery) -> list[SearchHit]:
+    def _messages(
+        self, corpus: Corpus, query: SearchQuery, keep: Callable[[SearchableMessage], bool] | None
+    ) -> list[SearchHit]:
+        """The corpus ranked; with a filter, the messages it rejects are context (statistics, neighbours) only."""
         messages = corpus.messages
+        eligible = None if keep is None else {m.message.uuid for m in messages if keep(m)}
         by_key = {m.message.uuid: m.message for m in messages}
         docs = list({d.key: d for d in corpus.docs}.values())
-        semantic = self._semantic_ranking(query, messages)
-        ranked = _ranked(query, docs, semantic=semantic, stats=corpus.stats)
+        answerable = messages if eligible is None else [m for m in messages if m.message.uuid in eligible]
+        semantic = self._semantic_ranking(query, answerable)
+        ranked = _ranked(query, docs, semantic=semantic, stats=corpus.stats, eligible=eligible)
         return [SearchHit(score=score, message=by_key[doc.key]) for doc, score in ranked]
 
     def _semantic_ranking(self, query: SearchQuery, messages: list[SearchableMessage]) -> list[str] | None:
@@ -93,10 +97,6 @@ def _filter(query: SearchQuery) -> Callable[[SearchableMessage], bool]:
     return lambda m: low <= m.message.ts <= high and (where is None or where(m.message.metadata or {}))
 
 
-def _filtered(messages: list[SearchableMessage], query: SearchQuery) -> list[SearchableMessage]:
-    return list(filter(_filter(query), messages))
-
-
 def _ranked(
     query: SearchQuery,
     docs: Sequence[Doc],
@@ -104,14 +104,15 @@ def _ranked(
     turns: bool = True,
     semantic: list[str] | None = None,
     stats: CorpusStats | None = None,
+    eligible: Container[str] | None = None,
 ) -> list[tuple[Doc, float]]:
-    """The best docs with scores in (0, 1] (relative to the best), by relevance (lexical, or fused with the
-    `semantic` ranking of doc keys) or by MMR."""
+    """The best `eligible` docs (None: any) with scores in (0, 1] (relative to the best), by relevance (lexical,
+    or fused with the `semantic` ranking of doc keys) or by MMR."""
     pool = query.limit * (_MMR_POOL if query.mmr_lambda is not None else 1)
     if semantic is None:
-        ranked = rank(query.text, docs, pool, turns=turns, stats=stats)
+        ranked = rank(query.text, docs, pool, turns=turns, stats=stats, eligible=eligible)
     else:
-        lexical = rank(query.text, docs, max(pool, _FUSION_DEPTH), turns=turns, stats=stats)
+        lexical = rank(query.text, docs, max(pool, _FUSION_DEPTH), turns=turns, stats=stats, eligible=eligible)
         by_key = {doc.key: doc for doc in docs}
         ranked = [(by_key[key], score) for key, score in fuse([d.key for d, _ in lexical], semantic)[:pool]]
     if not ranked:

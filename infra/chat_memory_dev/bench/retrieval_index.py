@@ -10,9 +10,9 @@ from typing import Final
 
 from chat_memory.adapters.dynamodb.index_codec import decode_bucket, split_block
 from chat_memory.adapters.dynamodb.index_reads import plan_buckets
-from chat_memory.domain.models import RoleType, SearchableMessage, StoredMessage
+from chat_memory.domain.models import RoleType, SearchableMessage, Span, StoredMessage
 from chat_memory.domain.search_index import IndexBlock, IndexHead, IndexHits, Posting, SearchView
-from chat_memory.service.indexed_search import gather
+from chat_memory.service.indexed_search import Wanted, gather
 from chat_memory.service.indexer import BLOCK_SIZE, build_block
 from chat_memory.service.ranking import Doc, rank
 
@@ -40,7 +40,7 @@ class MemoryIndex:
         self._head = IndexHead(incarnation=0, through_ts=through, blocks=tuple(blocks)) if blocks else None
         self._by_ts = {m.ts: m for m in self._messages}
 
-    def search_view(self, tenant: str, session_id: str) -> SearchView | None:
+    def search_view(self, tenant: str, session_id: str, span: Span = (None, None)) -> SearchView | None:
         if self._head is None:
             return SearchView([SearchableMessage(m) for m in self._messages])
         unindexed = sum(1 for m in self._messages if m.ts > self._head.through_ts)
@@ -67,6 +67,9 @@ class MemoryIndex:
     ) -> dict[tuple[int, int], SearchableMessage]:
         return {(b, o): SearchableMessage(self._by_ts[self._ts[b][o]]) for b, o in list(wanted)[:100]}
 
+    def room_for_more(self, *, timestamps: bool) -> bool:
+        return True
+
 
 def indexed_ranker(
     *, window: int = WINDOW, block_size: int = BLOCK_SIZE
@@ -74,7 +77,7 @@ def indexed_ranker(
     """A retrieval.py ranker: the conversation searched over its index."""
 
     def ranker(query: str, docs: Sequence[Doc], limit: int) -> list[str]:
-        corpus = gather(MemoryIndex(docs, window=window, block_size=block_size), "t", "s", query)
+        corpus = gather(MemoryIndex(docs, window=window, block_size=block_size), "t", "s", query, Wanted())
         if corpus is None:
             return []
         return [doc.key for doc, _ in rank(query, corpus.docs, limit, stats=corpus.stats)]

@@ -21,6 +21,11 @@ SEARCHES: Final[dict[str, tuple[dict[str, Any], str]]] = {
     "mmr": ({"text": "hotel booking trip", "search_type": "mmr", "mmr_lambda": 0.5}, "limit=10"),
     "filter only": ({"metadata": {"start_date": "2000-01-01T00:00:00Z"}}, "limit=10"),
     "text and filter": ({"text": "hotel booking trip", "metadata": {"start_date": "2000-01-01T00:00:00Z"}}, "limit=10"),
+    # The worst case of text with a filter: none of the candidates passes, so they are read until the budget ends.
+    "text, filter none pass": (
+        {"text": "hotel booking trip", "metadata": {"where": {"jsonpath": '$[*] ? (@.topic == "none")'}}},
+        "limit=10",
+    ),
     "summary scope": ({"text": "trip", "search_scope": "summary"}, "limit=5"),
 }
 CALL_CEILING: Final = 20

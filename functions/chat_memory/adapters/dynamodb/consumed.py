@@ -21,6 +21,7 @@ _ACCOUNTED = _READS | {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", 
 class Consumption:
     read_units: float = 0.0
     write_units: float = 0.0
+    calls: int = 0  # the accounted calls made (search keeps to a budget of them)
 
     def header(self) -> str:
         return f"read={self.read_units:g}; write={self.write_units:g}"
@@ -41,10 +42,22 @@ def measure() -> Iterator[Consumption]:
         _current.reset(token)
 
 
+def calls_made() -> int | None:
+    """How many accounted calls the request being measured has made so far (None: none is measured)."""
+    consumption = _current.get()
+    return consumption.calls if consumption is not None else None
+
+
 def ask_for_capacity(params: dict[str, Any], model: Any, **_: Any) -> None:
-    """botocore `provide-client-params` hook: every accounted call returns its consumed capacity."""
-    if model.name in _ACCOUNTED:
-        params.setdefault("ReturnConsumedCapacity", "TOTAL")
+    """botocore `provide-client-params` hook: every accounted call returns its consumed capacity (and is counted,
+    once, whatever its retries)."""
+    if model.name not in _ACCOUNTED:
+        return
+    params.setdefault("ReturnConsumedCapacity", "TOTAL")
+    consumption = _current.get()
+    if consumption is not None:
+        with _adding:
+            consumption.calls += 1
 
 
 def _units(entry: Mapping[str, Any], read: bool) -> float:

@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from chat_memory.adapters.dynamodb import keys
 from chat_memory.adapters.dynamodb.batch_get import BATCH_GET_SIZE, batch_get_twice
+from chat_memory.adapters.dynamodb.consumed import calls_made
 from chat_memory.adapters.dynamodb.embeddings import embedding_from_item
 from chat_memory.adapters.dynamodb.errors import store_errors
 from chat_memory.adapters.dynamodb.index import DOCS_ATTR, POSTINGS_ATTR
@@ -21,6 +22,7 @@ from chat_memory.adapters.dynamodb.table import OnTable, Table
 from chat_memory.domain.models import SearchableMessage
 from chat_memory.domain.search_index import IndexHead, IndexHits, Posting
 
+MAX_SEARCH_CALLS: Final = 20  # DynamoDB calls a search may make (the issue's ceiling)
 MAX_BUCKET_CALLS: Final = 6  # Query pages of term buckets per search (terms sharing a bucket come free)
 _UNIT_BYTES: Final = 4096  # a read unit (BatchGetItem rounds each item up to it; Query rounds the sum)
 _DOCS_ITEM_BYTES: Final = 80  # a block's timestamps item: keys and name, then about
@@ -107,6 +109,13 @@ class DynamoIndexReads(OnTable):
             message = message_from_item(item)
             out[at[message.ts]] = SearchableMessage(message, embedding_from_item(item))
         return out
+
+    def room_for_more(self, *, timestamps: bool) -> bool:
+        """Whether another indexed_messages fits in MAX_SEARCH_CALLS at its worst: the messages' BatchGetItem
+        pair, and without the `timestamps` the blocks' (a Query, or another pair). Outside a measured request
+        (no count of calls): yes."""
+        made = calls_made()
+        return made is None or made + (2 if timestamps else 4) <= MAX_SEARCH_CALLS
 
     def _timestamps(self, pk: str, head: IndexHead, blocks: Sequence[int]) -> dict[int, list[int]]:
         """The message timestamps of `blocks`: a BatchGetItem of their items (each item rounded up to 4 KB), or one

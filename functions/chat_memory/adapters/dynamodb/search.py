@@ -190,8 +190,9 @@ class DynamoSearch(DynamoMessages, DynamoIndexReads):
                         return kept
         return kept
 
-    def search_view(self, tenant: str, session_id: str) -> SearchView | None:
-        """The newest messages and, when the session has a usable index, its head (see SearchView)."""
+    def search_view(self, tenant: str, session_id: str, span: Span = (None, None)) -> SearchView | None:
+        """The newest messages and, when the session has a usable index, its head (see SearchView); without one,
+        of the older messages those in `span` (as searchable_messages reads them)."""
         newest = self._newest(tenant, session_id, with_head=True)
         if newest is None:
             return None
@@ -200,7 +201,7 @@ class DynamoSearch(DynamoMessages, DynamoIndexReads):
         head = newest.head
         if head is not None and head.incarnation == newest.record.first_ts:
             return self._indexed(tenant, session_id, newest, head)
-        return self._unindexed(tenant, session_id, newest)
+        return self._unindexed(tenant, session_id, newest, span=span)
 
     def _newest(self, tenant: str, session_id: str, *, with_head: bool = False) -> Newest | None:
         """At once: the session with its newest FRESH_MESSAGES messages (those since STRONG_HORIZON ago strongly
