@@ -22,7 +22,7 @@ from chat_memory.adapters.dynamodb.index_codec import (
 )
 from chat_memory.adapters.dynamodb.index_reads import MAX_BUCKET_CALLS, plan_buckets
 from chat_memory.domain.models import RoleType, StoredMessage
-from chat_memory.domain.search_index import IndexBlock, IndexHead, Posting
+from chat_memory.domain.search_index import IndexBlock, IndexHead
 from chat_memory.service.candidates import best, candidate_scores, locate, next_batch, to_read, with_neighbours
 from chat_memory.service.indexer import build_block
 from chat_memory.service.ranking import CorpusStats, Doc, bm25, idf, query_terms, rank, terms_of
@@ -44,9 +44,10 @@ def _messages(texts: list[str], start: int = 1_000) -> list[StoredMessage]:
 def test_a_bucket_round_trips_its_postings_and_skips_other_terms() -> None:
     postings = {"puppy": [(0, 1, 5), (4, 2, 300)], "m:5": [(3, 1, 7)], "shoe": [(1, 1, 6), (130, 1, 9)]}
     data = encode_bucket(postings)
-    assert decode_bucket(data, {"puppy", "shoe", "absent"}) == {"puppy": postings["puppy"], "shoe": postings["shoe"]}
-    assert decode_bucket(data, set()) == {}
-    assert decode_bucket(b"", {"puppy"}) == {}
+    decoded = decode_bucket(data, {"puppy", "shoe", "absent"}, 7)
+    assert decoded == {t: [(7, *e) for e in postings[t]] for t in ("puppy", "shoe")}
+    assert decode_bucket(data, set(), 7) == {}
+    assert decode_bucket(b"", {"puppy"}, 7) == {}
 
 
 _POSTINGS = st.lists(
@@ -67,8 +68,8 @@ def test_a_bucket_decodes_the_wanted_terms_whatever_the_others_hold(
     """Values of one byte and several, non-ASCII terms, empty postings: the terms skipped unread do not shift those
     read."""
     wanted = data.draw(st.sets(st.sampled_from(sorted(postings)))) if postings else set()
-    decoded = decode_bucket(encode_bucket(postings), wanted | {"absent"})
-    assert decoded == {t: sorted(postings[t]) for t in wanted}
+    decoded = decode_bucket(encode_bucket(postings), wanted | {"absent"}, 3)
+    assert decoded == {t: [(3, *e) for e in sorted(postings[t])] for t in wanted}
 
 
 def test_doc_timestamps_and_the_head_s_blocks_round_trip() -> None:
@@ -87,9 +88,9 @@ def test_buckets_are_stable_and_spread_and_a_block_splits_by_them() -> None:
     block = build_block(_messages(TEXTS))
     split = split_block(block)
     for term, entries in block.postings.items():
-        found = decode_bucket(split[bucket_of(term)], {term})[term]
-        assert [(o, tf) for o, tf, _ in found] == list(entries)
-        assert all(length == block.docs[o][1] for o, _, length in found)
+        found = decode_bucket(split[bucket_of(term)], {term}, block.first_ts)[term]
+        assert [(o, tf) for _, o, tf, _ in found] == list(entries)
+        assert all(b == block.first_ts and length == block.docs[o][1] for b, o, _, length in found)
     assert block.docs == tuple((m.ts, len(terms_of(m.content))) for m in _messages(TEXTS))
 
 
@@ -128,7 +129,7 @@ def test_candidate_scores_are_the_rankers_bm25_with_the_whole_corpus_statistics(
     df = {t: len(block.postings.get(t, ())) for t in terms}
     weights = {t: idf(len(TEXTS), df[t]) for t in terms}
     avgdl = sum(lengths) / len(lengths)
-    postings = {t: [Posting(block.first_ts, o, tf, lengths[o]) for o, tf in block.postings.get(t, ())] for t in terms}
+    postings = {t: [(block.first_ts, o, tf, lengths[o]) for o, tf in block.postings.get(t, ())] for t in terms}
     raw = candidate_scores(postings, weights, avgdl, {block.first_ts: 0})
     for seq, score in raw.items():
         tf = Counter(t for t in terms_of(TEXTS[seq]) if t in terms)

@@ -115,10 +115,11 @@ def _over_index(reads: _Reads, text: str, view: SearchView, wanted: Wanted) -> C
     known = set(range(start, start + len(run)))
     raw = candidate_scores(postings, weights, avgdl, head.bases())
     scores = with_neighbours(raw)
-    order = best({s: v for s, v in scores.items() if 0 <= s < indexed and s not in known}, len(scores))
+    candidates = min(max(CANDIDATES, 2 * wanted.results, wanted.pool), MAX_CANDIDATES)
+    readable = {s: v for s, v in scores.items() if 0 <= s < indexed and s not in known}
+    order = best(readable, candidates if wanted.keep is None else None)  # a filter may read past the first
     if wanted.keep is not None and hits.timestamps is not None:  # dates known: only candidates in the span
         order = _in_span(head, order, hits.timestamps, wanted.span)
-    candidates = min(max(CANDIDATES, 2 * wanted.results, wanted.pool), MAX_CANDIDATES)
     picked, scored = order[:candidates], 2 * wanted.results  # the best, with the neighbours their score needs
     first = to_read(picked[:scored], raw, known, indexed)
     first += [s for s in picked[scored:] if s not in first]  # the next (MMR's pool, fusion's), without

@@ -53,8 +53,8 @@ class MemoryIndex:
             found |= {t: [] for t in wanted}
             for block in head.blocks:
                 data = self._buckets.get((bucket, block.first_ts), b"")
-                for term, entries in decode_bucket(data, wanted).items():
-                    found[term] += [Posting(block.first_ts, o, tf, length) for o, tf, length in entries]
+                for term, entries in decode_bucket(data, wanted, block.first_ts).items():
+                    found[term] += entries
         return IndexHits(found)
 
     def indexed_messages(

@@ -6,11 +6,11 @@ item listing the blocks. Pure functions: no I/O."""
 from __future__ import annotations
 
 import zlib
-from bisect import bisect_left
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from itertools import accumulate, repeat
 from typing import Final
 
-from chat_memory.domain.search_index import BuiltBlock, IndexBlock
+from chat_memory.domain.search_index import BuiltBlock, IndexBlock, Posting
 
 BUCKETS: Final = 128  # one block's postings spread over this many items (each under 1 KB: 1 write unit)
 _TERM_END: Final = 0
@@ -58,45 +58,56 @@ def encode_bucket(postings: Mapping[str, Collection[tuple[int, int, int]]]) -> b
     return bytes(out)
 
 
-def decode_bucket(data: bytes, wanted: Collection[str]) -> dict[str, list[tuple[int, int, int]]]:
-    """The postings (ordinal, tf, length) of the `wanted` terms found in a bucket's data. The other terms' postings
-    are skipped unread: a varint ends at its first byte under 0x80, so the end of n of them is the n-th such byte."""
-    found: dict[str, list[tuple[int, int, int]]] = {}
-    last_bytes = [i for i, byte in enumerate(data) if byte < 0x80]
+def decode_bucket(data: bytes, wanted: Collection[str], block: int) -> dict[str, list[Posting]]:
+    """The postings of the `wanted` terms found in the bucket's data of `block`. The other terms' postings are
+    skipped unread: a varint ends at its first byte under 0x80, so n of them end at the n-th such byte."""
+    found: dict[str, list[Posting]] = {}
     pos = 0
     while pos < len(data):
         end = data.index(_TERM_END, pos)
         term = data[pos:end].decode()
         count, pos = _read_varint(data, end + 1)
         if term not in wanted:
-            if count:
-                pos = last_bytes[bisect_left(last_bytes, pos) + 3 * count - 1] + 1
+            pos = _past_varints(data, pos, 3 * count)
             continue
-        values = _read_varints(data, pos, 3 * count)
-        pos = values.pop()
-        entries: list[tuple[int, int, int]] = []
-        ordinal = 0
-        for i in range(0, 3 * count, 3):
-            ordinal += values[i]
-            entries.append((ordinal, values[i + 1], values[i + 2]))
-        found[term] = entries
+        raw = data[pos : pos + 3 * count]
+        values: Sequence[int]
+        if len(raw) == 3 * count and not raw.translate(None, _SMALL):  # every value a byte: read in C
+            values, pos = raw, pos + 3 * count
+        else:
+            values, pos = _varints(data, pos, 3 * count)
+        ordinals = accumulate(values[0::3])
+        found[term] = list(zip(repeat(block, count), ordinals, values[1::3], values[2::3], strict=True))
     return found
 
 
-def _read_varints(data: bytes, pos: int, n: int) -> list[int]:
-    """n varints from `pos`, then the position after them."""
-    out: list[int] = []
+_SMALL: Final = bytes(range(0x80))  # the bytes that end a varint (deleted: what is left continues one)
+
+
+def _past_varints(data: bytes, pos: int, n: int) -> int:
+    """The position after n varints from `pos`: of k bytes, those of 0x80 and over end no varint, so that many
+    more bytes are needed; repeated until none is (each step in C)."""
     while n:
+        segment = data[pos : pos + n]
+        if len(segment) < n:
+            raise ValueError("the bucket's data ends inside its postings")
+        pos, n = pos + n, len(segment.translate(None, _SMALL))
+    return pos
+
+
+def _varints(data: bytes, pos: int, n: int) -> tuple[list[int], int]:
+    """n varints from `pos` and the position after them (one-byte ones read inline: most are)."""
+    out: list[int] = []
+    append = out.append
+    for _ in range(n):
         byte = data[pos]
-        if byte < 0x80:  # most values fit in one byte
-            out.append(byte)
+        if byte < 0x80:
+            append(byte)
             pos += 1
         else:
             value, pos = _read_varint(data, pos)
-            out.append(value)
-        n -= 1
-    out.append(pos)
-    return out
+            append(value)
+    return out, pos
 
 
 def split_block(block: BuiltBlock) -> dict[int, bytes]:

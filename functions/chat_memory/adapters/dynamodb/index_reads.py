@@ -71,8 +71,8 @@ class DynamoIndexReads(OnTable):
                 block = keys.index_block_of(sort_key(item))
                 if block not in blocks or POSTINGS_ATTR not in item:
                     continue
-                for term, entries in decode_bucket(bytes(item[POSTINGS_ATTR]["B"]), wanted).items():
-                    found[term].extend(Posting(block, o, tf, length) for o, tf, length in entries)
+                for term, entries in decode_bucket(bytes(item[POSTINGS_ATTR]["B"]), wanted, block).items():
+                    found[term].extend(entries)
         return IndexHits(found, stamps.result() if stamps is not None else None)
 
     def _page(self, query: dict[str, Any]) -> tuple[list[Mapping[str, Any]], Any]:
