@@ -1,7 +1,8 @@
 """What a text search ranks: the whole session when it has no usable term index; with one, the newest run of
 messages, the messages changed lately, and the candidates the index finds (the best by their postings, with their
 neighbours), ranked with the whole conversation's statistics (corpus size, mean length, document frequencies
-from the index plus the messages it has not covered yet)."""
+from the index plus the messages it has not covered yet). With a filter, further candidates are read in score
+order until enough of them pass it (the filter picks among the whole conversation's ranking)."""
 
 from __future__ import annotations
 
