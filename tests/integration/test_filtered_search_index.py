@@ -16,10 +16,13 @@ from tests.integration.test_search_index import QUERIES, SEARCH, _contents, _fil
 _TOPICS = ("a", "b", "c", "d", "e")
 
 
-def _with_metadata(n: int, seed: int) -> list[dict[str, Any]]:
+def _with_metadata(n: int, seed: int, *, repeat: int = 1) -> list[dict[str, Any]]:
+    """Turns with metadata; `repeat`: each content that many times (40: about 3.5 KB a message, so that reading
+    them by key, a 4 KB unit each, is never dearer than reading them all)."""
     turns = _turns(n, seed)
     for i, turn in enumerate(turns):
         turn["metadata"] = {"topic": _TOPICS[(i // 3) % 5], "n": i, "rare": i % 50 == 7}
+        turn["content"] = " ".join([turn["content"]] * repeat)
     return turns
 
 
@@ -65,7 +68,7 @@ def _read_by_key(calls: CallLog) -> int:
 def test_a_filtered_search_over_the_index_answers_as_the_whole_session_does(
     api: Invoke, calls: CallLog, where: str
 ) -> None:
-    _fill(api, _with_metadata(650, seed=21))
+    _fill(api, _with_metadata(650, seed=21, repeat=40))
     assert _index().sealed == 3
     for text in QUERIES:
         calls.clear()
@@ -96,9 +99,10 @@ def test_a_dated_search_reads_only_candidates_of_its_span(api: Invoke, calls: Ca
 
 def test_a_selective_filter_reads_further_candidates_and_answers_only_what_passes(api: Invoke, calls: CallLog) -> None:
     """2% of the messages pass: the first candidates hold too few, so further ones are read, best first, until the
-    candidates or the call budget run out; what is answered passes the filter, in the whole session's order."""
-    _fill(api, _with_metadata(650, seed=23))
-    assert _index().sealed == 3
+    candidates or the call budget run out; what is answered passes the filter, in the whole session's order.
+    (Messages of about 3.5 KB: reading the 1,150 older ones whole would cost more than 500 of them by key.)"""
+    _fill(api, _with_metadata(1_250, seed=23, repeat=40))
+    assert _index().sealed == 6
     where = "$[*] ? (@.rare == true)"
     for text in QUERIES:
         calls.clear()
@@ -117,8 +121,8 @@ def test_further_rounds_stop_at_the_search_call_budget(
 ) -> None:
     from chat_memory.adapters.dynamodb import index_reads
 
-    _fill(api, _with_metadata(650, seed=24))
-    assert _index().sealed == 3
+    _fill(api, _with_metadata(1_250, seed=24, repeat=40))
+    assert _index().sealed == 6
     body = {"text": "violin harbour", "metadata": _where("$[*] ? (@.rare == true)")}
     calls.clear()
     assert api("POST", SEARCH, body).status == 200
@@ -129,3 +133,21 @@ def test_further_rounds_stop_at_the_search_call_budget(
     reply = api("POST", SEARCH, body)
     assert reply.status == 200 and all(r["message"]["metadata"]["rare"] is True for r in reply.body)
     assert len(calls.calls) <= budget < unbounded
+
+
+def test_a_selective_filter_over_small_messages_reads_them_all_at_once_when_that_costs_less(
+    api: Invoke, calls: CallLog
+) -> None:
+    """About 100 bytes a message: the 550 indexed ones cost about 15 read units in one Query, a few hundred
+    candidates by key (4 KB each) far more; so they are read whole, and the answer is the whole session's."""
+    _fill(api, _with_metadata(650, seed=25))
+    assert _index().sealed == 3
+    where = "$[*] ? (@.rare == true)"
+    for text in QUERIES:
+        calls.clear()
+        found = _contents(api("POST", SEARCH, {"text": text, "metadata": _where(where)}))
+        assert len(calls.calls) <= 20
+        assert len(calls.named("BatchGetItem")) == 1, "the first candidates only: no further rounds"
+        [older] = _older_pages(calls)
+        assert not older["ConsistentRead"], "the older messages, eventually consistent, in one Query"
+        assert found == _whole(text, where)[:10], text

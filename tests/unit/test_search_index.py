@@ -185,3 +185,17 @@ def test_the_indexer_hands_over_each_sessions_changed_words_once() -> None:
     ]
     batch = changes_by_session([DynamoDBRecord(r) for r in records])
     assert batch == {("t", "s"): ([6], 1_700_000_002_000_000)}
+
+
+def test_the_older_messages_split_into_ranges_of_whole_blocks_under_a_query_page() -> None:
+    from chat_memory.adapters.dynamodb.indexed_range import cheaper_whole, ranges
+
+    blocks = tuple(IndexBlock(1_000 + 200 * i, 200, 4_000, 0) for i in range(10))
+    head = IndexHead(incarnation=900, through_ts=2_999, blocks=blocks)
+    # 2,000 bytes a message: a block is 400,000 bytes, two fit under 900 KB.
+    assert ranges(head, 2_950, 2_000) == [(900, 1_400), (1_400, 1_800), (1_800, 2_200), (2_200, 2_600), (2_600, 2_950)]
+    assert ranges(head, 1_100, 100) == [(900, 1_100)], "the run starts inside the first block"
+    assert ranges(head, 5_000, 10) == [(900, 5_000)], "small messages: one range"
+    # Read units: by key each message costs a 4 KB unit; a Query, their sum.
+    assert cheaper_whole(1_000, 100, 300) and not cheaper_whole(1_000, 100, 3_500)
+    assert not cheaper_whole(0, 100, 300), "nothing to read"

@@ -268,6 +268,13 @@ class SearchIndexStore(Protocol):
         given: the IndexHits')."""
         ...
 
+    def indexed_before(
+        self, tenant: str, session_id: str, view: SearchView, instead_of: int
+    ) -> list[SearchableMessage] | None:
+        """Every indexed message before the view's run, oldest first, when the store reads them all for less than
+        `instead_of` of them by position (and within the search's call budget); None: nothing read."""
+        ...
+
     def room_for_more(self, *, timestamps: bool) -> bool:
         """Whether the search's call budget leaves room for one more `indexed_messages` (a filter's further
         candidates), with the blocks' `timestamps` given or not."""

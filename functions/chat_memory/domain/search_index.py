@@ -123,3 +123,4 @@ class SearchView:
     messages: list[SearchableMessage]
     head: IndexHead | None = None
     changed: list[SearchableMessage] = field(default_factory=list)
+    message_bytes: float = 0.0  # the newest messages' mean stored size: the store's estimate of reading others

@@ -15,7 +15,15 @@ from typing import Final
 from chat_memory.domain.models import SearchableMessage, Span
 from chat_memory.domain.ports import SearchIndexStore
 from chat_memory.domain.search_index import IndexHead, IndexHits, SearchView
-from chat_memory.service.candidates import best, candidate_scores, locate, next_batch, to_read, with_neighbours
+from chat_memory.service.candidates import (
+    READ_AT_ONCE,
+    best,
+    candidate_scores,
+    locate,
+    next_batch,
+    to_read,
+    with_neighbours,
+)
 from chat_memory.service.ranking import CorpusStats, Doc, idf, query_terms, terms_of
 
 # Turns read from the index's best: twice the results asked for (or the pool MMR or fusion chooses from), at least
@@ -88,6 +96,12 @@ class _Reads:
         read = self.index.indexed_messages(self.tenant, self.session_id, self.head, places, timestamps)
         return {places[p]: m for p, m in read.items()}
 
+    def all_before(self, view: SearchView, start: int, instead_of: int) -> dict[int, SearchableMessage] | None:
+        """Every indexed message before the run (positions 0 to `start`), if the store finds that cheaper than
+        `instead_of` by position; None: not read, or not all of them (then the candidates are read by position)."""
+        older = self.index.indexed_before(self.tenant, self.session_id, view, instead_of)
+        return dict(enumerate(older)) if older is not None and len(older) == start else None
+
 
 def _over_index(reads: _Reads, text: str, view: SearchView, wanted: Wanted) -> Corpus:
     head = reads.head
@@ -128,7 +142,7 @@ def _over_index(reads: _Reads, text: str, view: SearchView, wanted: Wanted) -> C
     if wanted.keep is not None:
         enough = min(max(scored, wanted.pool), MAX_CANDIDATES)
         more = _Rounds(reads, hits.timestamps, raw, known, indexed)
-        fetched = more.until_enough(order, len(picked), fetched, (wanted.keep, enough))
+        fetched = more.until_enough(order, len(picked), fetched, (wanted.keep, enough), (view, start))
     return _merged(run, start, fetched, view.changed, CorpusStats(total, avgdl, df))
 
 
@@ -160,18 +174,25 @@ class _Rounds:
         taken: int,
         fetched: dict[int, SearchableMessage],
         wants: tuple[Callable[[SearchableMessage], bool], int],
+        before: tuple[SearchView, int],
     ) -> dict[int, SearchableMessage]:
         """`fetched` (the first `taken` of `order` read) with the further rounds' messages, until `enough` of
-        those of `order` read pass `keep`."""
+        those of `order` read pass `keep`; or, when the store finds it cheaper than the rounds would be, every
+        message `before` the run (then the ranking is that of the whole session)."""
         keep, enough = wants
-        for _ in range(MAX_FILTER_ROUNDS - 1):
+        for round_ in range(MAX_FILTER_ROUNDS - 1):
             passed = sum(1 for s in order[:taken] if s in fetched and keep(fetched[s]))
             if passed >= enough or taken >= len(order):
                 break
-            if not self.reads.index.room_for_more(timestamps=self.timestamps is not None):
-                break
             share = max(passed, 1) / taken  # of the candidates read, those that pass
             want = math.ceil((enough - passed) / share * 1.5)
+            if round_ == 0:
+                rounds = min(want, len(order) - taken, (MAX_FILTER_ROUNDS - 1) * READ_AT_ONCE)
+                whole = self.reads.all_before(*before, rounds)
+                if whole is not None:
+                    return whole
+            if not self.reads.index.room_for_more(timestamps=self.timestamps is not None):
+                break
             batch, took = next_batch(order[taken:], want, self.raw, self.known | fetched.keys(), self.indexed)
             fetched = fetched | self.reads.messages(batch, self.timestamps)
             taken += took

@@ -70,6 +70,11 @@ class MemoryIndex:
     def room_for_more(self, *, timestamps: bool) -> bool:
         return True
 
+    def indexed_before(
+        self, tenant: str, session_id: str, view: SearchView, instead_of: int
+    ) -> list[SearchableMessage] | None:
+        return None  # the retrieval benchmark has no filter
+
 
 def indexed_ranker(
     *, window: int = WINDOW, block_size: int = BLOCK_SIZE

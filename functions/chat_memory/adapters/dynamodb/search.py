@@ -18,10 +18,12 @@ from chat_memory.adapters.dynamodb.embeddings import embedding_from_item
 from chat_memory.adapters.dynamodb.errors import store_errors
 from chat_memory.adapters.dynamodb.index import read_head
 from chat_memory.adapters.dynamodb.index_reads import DynamoIndexReads
+from chat_memory.adapters.dynamodb.indexed_range import cheaper_whole, ranges, read_ranges
 from chat_memory.adapters.dynamodb.items import SessionRecord, message_from_item, sort_key, summary_from_item
 from chat_memory.adapters.dynamodb.messages import DynamoMessages, messages_query
 from chat_memory.adapters.dynamodb.parallel import AtOnce
 from chat_memory.adapters.dynamodb.sessions import live_session
+from chat_memory.adapters.dynamodb.sizes import item_size
 from chat_memory.adapters.dynamodb.table import Table
 from chat_memory.domain.models import SearchableMessage, Span, Summary
 from chat_memory.domain.search_index import IndexHead, SearchView
@@ -283,7 +285,23 @@ class DynamoSearch(DynamoMessages, DynamoIndexReads):
                 run[sort_key(item)] = item
             else:
                 before.append(item)
-        return SearchView(_searchable(run[sk] for sk in sorted(run)), head, _searchable(before))
+        size = sum(map(item_size, fresh)) / max(len(fresh), 1)
+        return SearchView(_searchable(run[sk] for sk in sorted(run)), head, _searchable(before), size)
+
+    def indexed_before(
+        self, tenant: str, session_id: str, view: SearchView, instead_of: int
+    ) -> list[SearchableMessage] | None:
+        """Every indexed message before the view's run, oldest first, when reading them all costs fewer read units
+        than `instead_of` of them by key and fits the call budget (indexed_range.py); None: nothing read."""
+        head, run = view.head, view.messages
+        if head is None or not run:
+            return None
+        count = head.docs - sum(1 for m in run if m.message.ts <= head.through_ts)
+        if not cheaper_whole(count, instead_of, view.message_bytes):
+            return None
+        spans = ranges(head, run[0].message.ts, view.message_bytes)
+        items = read_ranges(self._table, tenant, session_id, spans)
+        return None if items is None else _searchable(items)
 
     def _older_than(self, tenant: str, session_id: str, first_ts: int, before_ts: int) -> list[Mapping[str, Any]]:
         """The newest MAX_OLDER_PAGES pages of the message items in [first_ts, before_ts), oldest first."""
