@@ -35,6 +35,11 @@ QUESTION = (
     "(context: Adidas Ultraboost 21, $129.99, Brooks, Nike)?"
 )
 CLASSIFICATION = "Classification: name='spender_category' class_='other'"
+SHOE_OFFER = (  # the example conversation's message with {"bar": "foo"}
+    "I've found a few great options for you. The first one is the Brooks Ghost 14, which is known for its"
+    " cushioning and support, ideal for runners with pronation issues. It's available in your size, and it's"
+    " within your budget."
+)
 
 
 def _blob(data: bytes) -> str:
@@ -89,8 +94,11 @@ def _check(output: str, client: ZepClient) -> None:
     for search in ("Searching over summaries for", "Searching over summaries with MMR Reranking"):
         found = _section(output, search)
         assert re.search(r"^Result: \S", found, re.M) and re.search(r"^Score: [0-9.]+$", found, re.M), found
-    # The filter keeps the one message with {"bar": "foo"}; it shares no word with the query.
-    assert "Result:" not in _section(output, "Searching over messages using a metadata filter")
+    # The filter keeps the one message with {"bar": "foo"}. It shares no word with the query ("What are Jane's
+    # favorite shoe brands?"), but the message before it does ("the best running shoes ... your brand
+    # preferences"): a filter chooses among the whole conversation's ranking, so it is found by that share.
+    filtered = _section(output, "Searching over messages using a metadata filter")
+    assert re.findall(r"^Result: (.*)$", filtered, re.M) == [SHOE_OFFER], filtered
     # classify_session persisted (rc6's default) where Zep Cloud keeps it.
     session = client.memory.get_session(session_id.group(1))
     assert session.metadata == {"foo": "bar", "bar": "foo", "system": {"classes": {"spender_category": "other"}}}
