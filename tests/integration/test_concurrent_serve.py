@@ -39,6 +39,7 @@ LOST_RACE = "add_memory lost a race"  # the store's debug line for each retried 
 # moto behind one lock commits far slower than DynamoDB, so a loser may wait long for its turn: give the writes
 # the time a real table would not need (correctness, not speed, is under test), within the 30 s integration timeout.
 RETRY_BUDGET_S = "20"
+BUSY_RETRIES = 5  # a writer's attempts at one request that the server answers 503 (its retry budget ran out)
 
 
 @dataclass
@@ -80,6 +81,19 @@ def _client(server: Server) -> httpx.Client:
     return httpx.Client(base_url=server.url, headers=headers, timeout=60, trust_env=False)
 
 
+def _post_until_stored(client: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Response:
+    """A client's recovery from a 503 ("busy, retry shortly": the server's retry budget ran out, which a loaded
+    machine can make happen): the same request again, under one Idempotency-Key (a 503 stores nothing, and a write
+    that did land is answered again, not stored twice), after its Retry-After."""
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    for _ in range(BUSY_RETRIES):
+        response = client.post(path, json=body, headers=key)
+        if response.status_code != 503:
+            return response
+        time.sleep(float(response.headers.get("Retry-After", "1")))
+    return response
+
+
 def test_eight_writers_through_serve_lose_nothing_keep_their_order_and_the_consumers_go_on(server: Server) -> None:
     session = f"hot-{uuid.uuid4().hex[:8]}"
     start = threading.Barrier(WRITERS)
@@ -101,7 +115,7 @@ def test_eight_writers_through_serve_lose_nothing_keep_their_order_and_the_consu
                     # Each writer's latest request, merged into the session's metadata: a lost update shows.
                     "metadata": {f"writer_{writer}": request},
                 }
-                response = client.post(f"/api/v2/sessions/{session}/memory", json=body)
+                response = _post_until_stored(client, f"/api/v2/sessions/{session}/memory", body)
                 assert response.status_code == 201, response.text
                 created = [m["created_at"] for m in response.json()["messages"]]
                 mine.update(zip([m["content"] for m in body["messages"]], created, strict=True))
