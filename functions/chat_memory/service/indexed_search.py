@@ -141,8 +141,8 @@ def _over_index(reads: _Reads, text: str, view: SearchView, wanted: Wanted) -> C
     fetched = reads.messages(first, hits.timestamps)
     if wanted.keep is not None:
         enough = min(max(scored, wanted.pool), MAX_CANDIDATES)
-        more = _Rounds(reads, hits.timestamps, raw, known, indexed)
-        fetched = more.until_enough(order, len(picked), fetched, (wanted.keep, enough), (view, start))
+        more = _Rounds(reads, hits.timestamps, raw, known, indexed, view, start)
+        fetched = more.until_enough(order, len(picked), fetched, (wanted.keep, enough))
     return _merged(run, start, fetched, view.changed, CorpusStats(total, avgdl, df))
 
 
@@ -160,13 +160,16 @@ def _in_span(head: IndexHead, order: list[int], timestamps: Mapping[int, Sequenc
 @dataclass(frozen=True, slots=True)
 class _Rounds:
     """A filtered search's further reads: the next candidates in score order (with the neighbours that hold a
-    term), until enough of those read pass the filter, the candidates run out, or the call budget would."""
+    term), until enough of those read pass the filter, the candidates run out, or the call budget would; or every
+    message before the `view`'s run (positions 0 to `start`), when the store finds that cheaper."""
 
     reads: _Reads
     timestamps: Timestamps
     raw: Mapping[int, float]
     known: set[int]
     indexed: int
+    view: SearchView
+    start: int
 
     def until_enough(
         self,
@@ -174,27 +177,26 @@ class _Rounds:
         taken: int,
         fetched: dict[int, SearchableMessage],
         wants: tuple[Callable[[SearchableMessage], bool], int],
-        before: tuple[SearchView, int],
     ) -> dict[int, SearchableMessage]:
-        """`fetched` (the first `taken` of `order` read) with the further rounds' messages, until `enough` of
-        those of `order` read pass `keep`; or, when the store finds it cheaper than the rounds would be, every
-        message `before` the run (then the ranking is that of the whole session)."""
+        """`fetched` (the first `taken` of `order` read) with the further reads' messages, until `enough` of those
+        of `order` read pass `keep` (then the ranking is that of the whole session if it read every message)."""
         keep, enough = wants
+        passed = sum(1 for s in order[:taken] if s in fetched and keep(fetched[s]))
         for round_ in range(MAX_FILTER_ROUNDS - 1):
-            passed = sum(1 for s in order[:taken] if s in fetched and keep(fetched[s]))
             if passed >= enough or taken >= len(order):
                 break
             share = max(passed, 1) / taken  # of the candidates read, those that pass
             want = math.ceil((enough - passed) / share * 1.5)
             if round_ == 0:
                 rounds = min(want, len(order) - taken, (MAX_FILTER_ROUNDS - 1) * READ_AT_ONCE)
-                whole = self.reads.all_before(*before, rounds)
+                whole = self.reads.all_before(self.view, self.start, rounds)
                 if whole is not None:
                     return whole
             if not self.reads.index.room_for_more(timestamps=self.timestamps is not None):
                 break
             batch, took = next_batch(order[taken:], want, self.raw, self.known | fetched.keys(), self.indexed)
             fetched = fetched | self.reads.messages(batch, self.timestamps)
+            passed += sum(1 for s in order[taken : taken + took] if s in fetched and keep(fetched[s]))
             taken += took
         return fetched
 

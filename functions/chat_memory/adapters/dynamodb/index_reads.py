@@ -24,10 +24,17 @@ from chat_memory.domain.search_index import IndexHead, IndexHits, Posting
 
 MAX_SEARCH_CALLS: Final = 20  # DynamoDB calls a search may make (the issue's ceiling)
 MAX_BUCKET_CALLS: Final = 6  # Query pages of term buckets per search (terms sharing a bucket come free)
-_UNIT_BYTES: Final = 4096  # a read unit (BatchGetItem rounds each item up to it; Query rounds the sum)
+READ_UNIT_BYTES: Final = 4096  # a read unit (BatchGetItem rounds each item up to it; Query rounds the sum)
 _DOCS_ITEM_BYTES: Final = 80  # a block's timestamps item: keys and name, then about
 _BYTES_PER_DOC: Final = 4  # bytes per message (a varint gap of microseconds: seconds to hours apart)
-PREFETCH_TIMESTAMPS_BYTES: Final = 16 * _UNIT_BYTES  # read them along with the postings up to this estimate
+PREFETCH_TIMESTAMPS_BYTES: Final = 16 * READ_UNIT_BYTES  # read them along with the postings up to this estimate
+
+
+def within_call_budget(more: int) -> bool:
+    """Whether `more` DynamoDB calls keep the search within MAX_SEARCH_CALLS (outside a measured request, where
+    no call is counted: yes)."""
+    made = calls_made()
+    return made is None or made + more <= MAX_SEARCH_CALLS
 
 
 def plan_buckets(terms: Sequence[str]) -> dict[int, list[str]]:
@@ -112,15 +119,13 @@ class DynamoIndexReads(OnTable):
 
     def room_for_more(self, *, timestamps: bool) -> bool:
         """Whether another indexed_messages fits in MAX_SEARCH_CALLS at its worst: the messages' BatchGetItem
-        pair, and without the `timestamps` the blocks' (a Query, or another pair). Outside a measured request
-        (no count of calls): yes."""
-        made = calls_made()
-        return made is None or made + (2 if timestamps else 4) <= MAX_SEARCH_CALLS
+        pair, and without the `timestamps` the blocks' (a Query, or another pair)."""
+        return within_call_budget(2 if timestamps else 4)
 
     def _timestamps(self, pk: str, head: IndexHead, blocks: Sequence[int]) -> dict[int, list[int]]:
         """The message timestamps of `blocks`: a BatchGetItem of their items (each item rounded up to 4 KB), or one
         Query of every block's (their sizes summed) when that reads fewer units."""
-        if _estimate(head) < _UNIT_BYTES * len(blocks):  # under 400 KB: one page
+        if _estimate(head) < READ_UNIT_BYTES * len(blocks):  # under 400 KB: one page
             return self._all_timestamps(pk, head, blocks)
         doc_keys = [to_item({keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.index_docs_sk(b)}) for b in blocks]
         return _decoded(batch_get_twice(self._table.db, self._table.name, doc_keys, consistent=False), set(blocks))

@@ -1,26 +1,19 @@
-"""A filtered search's other way to its candidates: every indexed message before the newest run, read at once in
-ranges of about 1 MB cut at the index's block boundaries (one eventually consistent Query each), when that costs
-fewer read units than reading the candidates by key. A BatchGetItem rounds each message up to 4 KB; a Query sums
-the messages' sizes, so a session of small messages is cheaper read whole than a few hundred of them by key."""
+"""A filtered search's other way to its candidates, planned: every indexed message before the newest run, read at
+once in ranges of about 1 MB cut at the index's block boundaries (one eventually consistent Query each: search.py
+reads them), when that costs fewer read units than reading the candidates by key. A BatchGetItem rounds each
+message up to 4 KB; a Query sums the messages' sizes, so a session of small messages is cheaper read whole than a
+few hundred of them by key."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from functools import partial
-from typing import Any, Final
+from typing import Final
 
-from chat_memory.adapters.dynamodb.consumed import calls_made
-from chat_memory.adapters.dynamodb.errors import store_errors
-from chat_memory.adapters.dynamodb.index_reads import MAX_SEARCH_CALLS
-from chat_memory.adapters.dynamodb.messages import messages_query
-from chat_memory.adapters.dynamodb.parallel import AtOnce
-from chat_memory.adapters.dynamodb.table import Table
+from chat_memory.adapters.dynamodb.index_reads import READ_UNIT_BYTES
 from chat_memory.domain.search_index import IndexHead
 
-_UNIT_BYTES: Final = 4096  # a read unit
-_RANGE_BYTES: Final = 900 * 1024  # a range's estimate, under a Query page's 1 MB (a range past it reads a 2nd page)
-_PAGES_PER_RANGE: Final = 2
+# A range's estimate, under a Query page's 1 MB (a range past it, its messages larger than estimated, is not used).
+_RANGE_BYTES: Final = 900 * 1024
 
 
 def ranges(head: IndexHead, before_ts: int, message_bytes: float) -> list[tuple[int, int]]:
@@ -41,36 +34,5 @@ def ranges(head: IndexHead, before_ts: int, message_bytes: float) -> list[tuple[
 def cheaper_whole(count: int, instead_of: int, message_bytes: float) -> bool:
     """Whether `count` messages of `message_bytes` cost fewer read units in Queries than `instead_of` of them by key
     (both eventually consistent: half a unit per 4 KB)."""
-    by_key = instead_of * math.ceil(message_bytes / _UNIT_BYTES)
-    return 0 < math.ceil(count * message_bytes / _UNIT_BYTES) < by_key
-
-
-def read_ranges(table: Table, tenant: str, session_id: str, spans: Sequence[tuple[int, int]]) -> list[Any] | None:
-    """The message items of the ranges, oldest first, each range's Query made at once (eventually consistent; a
-    range past its estimate reads a second page if the budget allows); None when they would pass the search's call
-    budget, or a range ran past its pages (nothing usable)."""
-    made = calls_made()
-    if made is not None and made + len(spans) > MAX_SEARCH_CALLS:
-        return None
-    with AtOnce() as calls:
-        read = [calls.start(partial(_range, table, tenant, session_id, lo, end)) for lo, end in spans]
-    parts = [r.result() for r in read]
-    if any(part is None for part in parts):
-        return None
-    return [item for part in parts if part is not None for item in part]
-
-
-def _range(table: Table, tenant: str, session_id: str, lo: int, end: int) -> list[Mapping[str, Any]] | None:
-    query = messages_query(table, tenant, session_id, lo, end - 1) | {"ConsistentRead": False}
-    items: list[Mapping[str, Any]] = []
-    for _ in range(_PAGES_PER_RANGE):
-        with store_errors():
-            page = table.db.query(**query)
-        items += page.get("Items", [])
-        if "LastEvaluatedKey" not in page:
-            return items
-        made = calls_made()
-        if made is not None and made >= MAX_SEARCH_CALLS:  # a second page only within the budget
-            return None
-        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return None
+    by_key = instead_of * math.ceil(message_bytes / READ_UNIT_BYTES)
+    return 0 < math.ceil(count * message_bytes / READ_UNIT_BYTES) < by_key

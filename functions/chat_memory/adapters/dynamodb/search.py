@@ -17,8 +17,8 @@ from chat_memory.adapters.dynamodb.changes import CHANGE_HORIZON_MICROS, Changes
 from chat_memory.adapters.dynamodb.embeddings import embedding_from_item
 from chat_memory.adapters.dynamodb.errors import store_errors
 from chat_memory.adapters.dynamodb.index import read_head
-from chat_memory.adapters.dynamodb.index_reads import DynamoIndexReads
-from chat_memory.adapters.dynamodb.indexed_range import cheaper_whole, ranges, read_ranges
+from chat_memory.adapters.dynamodb.index_reads import DynamoIndexReads, within_call_budget
+from chat_memory.adapters.dynamodb.indexed_range import cheaper_whole, ranges
 from chat_memory.adapters.dynamodb.items import SessionRecord, message_from_item, sort_key, summary_from_item
 from chat_memory.adapters.dynamodb.messages import DynamoMessages, messages_query
 from chat_memory.adapters.dynamodb.parallel import AtOnce
@@ -50,6 +50,13 @@ TRUST_INDEX_AFTER_MICROS: Final = CHANGE_HORIZON_MICROS
 
 def _searchable(items: Iterable[Mapping[str, Any]]) -> list[SearchableMessage]:
     return [SearchableMessage(message_from_item(i), embedding_from_item(i)) for i in items]
+
+
+def _mean_size(items: Sequence[Mapping[str, Any]], sample: int = 10) -> float:
+    """The mean stored size of `items`, from about `sample` of them spread over them (an estimate for a cost
+    comparison, kept off the hot path: measuring all 100 newest messages costs about 0.6 ms)."""
+    picked = items[:: max(1, len(items) // sample)]
+    return sum(map(item_size, picked)) / max(len(picked), 1)
 
 
 def _ts(item: Mapping[str, Any]) -> int:
@@ -285,8 +292,7 @@ class DynamoSearch(DynamoMessages, DynamoIndexReads):
                 run[sort_key(item)] = item
             else:
                 before.append(item)
-        size = sum(map(item_size, fresh)) / max(len(fresh), 1)
-        return SearchView(_searchable(run[sk] for sk in sorted(run)), head, _searchable(before), size)
+        return SearchView(_searchable(run[sk] for sk in sorted(run)), head, _searchable(before), _mean_size(fresh))
 
     def indexed_before(
         self, tenant: str, session_id: str, view: SearchView, instead_of: int
@@ -300,8 +306,14 @@ class DynamoSearch(DynamoMessages, DynamoIndexReads):
         if not cheaper_whole(count, instead_of, view.message_bytes):
             return None
         spans = ranges(head, run[0].message.ts, view.message_bytes)
-        items = read_ranges(self._table, tenant, session_id, spans)
-        return None if items is None else _searchable(items)
+        if not within_call_budget(len(spans)):
+            return None
+        pages = [OlderPages(self._table, tenant, session_id, lo, end) for lo, end in spans]
+        with AtOnce() as calls:
+            read = [calls.start(partial(range_.read, 1)) for range_ in pages]
+        if not all(done.result() for done in read):  # messages larger than estimated: a page did not hold a range
+            return None
+        return _searchable(chain.from_iterable(range_.items() for range_ in pages))
 
     def _older_than(self, tenant: str, session_id: str, first_ts: int, before_ts: int) -> list[Mapping[str, Any]]:
         """The newest MAX_OLDER_PAGES pages of the message items in [first_ts, before_ts), oldest first."""
