@@ -14,13 +14,14 @@ from chat_memory.adapters.dynamodb.index_codec import (
     bucket_of,
     decode_blocks,
     decode_bucket,
+    decode_columns,
     decode_docs,
     encode_blocks,
-    encode_bucket,
+    encode_columns,
     encode_docs,
     split_block,
 )
-from chat_memory.adapters.dynamodb.index_reads import MAX_BUCKET_CALLS, plan_buckets
+from chat_memory.adapters.dynamodb.index_reads import MAX_BUCKET_CALLS, bucket_postings, plan_buckets
 from chat_memory.domain.models import RoleType, StoredMessage
 from chat_memory.domain.search_index import IndexBlock, IndexHead
 from chat_memory.service.candidates import best, candidate_scores, locate, next_batch, to_read, with_neighbours
@@ -42,12 +43,31 @@ def _messages(texts: list[str], start: int = 1_000) -> list[StoredMessage]:
 
 
 def test_a_bucket_round_trips_its_postings_and_skips_other_terms() -> None:
-    postings = {"puppy": [(0, 1, 5), (4, 2, 300)], "m:5": [(3, 1, 7)], "shoe": [(1, 1, 6), (130, 1, 9)]}
-    data = encode_bucket(postings)
-    decoded = decode_bucket(data, {"puppy", "shoe", "absent"}, 7)
+    postings = {"puppy": [(0, 1, 5), (4, 2, 300)], "m:5": [(3, 1, 70_000)], "shoe": [(1, 1, 6), (130, 1, 9)]}
+    data = encode_columns(postings)
+    decoded = decode_columns(data, {"puppy", "shoe", "absent"}, 7)
     assert decoded == {t: [(7, *e) for e in postings[t]] for t in ("puppy", "shoe")}
-    assert decode_bucket(data, set(), 7) == {}
-    assert decode_bucket(b"", {"puppy"}, 7) == {}
+    assert decode_columns(data, {"m:5"}, 7) == {"m:5": [(7, 3, 1, 70_000)]}
+    assert decode_columns(data, set(), 7) == {}
+    assert decode_columns(b"", {"puppy"}, 7) == {}
+
+
+def test_a_bucket_s_columns_are_as_wide_as_their_largest_value_or_escape_a_few() -> None:
+    """1 byte per value where every value fits one (as the varints did: the directory adds 2 bytes); where a few do
+    not, 1 byte with those listed after; where many do not, 2 or 4 bytes; a bucket cut short is refused."""
+    small = {"puppy": [(o, 1, 40) for o in range(0, 200, 2)], "shoe": [(3, 2, 9)]}
+    assert len(encode_columns(small)) == len(_legacy_bucket(small)) + 2
+    cases = {
+        "escaped": ({"puppy": [(o, 1, 40) for o in range(0, 200, 2)], "shoe": [(3, 2, 9_000)]}, 0b00_11_00_00),
+        "wide": ({"puppy": [(o, 1, 300 + o) for o in range(0, 200, 2)], "shoe": [(3, 70_000, 9)]}, 0b00_01_11_00),
+        "wider": ({"puppy": [(o, 1, 40) for o in range(300)], "shoe": [(3, 70_000, 9)] * 300}, 0b01_00_10_01),
+    }
+    for name, (postings, codes) in cases.items():
+        data = encode_columns(postings)
+        assert data[1] == codes, name
+        assert decode_columns(data, {"shoe", "puppy"}, 1) == {t: [(1, *e) for e in postings[t]] for t in postings}
+        with pytest.raises(ValueError, match=r"directory|escaped|ends inside"):
+            decode_columns(data[:-1], {"shoe"}, 1)
 
 
 _POSTINGS = st.lists(
@@ -65,11 +85,43 @@ _TERM = st.text(st.characters(codec="utf-8", blacklist_characters="\x00"), min_s
 def test_a_bucket_decodes_the_wanted_terms_whatever_the_others_hold(
     postings: dict[str, list[tuple[int, int, int]]], data: st.DataObject
 ) -> None:
-    """Values of one byte and several, non-ASCII terms, empty postings: the terms skipped unread do not shift those
-    read."""
+    """Values of one byte and several, non-ASCII terms (sorted as their UTF-8 bytes), empty postings: in both
+    layouts, the terms not wanted do not shift those read."""
     wanted = data.draw(st.sets(st.sampled_from(sorted(postings)))) if postings else set()
-    decoded = decode_bucket(encode_bucket(postings), wanted | {"absent"}, 3)
-    assert decoded == {t: [(3, *e) for e in sorted(postings[t])] for t in wanted}
+    expected = {t: [(3, *e) for e in sorted(postings[t])] for t in wanted}
+    assert decode_columns(encode_columns(postings), wanted | {"absent"}, 3) == expected
+    assert decode_bucket(_legacy_bucket(postings), wanted | {"absent"}, 3) == expected
+
+
+def _legacy_bucket(postings: dict[str, list[tuple[int, int, int]]]) -> bytes:
+    """The first layout, varints, which blocks sealed before the columns still hold: terms (sorted) each followed
+    by NUL, its posting count and its postings (ordinal delta, tf, length)."""
+    out = bytearray()
+    for term in sorted(postings):
+        out += term.encode() + b"\0"
+        entries = sorted(postings[term])
+        _append_varint(len(entries), out)
+        previous = 0
+        for ordinal, tf, length in entries:
+            for value in (ordinal - previous, tf, length):
+                _append_varint(value, out)
+            previous = ordinal
+    return bytes(out)
+
+
+def _append_varint(value: int, out: bytearray) -> None:
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+
+
+def test_a_bucket_item_is_read_in_the_layout_its_block_was_written() -> None:
+    postings = {"puppy": [(0, 1, 5), (4, 2, 300)]}
+    expected = {"puppy": [(9, 0, 1, 5), (9, 4, 2, 300)]}
+    assert bucket_postings({"c": {"B": encode_columns(postings)}}, {"puppy"}, 9) == expected
+    assert bucket_postings({"p": {"B": _legacy_bucket(postings)}}, {"puppy"}, 9) == expected
+    assert bucket_postings({}, {"puppy"}, 9) == {}
 
 
 def test_doc_timestamps_and_the_head_s_blocks_round_trip() -> None:
@@ -88,7 +140,7 @@ def test_buckets_are_stable_and_spread_and_a_block_splits_by_them() -> None:
     block = build_block(_messages(TEXTS))
     split = split_block(block)
     for term, entries in block.postings.items():
-        found = decode_bucket(split[bucket_of(term)], {term}, block.first_ts)[term]
+        found = decode_columns(split[bucket_of(term)], {term}, block.first_ts)[term]
         assert [(o, tf) for _, o, tf, _ in found] == list(entries)
         assert all(b == block.first_ts and length == block.docs[o][1] for b, o, _, length in found)
     assert block.docs == tuple((m.ts, len(terms_of(m.content))) for m in _messages(TEXTS))

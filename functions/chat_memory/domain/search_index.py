@@ -76,7 +76,7 @@ def empty_head(incarnation: int, version: int = 0) -> IndexHead:
 
 
 # One message holding a term: (its block, its position in the block, the term's count, the message's length in
-# terms). A plain tuple: a search decodes thousands of them, built in C (index_codec.decode_bucket); a NamedTuple
+# terms). A plain tuple: a search decodes thousands of them, built in C (index_codec.decode_columns); a NamedTuple
 # costs a Python call each, a frozen dataclass about three times that.
 Posting = tuple[int, int, int, int]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 
-from chat_memory.adapters.dynamodb.index_codec import decode_bucket, split_block
+from chat_memory.adapters.dynamodb.index_codec import decode_columns, split_block
 from chat_memory.adapters.dynamodb.index_reads import plan_buckets
 from chat_memory.domain.models import RoleType, SearchableMessage, Span, StoredMessage
 from chat_memory.domain.search_index import IndexBlock, IndexHead, IndexHits, Posting, SearchView
@@ -53,7 +53,7 @@ class MemoryIndex:
             found |= {t: [] for t in wanted}
             for block in head.blocks:
                 data = self._buckets.get((bucket, block.first_ts), b"")
-                for term, entries in decode_bucket(data, wanted, block.first_ts).items():
+                for term, entries in decode_columns(data, wanted, block.first_ts).items():
                     found[term] += entries
         return IndexHits(found)
 

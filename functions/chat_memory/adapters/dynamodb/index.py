@@ -19,7 +19,8 @@ from chat_memory.domain.errors import IndexItemTooLargeError
 from chat_memory.domain.models import StoredMessage
 from chat_memory.domain.search_index import BuiltBlock, IndexHead, IndexState
 
-POSTINGS_ATTR: Final = "p"
+POSTINGS_ATTR: Final = "p"  # a bucket's postings as varints (decode_bucket): blocks written before COLUMNS_ATTR
+COLUMNS_ATTR: Final = "c"  # a bucket's postings in columns (encode_columns): what the indexer writes
 DOCS_ATTR: Final = "d"
 
 
@@ -81,7 +82,7 @@ class DynamoIndex(OnTable):
             {keys.TABLE_PARTITION_KEY: pk, keys.TABLE_SORT_KEY: keys.index_bucket_sk(bucket, first_ts)}
         )
         if data:
-            item[POSTINGS_ATTR] = {"B": data}
+            item[COLUMNS_ATTR] = {"B": data}
         return item
 
     def save_head(self, tenant: str, session_id: str, head: IndexHead) -> bool:

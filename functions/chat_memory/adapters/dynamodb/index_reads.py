@@ -14,8 +14,8 @@ from chat_memory.adapters.dynamodb.batch_get import BATCH_GET_SIZE, batch_get_tw
 from chat_memory.adapters.dynamodb.consumed import calls_made
 from chat_memory.adapters.dynamodb.embeddings import embedding_from_item
 from chat_memory.adapters.dynamodb.errors import store_errors
-from chat_memory.adapters.dynamodb.index import DOCS_ATTR, POSTINGS_ATTR
-from chat_memory.adapters.dynamodb.index_codec import bucket_of, decode_bucket, decode_docs
+from chat_memory.adapters.dynamodb.index import COLUMNS_ATTR, DOCS_ATTR, POSTINGS_ATTR
+from chat_memory.adapters.dynamodb.index_codec import bucket_of, decode_bucket, decode_columns, decode_docs
 from chat_memory.adapters.dynamodb.items import message_from_item, sort_key, to_item
 from chat_memory.adapters.dynamodb.parallel import AtOnce
 from chat_memory.adapters.dynamodb.table import OnTable, Table
@@ -76,10 +76,9 @@ class DynamoIndexReads(OnTable):
                 found[term] = []
             for item in items:
                 block = keys.index_block_of(sort_key(item))
-                if block not in blocks or POSTINGS_ATTR not in item:
-                    continue
-                for term, entries in decode_bucket(bytes(item[POSTINGS_ATTR]["B"]), wanted, block).items():
-                    found[term].extend(entries)
+                if block in blocks:
+                    for term, entries in bucket_postings(item, wanted, block).items():
+                        found[term].extend(entries)
         return IndexHits(found, stamps.result() if stamps is not None else None)
 
     def _page(self, query: dict[str, Any]) -> tuple[list[Mapping[str, Any]], Any]:
@@ -135,6 +134,15 @@ class DynamoIndexReads(OnTable):
         query = _range_query(self._table, pk, keys.index_docs_sk(0), keys.index_docs_sk(keys.LAST_TS))
         items, _ = self._page(query)
         return _decoded(items, {b.first_ts for b in head.blocks} if blocks is None else set(blocks))
+
+
+def bucket_postings(item: Mapping[str, Any], wanted: Collection[str], block: int) -> dict[str, list[Posting]]:
+    """A bucket item's postings of the `wanted` terms, in whichever layout its block was written."""
+    if COLUMNS_ATTR in item:
+        return decode_columns(bytes(item[COLUMNS_ATTR]["B"]), wanted, block)
+    if POSTINGS_ATTR in item:
+        return decode_bucket(bytes(item[POSTINGS_ATTR]["B"]), wanted, block)
+    return {}
 
 
 def _range_query(table: Table, pk: str, lo: str, hi: str) -> dict[str, Any]:
