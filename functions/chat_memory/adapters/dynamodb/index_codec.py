@@ -114,6 +114,7 @@ def decode_columns(data: bytes, wanted: Collection[str], block: int) -> dict[str
     if len(names) != count or escapes_at > len(data) or (escapes_at < len(data)) != (_ESCAPED in codes[:3]):
         raise ValueError("the bucket's data does not match its directory")
     found: dict[str, list[Posting]] = {}
+    escaped: dict[tuple[int, int], dict[int, int]] | None = None  # read once, when a wanted term needs it
     for term in wanted:
         name = term.encode()
         at = bisect.bisect_left(names, name)
@@ -121,8 +122,9 @@ def decode_columns(data: bytes, wanted: Collection[str], block: int) -> dict[str
             pos = body + sum(sizes[:at]) * sum(row)
             columns = [*_columns(data, pos, sizes[at], codes[:3])]
             for kind in (k for k, code in enumerate(codes[:3]) if code == _ESCAPED and _ESCAPE in columns[k]):
+                escaped = _escaped(data, escapes_at) if escaped is None else escaped
                 patched = list(columns[kind])
-                for posting, value in _escaped(data, escapes_at).get((at, kind), {}).items():
+                for posting, value in escaped.get((at, kind), {}).items():
                     patched[posting] = value
                 columns[kind] = patched
             found[term] = list(zip(repeat(block, sizes[at]), *columns, strict=True))
@@ -138,7 +140,9 @@ def _columns(data: bytes, pos: int, size: int, codes: Sequence[int]) -> Iterator
 
 def _escaped(data: bytes, pos: int) -> dict[tuple[int, int], dict[int, int]]:
     """The escaped values, by (term, column): {posting: value}."""
-    (count,), pos = _varints(data, pos, 1)
+    _past_varints(data, pos, 1)  # refuses a count cut short (ValueError, not IndexError)
+    count, pos = _read_varint(data, pos)
+    _past_varints(data, pos, 4 * count)  # and a list
     values, pos = _varints(data, pos, 4 * count)
     out: dict[tuple[int, int], dict[int, int]] = {}
     for term, kind, posting, value in zip(*[iter(values)] * 4, strict=True):
@@ -189,7 +193,6 @@ def _past_varints(data: bytes, pos: int, n: int) -> int:
 
 def _varints(data: bytes, pos: int, n: int) -> tuple[list[int], int]:
     """n varints from `pos` and the position after them (one-byte ones read inline: most are)."""
-    _past_varints(data, pos, n)  # refuses data that ends inside them
     out: list[int] = []
     append = out.append
     for _ in range(n):
